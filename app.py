@@ -1,0 +1,41 @@
+"""Wiring only: the Chalice app, binary types, middleware, blueprints, the SQS indexer entry.
+
+Every route of the service is registered in the block below (the URL surface in one place).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice.app import SQSEvent
+
+from chalicelib.config import Settings
+from chalicelib.observability import metrics
+from chalicelib.routes import imports, qido, stow, wado
+from chalicelib.routes.auth import authenticate
+from chalicelib.routes.chalice_app import ThreadLocalChalice
+from chalicelib.routes.deps import Deps
+from chalicelib.routes.indexing import handle_batch
+
+settings = Settings.from_env()
+deps = Deps(settings)
+
+app = ThreadLocalChalice(app_name="dicomweb")
+# API Gateway decides base64 by the first Accept type only, and Chalice answers 400 to binary
+# responses unless every type is binary.
+app.api.binary_types = ["*/*"]
+app.register_middleware(authenticate(lambda: deps.key_cache), "http")
+
+# --- the URL surface -------------------------------------------------------------------------
+app.register_blueprint(qido.blueprint(deps))  # GET /studies, .../series, .../instances
+app.register_blueprint(stow.blueprint(deps))  # POST /studies, /studies/{study}
+app.register_blueprint(wado.blueprint(deps))  # GET .../instances/{instance}
+app.register_blueprint(imports.blueprint(deps))  # GET /imports/rejected
+
+
+@app.on_sqs_message(queue=settings.index_queue, batch_size=10)
+def index_objects(event: SQSEvent) -> Any:
+    """S3 ObjectCreated/ObjectRemoved events (through SQS) -> the catalog."""
+    result = handle_batch(deps.indexer, event.to_dict(), event.context)
+    metrics.flush_metrics()
+    return result

@@ -1,0 +1,76 @@
+"""Settings read once from the environment. Every default lives here.
+
+The same names are used by the deployed stack (infra/), the local stack (local/) and the tests:
+see ``chalicelib/storage/schema.py`` for the resource definitions they share.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Mapping
+
+MIB = 1024 * 1024
+
+#: Lambda's synchronous invocation payload limit (request event and response), in bytes.
+LAMBDA_PAYLOAD_LIMIT = 6 * MIB
+#: API Gateway (REST) request body limit, in bytes.
+API_GATEWAY_BODY_LIMIT = 10 * MIB
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Configuration of one Lambda container (or one local process)."""
+
+    region: str = "us-east-1"
+    bucket: str = "dicomweb-local"
+    catalog_table: str = "dicomweb-catalog"
+    tenants_table: str = "dicomweb-tenants"
+    index_queue: str = "dicomweb-index"
+    index_dlq: str = "dicomweb-index-dlq"
+    #: Lambda payload limit in bytes: requests and responses larger than this cannot pass.
+    payload_limit: int = LAMBDA_PAYLOAD_LIMIT
+    #: API Gateway body limit in bytes (enforced by the gateway, never reaches the function).
+    request_limit: int = API_GATEWAY_BODY_LIMIT
+    #: How long a resolved API key is trusted without re-reading it (revocation delay), seconds.
+    key_cache_ttl: float = 60.0
+    #: First ranged read of an object's header by the indexer; widened only when needed.
+    header_read_bytes: int = 64 * 1024
+    #: Largest header the indexer reads before giving up on an object.
+    header_read_max: int = 16 * MIB
+    #: QIDO paging: default and maximum page size.
+    qido_default_limit: int = 100
+    qido_max_limit: int = 1000
+    #: Catalog values longer than this (JSON bytes) are left out of the index (still in S3).
+    max_indexed_value_bytes: int = 1024
+    service_name: str = "dicomweb-service"
+    metrics_namespace: str = "DicomWeb"
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from environment variables (see README, "Settings")."""
+        e = os.environ if env is None else env
+        d = cls()
+        return cls(
+            region=e.get("AWS_REGION") or e.get("AWS_DEFAULT_REGION") or d.region,
+            bucket=e.get("DICOM_BUCKET", d.bucket),
+            catalog_table=e.get("CATALOG_TABLE", d.catalog_table),
+            tenants_table=e.get("TENANTS_TABLE", d.tenants_table),
+            index_queue=e.get("INDEX_QUEUE", d.index_queue),
+            index_dlq=e.get("INDEX_DLQ", d.index_dlq),
+            payload_limit=int(e.get("PAYLOAD_LIMIT_BYTES", d.payload_limit)),
+            request_limit=int(e.get("REQUEST_LIMIT_BYTES", d.request_limit)),
+            key_cache_ttl=float(e.get("API_KEY_CACHE_TTL", d.key_cache_ttl)),
+            header_read_bytes=int(e.get("INDEX_HEADER_READ_BYTES", d.header_read_bytes)),
+            header_read_max=int(e.get("INDEX_HEADER_READ_MAX", d.header_read_max)),
+            qido_default_limit=int(e.get("QIDO_DEFAULT_LIMIT", d.qido_default_limit)),
+            qido_max_limit=int(e.get("QIDO_MAX_LIMIT", d.qido_max_limit)),
+            service_name=e.get("POWERTOOLS_SERVICE_NAME", d.service_name),
+            metrics_namespace=e.get("POWERTOOLS_METRICS_NAMESPACE", d.metrics_namespace),
+        )
+
+    def max_binary_response(self) -> int:
+        """Largest binary body a buffered response can carry once base64-encoded."""
+        # base64 grows 4/3; keep 64 KiB for headers and the JSON envelope.
+        return (self.payload_limit - 64 * 1024) * 3 // 4

@@ -1,0 +1,69 @@
+"""Per-level attribute tables: what the catalog stores and QIDO returns (PS3.18 10.6.3).
+
+The lists follow PS3.18 Table 10.6.3-3 (study), 10.6.3-4 (series) and 10.6.3-5 (instance), with
+the additions Orthanc returns by default and those OHIF's study list reads. Computed attributes
+(counts, ModalitiesInStudy, RetrieveURL, AvailableTransferSyntaxUID) are added by the service.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: Stored on the study item and returned by study-level QIDO.
+STUDY: Final = (
+    "SpecificCharacterSet",
+    "StudyDate",
+    "StudyTime",
+    "AccessionNumber",
+    "ReferringPhysicianName",
+    "TimezoneOffsetFromUTC",
+    "PatientName",
+    "PatientID",
+    "IssuerOfPatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyInstanceUID",
+    "StudyID",
+    "StudyDescription",
+)
+
+#: Stored on the series item and returned by series-level QIDO.
+SERIES: Final = (
+    "SpecificCharacterSet",
+    "Modality",
+    "TimezoneOffsetFromUTC",
+    "SeriesDescription",
+    "SeriesInstanceUID",
+    "SeriesNumber",
+    "SeriesDate",
+    "SeriesTime",
+    "BodyPartExamined",
+    "PerformedProcedureStepStartDate",
+    "PerformedProcedureStepStartTime",
+)
+
+#: Stored on the instance item and returned by instance-level QIDO.
+INSTANCE: Final = (
+    "SpecificCharacterSet",
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "TimezoneOffsetFromUTC",
+    "InstanceNumber",
+    "ContentDate",
+    "ContentTime",
+    "Rows",
+    "Columns",
+    "BitsAllocated",
+    "NumberOfFrames",
+    "PhotometricInterpretation",
+)
+
+#: Attributes the service computes; never read from a header.
+COMPUTED_STUDY: Final = (
+    "ModalitiesInStudy",
+    "NumberOfStudyRelatedSeries",
+    "NumberOfStudyRelatedInstances",
+    "RetrieveURL",
+)
+COMPUTED_SERIES: Final = ("NumberOfSeriesRelatedInstances", "RetrieveURL")
+COMPUTED_INSTANCE: Final = ("AvailableTransferSyntaxUID", "RetrieveURL")

@@ -1,0 +1,73 @@
+"""Attribute matching (PS3.4 C.2.2.2): single value, universal, wildcard, range, UID list,
+person names case-insensitively, fuzzy word-prefix matching on person names."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from chalicelib.dicomweb.errors import BadRequest
+
+_DATE = re.compile(r"^\d{8}$")
+_TIME = re.compile(r"^\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?$")
+_DATETIME = re.compile(r"^\d{4,14}(\.\d{1,6})?([+-]\d{4})?$")
+
+
+def _wildcard(pattern: str) -> re.Pattern[str]:
+    """DICOM wildcards: '*' any run of characters, '?' one character; nothing else special."""
+    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.compile(f"^{body}$", re.DOTALL)
+
+
+def split_uid_list(values: Iterable[str]) -> list[str]:
+    out: list[str] = []
+    for value in values:
+        out.extend(v.strip() for v in re.split(r"[\\,]", value) if v.strip())
+    return out
+
+
+def _check_range_part(vr: str, part: str, name: str) -> None:
+    pattern = {"DA": _DATE, "TM": _TIME, "DT": _DATETIME}[vr]
+    if part and not pattern.match(part):
+        raise BadRequest(f"{name} has a malformed {vr} value", code="InvalidParameter")
+
+
+def _normalize_time(value: str) -> str:
+    return value.replace(":", "")
+
+
+def value_matches(vr: str, query: str, candidates: list[str], fuzzy: bool, name: str) -> bool:
+    """Does any of the element's values match the query value?"""
+    if query in ("", "*"):
+        return True
+    if vr in ("DA", "TM", "DT"):
+        q = _normalize_time(query) if vr == "TM" else query
+        if "-" in q:
+            low, _, high = q.partition("-")
+            _check_range_part(vr, low, name)
+            _check_range_part(vr, high, name)
+            for c in candidates:
+                c = _normalize_time(c) if vr == "TM" else c
+                if (not low or c >= low) and (not high or c[: len(high)] <= high):
+                    return True
+            return False
+        _check_range_part(vr, q, name)
+        return any((_normalize_time(c) if vr == "TM" else c).startswith(q) for c in candidates)
+    if vr == "UI":
+        wanted = set(split_uid_list([query]))
+        return any(c in wanted for c in candidates)
+    if vr == "PN":
+        q = query.upper()
+        names = [c.upper() for c in candidates]
+        if fuzzy and "*" not in q and "?" not in q:
+            words = [w for w in re.split(r"[\^ =]+", q) if w]
+            return any(
+                all(any(nw.startswith(w) for nw in re.split(r"[\^ =]+", n)) for w in words)
+                for n in names
+            )
+        if "*" in q or "?" in q:
+            return any(_wildcard(q).match(n) for n in names)
+        return any(n.rstrip("^") == q.rstrip("^") for n in names)
+    if "*" in query or "?" in query:
+        return any(_wildcard(query).match(c) for c in candidates)
+    return any(c == query for c in candidates)

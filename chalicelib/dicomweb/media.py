@@ -1,0 +1,180 @@
+"""Accept / Content-Type parsing and negotiation, in one place (PS3.18 8.7).
+
+Parameters may be quoted or not (``type="application/dicom"`` and ``type=application/dicom``);
+an Accept header may list several media ranges with q-values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pydicom.uid import ExplicitVRLittleEndian
+
+from chalicelib.dicomweb.errors import BadRequest
+
+APPLICATION_DICOM = "application/dicom"
+DICOM_JSON = "application/dicom+json"
+DICOM_XML = "application/dicom+xml"
+MULTIPART_RELATED = "multipart/related"
+OCTET_STREAM = "application/octet-stream"
+JSON = "application/json"
+
+#: The transfer syntax a retrieve answers with when the client names none (PS3.18 8.7.3.5.2).
+DEFAULT_TRANSFER_SYNTAX = str(ExplicitVRLittleEndian)
+ANY_TRANSFER_SYNTAX = "*"
+
+
+@dataclass(frozen=True)
+class MediaType:
+    """One media type (or range) with its parameters; names lower-cased, values unquoted."""
+
+    type: str
+    subtype: str
+    params: dict[str, str] = field(default_factory=dict)
+    q: float = 1.0
+
+    @property
+    def essence(self) -> str:
+        return f"{self.type}/{self.subtype}"
+
+    def matches(self, essence: str) -> bool:
+        """True when this (possibly wildcard) range covers ``essence``."""
+        t, _, s = essence.partition("/")
+        return self.type in ("*", t) and self.subtype in ("*", s)
+
+
+def _split_params(text: str) -> list[str]:
+    """Split on ';' outside double quotes."""
+    out: list[str] = []
+    buf: list[str] = []
+    quoted = False
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c == "\\" and quoted and i + 1 < len(text):
+            buf.append(text[i + 1])
+            i += 2
+            continue
+        if c == '"':
+            quoted = not quoted
+        elif c == ";" and not quoted:
+            out.append("".join(buf))
+            buf = []
+            i += 1
+            continue
+        buf.append(c)
+        i += 1
+    out.append("".join(buf))
+    return out
+
+
+def _split_commas(text: str) -> list[str]:
+    """Split on ',' outside double quotes."""
+    out: list[str] = []
+    buf: list[str] = []
+    quoted = False
+    for c in text:
+        if c == '"':
+            quoted = not quoted
+        if c == "," and not quoted:
+            out.append("".join(buf))
+            buf = []
+            continue
+        buf.append(c)
+    out.append("".join(buf))
+    return out
+
+
+def parse_media_type(header: str) -> MediaType:
+    """Parse one media type such as ``multipart/related; type="application/dicom"``."""
+    pieces = _split_params(header)
+    essence = pieces[0].strip().lower()
+    t, sep, s = essence.partition("/")
+    if not sep or not t or not s or " " in essence:
+        raise BadRequest(f"malformed media type {header[:100]!r}", code="InvalidMediaType")
+    params: dict[str, str] = {}
+    q = 1.0
+    for piece in pieces[1:]:
+        name, eq, value = piece.partition("=")
+        name = name.strip().lower()
+        if not name:
+            continue
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = value[1:-1]
+        if name == "q":
+            try:
+                q = float(value)
+            except ValueError:
+                q = 0.0
+            continue
+        params[name] = value if eq else ""
+    return MediaType(t, s, params, max(0.0, min(q, 1.0)))
+
+
+def parse_accept(header: str | None) -> list[MediaType]:
+    """Parse an Accept header into media ranges, best first (q, then specificity, then order)."""
+    if not header or not header.strip():
+        return [MediaType("*", "*")]
+    ranges: list[MediaType] = []
+    for item in _split_commas(header):
+        if item.strip():
+            try:
+                ranges.append(parse_media_type(item))
+            except BadRequest:
+                continue
+    if not ranges:
+        raise BadRequest("malformed Accept header", code="InvalidAccept")
+
+    def rank(ix: tuple[int, MediaType]) -> tuple[float, int, int]:
+        i, m = ix
+        specificity = (m.type != "*") + (m.subtype != "*") + bool(m.params)
+        return (-m.q, -specificity, i)
+
+    return [m for _, m in sorted(enumerate(ranges), key=rank) if m.q > 0]
+
+
+def multipart_type(media: MediaType) -> str | None:
+    """The ``type`` parameter of a multipart/related media type, lower-cased."""
+    value = media.params.get("type")
+    return value.lower() if value else None
+
+
+def requested_transfer_syntax(media: MediaType) -> str:
+    """The transfer syntax a media range asks for; the standard's default when it names none."""
+    value = media.params.get("transfer-syntax")
+    return value.strip() if value else DEFAULT_TRANSFER_SYNTAX
+
+
+@dataclass(frozen=True)
+class DicomChoice:
+    """How to answer a retrieve of DICOM instances: multipart or single part, which syntax."""
+
+    multipart: bool
+    transfer_syntax: str  # "*" keeps what is stored
+
+
+def negotiate_dicom(
+    accept: list[MediaType], stored_syntaxes: set[str], single_part_allowed: bool
+) -> DicomChoice | None:
+    """Pick the first acceptable representation, or None (406).
+
+    Without transcoding (not built yet), a syntax is acceptable when it is ``*`` or every
+    stored instance already has it.
+    """
+    for media in accept:
+        multipart = media.matches(MULTIPART_RELATED) and media.essence != "*/*"
+        if multipart:
+            part_type = multipart_type(media)
+            if part_type not in (None, APPLICATION_DICOM):
+                continue
+        elif media.matches(APPLICATION_DICOM):
+            if media.essence == APPLICATION_DICOM and not single_part_allowed:
+                continue
+            multipart = media.essence == "*/*" or media.type == "*" or not single_part_allowed
+        else:
+            continue
+        ts = requested_transfer_syntax(media)
+        if ts == ANY_TRANSFER_SYNTAX or stored_syntaxes <= {ts}:
+            return DicomChoice(multipart=multipart, transfer_syntax=ts)
+    return None

@@ -1,0 +1,101 @@
+"""QIDO-RS query parameters -> a frozen ``Query`` (PS3.18 8.3.4, 10.6.1)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
+
+from chalicelib.dicomweb.errors import BadRequest
+
+_TAG = re.compile(r"^[0-9A-Fa-f]{8}$")
+_RESERVED = {"limit", "offset", "includefield", "fuzzymatching", "apikey"}
+
+
+@dataclass(frozen=True)
+class Query:
+    filters: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # keyword -> values
+    includefield: tuple[str, ...] = ()
+    include_all: bool = False
+    limit: int = 100
+    offset: int = 0
+    fuzzy: bool = False
+    unknown: tuple[str, ...] = ()  # attributes ignored (reported in a Warning header)
+
+    def value(self, keyword: str) -> str | None:
+        values = self.filters.get(keyword)
+        return values[0] if values else None
+
+
+def attribute_keyword(name: str) -> str | None:
+    """'PatientName' or '00100010' -> 'PatientName'; None for unknown attributes."""
+    if _TAG.match(name):
+        keyword = keyword_for_tag(int(name, 16))
+        return keyword or None
+    return name if tag_for_keyword(name) is not None else None
+
+
+def vr_of(keyword: str) -> str:
+    tag = tag_for_keyword(keyword)
+    return dictionary_VR(tag) if tag is not None else "UN"
+
+
+def _int_param(params: Mapping[str, Sequence[str]], name: str, default: int) -> int:
+    values = params.get(name)
+    if not values:
+        return default
+    text = values[-1].strip()
+    if not re.fullmatch(r"\d{1,9}", text):
+        raise BadRequest(f"{name} must be a non-negative integer", code="InvalidParameter")
+    return int(text)
+
+
+def parse_query(
+    params: Mapping[str, Sequence[str]] | None, default_limit: int, max_limit: int
+) -> Query:
+    """Parse multi-value query parameters (already percent-decoded by the gateway)."""
+    params = params or {}
+    limit = _int_param(params, "limit", default_limit)
+    offset = _int_param(params, "offset", 0)
+    if limit == 0:
+        limit = default_limit
+    fuzzy_values = params.get("fuzzymatching") or ["false"]
+    fuzzy_text = fuzzy_values[-1].strip().lower()
+    if fuzzy_text not in ("true", "false"):
+        raise BadRequest("fuzzymatching must be true or false", code="InvalidParameter")
+    include: list[str] = []
+    include_all = False
+    unknown: list[str] = []
+    for raw in params.get("includefield", []):
+        for name in raw.split(","):
+            name = name.strip()
+            if not name:
+                continue
+            if name.lower() == "all":
+                include_all = True
+                continue
+            keyword = attribute_keyword(name)
+            if keyword:
+                include.append(keyword)
+            else:
+                unknown.append(name)
+    filters: dict[str, tuple[str, ...]] = {}
+    for name, values in params.items():
+        if name in _RESERVED:
+            continue
+        keyword = attribute_keyword(name)
+        if keyword is None:
+            unknown.append(name)
+            continue
+        filters[keyword] = tuple(filters.get(keyword, ()) + tuple(values))
+    return Query(
+        filters=filters,
+        includefield=tuple(dict.fromkeys(include)),
+        include_all=include_all,
+        limit=min(limit, max_limit),
+        offset=offset,
+        fuzzy=fuzzy_text == "true",
+        unknown=tuple(unknown),
+    )

@@ -1,0 +1,59 @@
+"""Study / series / instance references and UID validation.
+
+UIDs become S3 key segments and DynamoDB key parts, so only well-formed UIDs get that far:
+digits and dots, at most 64 characters (PS3.5 9.1). Leading zeros in a component are
+tolerated (real-world files carry them); anything else is refused at the edge.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from chalicelib.dicomweb.errors import BadRequest
+
+_UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+MAX_UID_LENGTH = 64
+
+
+def is_valid_uid(value: str) -> bool:
+    """True when ``value`` is a syntactically valid DICOM UID."""
+    return len(value) <= MAX_UID_LENGTH and bool(_UID.match(value))
+
+
+def path_uid(raw: str, name: str) -> str:
+    """Decode a percent-encoded path parameter and validate it as a UID (400 otherwise)."""
+    value = unquote(raw)
+    if not is_valid_uid(value):
+        raise BadRequest(f"{name} is not a valid UID", code="InvalidUID")
+    return value
+
+
+@dataclass(frozen=True)
+class StudyRef:
+    tenant: str
+    study: str
+
+
+@dataclass(frozen=True)
+class SeriesRef:
+    tenant: str
+    study: str
+    series: str
+
+
+@dataclass(frozen=True)
+class InstanceRef:
+    tenant: str
+    study: str
+    series: str
+    sop: str
+
+    @property
+    def series_ref(self) -> SeriesRef:
+        return SeriesRef(self.tenant, self.study, self.series)
+
+    @property
+    def study_ref(self) -> StudyRef:
+        return StudyRef(self.tenant, self.study)

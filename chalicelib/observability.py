@@ -1,0 +1,44 @@
+"""Powertools Logger, Metrics and Tracer, and the keys the service may log.
+
+Never log patient data (names, IDs, birth dates) nor query strings or import keys (they may
+hold them): log UIDs, counts and hashes. ``ALLOWED_LOG_KEYS`` lists the keys handlers append.
+The Logger's service name must differ from the Chalice app name, or every line prints twice.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+
+# Tracer records return values by default, and QIDO results hold patient names.
+os.environ.setdefault("POWERTOOLS_TRACER_CAPTURE_RESPONSE", "false")
+os.environ.setdefault("POWERTOOLS_TRACER_CAPTURE_ERROR", "false")
+
+# Flushing a batch that recorded no metric is normal here (e.g. an S3 test event).
+warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "dicomweb-service")
+
+ALLOWED_LOG_KEYS = frozenset(
+    {
+        "tenant",
+        "transaction",
+        "request_id",
+        "study_uid",
+        "series_uid",
+        "sop_uid",
+        "key_hash",
+        "status",
+        "count",
+        "stored",
+        "failed",
+        "bytes",
+        "action",
+    }
+)
+
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "DicomWeb"))
+tracer = Tracer(service=SERVICE)

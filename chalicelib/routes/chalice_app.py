@@ -1,0 +1,33 @@
+"""A Chalice app whose per-request state is thread-local.
+
+Chalice keeps ``current_request`` on the app object. In Lambda a container serves one request
+at a time, so that is safe; the local gateway serves concurrent requests from threads of one
+process, so the state is kept per thread. Nothing else changes.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from chalice import Chalice
+
+
+class ThreadLocalChalice(Chalice):
+    _local = threading.local()
+
+    @property  # type: ignore[override]
+    def current_request(self) -> Any:
+        return getattr(self._local, "current_request", None)
+
+    @current_request.setter
+    def current_request(self, value: Any) -> None:
+        self._local.current_request = value
+
+    @property  # type: ignore[override]
+    def lambda_context(self) -> Any:
+        return getattr(self._local, "lambda_context", None)
+
+    @lambda_context.setter
+    def lambda_context(self, value: Any) -> None:
+        self._local.lambda_context = value

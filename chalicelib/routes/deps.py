@@ -1,0 +1,45 @@
+"""The storage adapters, built once per container and shared by every request."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from chalicelib.config import Settings
+from chalicelib.routes.auth import KeyCache
+from chalicelib.services.indexer import Indexer
+from chalicelib.storage.catalog import DynamoCatalog
+from chalicelib.storage.clients import AwsClients
+from chalicelib.storage.objects import S3ObjectStore
+from chalicelib.storage.tenants import DynamoTenantStore
+
+
+class Deps:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.clients = AwsClients(settings)
+
+    def reset(self) -> None:
+        """Drop the clients and adapters (tests: a new moto backend, changed settings)."""
+        for name in ("store", "catalog", "tenants", "key_cache", "indexer"):
+            self.__dict__.pop(name, None)
+        self.clients = AwsClients(self.settings)
+
+    @cached_property
+    def store(self) -> S3ObjectStore:
+        return S3ObjectStore(self.clients.s3, self.settings.bucket)
+
+    @cached_property
+    def catalog(self) -> DynamoCatalog:
+        return DynamoCatalog(self.clients.dynamodb, self.settings.catalog_table)
+
+    @cached_property
+    def tenants(self) -> DynamoTenantStore:
+        return DynamoTenantStore(self.clients.dynamodb, self.settings.tenants_table)
+
+    @cached_property
+    def key_cache(self) -> KeyCache:
+        return KeyCache(self.tenants, self.settings.key_cache_ttl)
+
+    @cached_property
+    def indexer(self) -> Indexer:
+        return Indexer(self.store, self.catalog, self.settings)

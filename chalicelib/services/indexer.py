@@ -1,0 +1,142 @@
+"""The metadata-extraction indexer: S3 events in, a catalog that matches S3 out.
+
+An event is only a hint. For every record the indexer re-reads the object's current state
+(a ranged GET of its header: pixel data is never downloaded to index) and makes the catalog
+match it: present -> indexed, absent -> removed. Duplicates and reordering therefore converge.
+
+Imports (``import/{tenant}/<any name>``) are validated from their header, copied server-side
+to their canonical key (which raises the event that indexes them) and removed; an object that
+is not valid DICOM is moved to ``rejected/{tenant}/{reason}/<name>`` with its reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_plus
+
+from pydicom.uid import UID
+
+from chalicelib.config import Settings
+from chalicelib.dicomweb.errors import FailureReason, InstanceRejected
+from chalicelib.dicomweb.instance import (
+    InstanceHeader,
+    NeedMoreBytes,
+    expected_native_pixel_bytes,
+    read_header,
+)
+from chalicelib.dicomweb.resources import InstanceRef
+from chalicelib.services.ports import Catalog, ObjectRange, ObjectStore, StoredObject
+from chalicelib.services.records import build_record
+from chalicelib.storage.keys import ObjectKey, instance_key, parse_object_key, rejected_key
+from chalicelib.storage.schema import IMPORT_ROOT
+
+
+def key_hash(key: str) -> str:
+    """Names an object in logs without its key (import keys may hold patient data)."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    action: str  # indexed | replaced | removed | absent | imported | rejected | ignored
+    key_hash: str
+    sop: str | None = None
+
+
+class Indexer:
+    def __init__(self, store: ObjectStore, catalog: Catalog, settings: Settings) -> None:
+        self._store = store
+        self._catalog = catalog
+        self._settings = settings
+
+    def handle_message(self, body: dict[str, Any]) -> list[Outcome]:
+        """One SQS message body: an S3 event notification (or S3's test event)."""
+        if body.get("Event") == "s3:TestEvent":
+            return []
+        return [self.handle_s3_record(r) for r in body.get("Records", [])]
+
+    def handle_s3_record(self, record: dict[str, Any]) -> Outcome:
+        key = unquote_plus(record["s3"]["object"]["key"])
+        parsed = parse_object_key(key)
+        if parsed is None:
+            return Outcome("ignored", key_hash(key))
+        if parsed.root == IMPORT_ROOT or parsed.instance is None:
+            return self._import(key, parsed)
+        return self._reconcile(key, parsed.instance)
+
+    def _read_header(self, key: str) -> tuple[InstanceHeader, ObjectRange] | None:
+        """Ranged reads of the header, widened only when the header is longer."""
+        size = self._settings.header_read_bytes
+        while True:
+            got = self._store.get_range(key, 0, size - 1)
+            if got is None:
+                return None
+            try:
+                return read_header(got.data, got.total_size), got
+            except NeedMoreBytes:
+                if size >= got.total_size or size >= self._settings.header_read_max:
+                    raise InstanceRejected(
+                        FailureReason.CANNOT_UNDERSTAND, "DICOM header could not be read"
+                    ) from None
+                size = min(size * 4, self._settings.header_read_max, got.total_size)
+
+    def _reconcile(self, key: str, ref: InstanceRef) -> Outcome:
+        try:
+            got = self._read_header(key)
+        except InstanceRejected as exc:
+            return self._reject(key, ref.tenant, key.split("/", 2)[2], exc)
+        if got is None:
+            removed = self._catalog.remove_instance(ref)
+            return Outcome("removed" if removed else "absent", key_hash(key), ref.sop)
+        header, rng = got
+        if (header.study, header.series, header.sop) != (ref.study, ref.series, ref.sop):
+            # A file dropped under dicom/ at a key that does not match its UIDs: move it.
+            return self._import(key, parse_object_key(key))  # type: ignore[arg-type]
+        stored = StoredObject(key, rng.total_size, rng.etag, rng.version_id)
+        record = build_record(ref.tenant, header, stored, self._settings.max_indexed_value_bytes)
+        action = self._catalog.index_instance(record)
+        return Outcome("indexed" if action == "created" else action, key_hash(key), ref.sop)
+
+    def _import(self, key: str, parsed: ObjectKey) -> Outcome:
+        try:
+            got = self._read_header(key)
+            if got is None:
+                return Outcome("absent", key_hash(key))
+            header, rng = got
+            _check_import_size(header, rng.total_size)
+        except InstanceRejected as exc:
+            return self._reject(key, parsed.tenant, parsed.name, exc)
+        ref = InstanceRef(parsed.tenant, header.study, header.series, header.sop)
+        dest = instance_key(ref)
+        if dest != key:
+            self._store.copy(key, dest)
+            self._store.delete(key)
+        return Outcome("imported", key_hash(key), header.sop)
+
+    def _reject(self, key: str, tenant: str, name: str, exc: InstanceRejected) -> Outcome:
+        dest = rejected_key(tenant, int(exc.reason), name)
+        self._store.copy(key, dest, metadata={"failure-reason": exc.message[:1024]})
+        self._store.delete(key)
+        return Outcome("rejected", key_hash(key))
+
+
+def _check_import_size(header: InstanceHeader, total_size: int) -> None:
+    """Imports are checked from the header and the object's size (never downloaded whole):
+    native Pixel Data must fit between its tag and the end of the object."""
+    if header.pixel_data_offset is None:
+        return
+    try:
+        encapsulated = UID(header.transfer_syntax).is_encapsulated
+    except ValueError:
+        return
+    if encapsulated:
+        return
+    expected = expected_native_pixel_bytes(header.dataset)
+    available = total_size - header.pixel_data_offset - 12
+    if expected is not None and available < expected:
+        raise InstanceRejected(
+            FailureReason.CANNOT_UNDERSTAND,
+            f"Pixel Data holds at most {max(available, 0)} bytes, the image needs {expected}",
+        )

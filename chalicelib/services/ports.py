@@ -1,0 +1,139 @@
+"""What the services need from storage, as Protocols, and the values that cross them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from chalicelib.dicomweb.resources import InstanceRef, SeriesRef, StudyRef
+
+JsonDict = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    etag: str
+    version_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ObjectRange:
+    """Some bytes of an object, with what S3 said of the whole object."""
+
+    data: bytes
+    total_size: int
+    etag: str
+    version_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ListedObject:
+    key: str
+    size: int
+    last_modified: str
+
+
+class ObjectStore(Protocol):
+    def put(
+        self, key: str, data: bytes, content_type: str, metadata: dict[str, str] | None = None
+    ) -> StoredObject: ...
+
+    def get(self, key: str) -> bytes | None: ...
+
+    def get_range(self, key: str, start: int, end: int) -> ObjectRange | None: ...
+
+    def copy(self, source: str, dest: str, metadata: dict[str, str] | None = None) -> None: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def list(
+        self, prefix: str, start_after: str | None = None, limit: int = 1000
+    ) -> tuple[list[ListedObject], str | None]: ...
+
+
+@dataclass(frozen=True)
+class InstanceRecord:
+    """Everything the catalog keeps of one instance, read from its header."""
+
+    ref: InstanceRef
+    study_attrs: JsonDict
+    series_attrs: JsonDict
+    instance_attrs: JsonDict
+    transfer_syntax: str
+    object: StoredObject
+    modality: str = ""
+    patient_id: str = ""
+    accession: str = ""
+    patient_name: str = ""
+    study_date: str = ""
+    study_time: str = ""
+
+
+@dataclass(frozen=True)
+class StudyEntry:
+    ref: StudyRef
+    attrs: JsonDict
+    series_count: int
+    instance_count: int
+    modalities: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SeriesEntry:
+    ref: SeriesRef
+    attrs: JsonDict
+    instance_count: int
+
+
+@dataclass(frozen=True)
+class InstanceEntry:
+    ref: InstanceRef
+    attrs: JsonDict
+    transfer_syntax: str
+    size: int
+    etag: str
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of catalog results and whether more exist beyond it."""
+
+    items: Sequence[Any]
+    more: bool = False
+    extra: JsonDict = field(default_factory=dict)
+
+
+class Catalog(Protocol):
+    def index_instance(self, record: InstanceRecord) -> str: ...
+
+    def remove_instance(self, ref: InstanceRef) -> bool: ...
+
+    def get_studies(self, tenant: str, study_uids: Sequence[str]) -> list[StudyEntry]: ...
+
+    def studies_by_value(
+        self, tenant: str, keyword: str, value: str, limit: int
+    ) -> tuple[list[StudyEntry], bool]: ...
+
+    def recent_studies(self, tenant: str, limit: int) -> tuple[list[StudyEntry], bool]: ...
+
+    def study_series(self, ref: StudyRef) -> list[SeriesEntry]: ...
+
+    def series_instances(self, ref: SeriesRef) -> list[InstanceEntry]: ...
+
+    def get_instance(self, ref: InstanceRef) -> InstanceEntry | None: ...
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the tenant an API key belongs to and what it may do."""
+
+    tenant: str
+    key_id: str
+    scopes: frozenset[str]
+
+
+class TenantStore(Protocol):
+    def principal_for_key_hash(self, key_hash: str) -> Principal | None: ...

@@ -1,0 +1,33 @@
+"""Dataset -> catalog record: what the indexer stores of each level."""
+
+from __future__ import annotations
+
+from chalicelib.dicomweb import attributes
+from chalicelib.dicomweb.dicomjson import select
+from chalicelib.dicomweb.instance import InstanceHeader
+from chalicelib.dicomweb.resources import InstanceRef
+from chalicelib.services.ports import InstanceRecord, StoredObject
+
+
+def _text(value: object) -> str:
+    return str(value).strip() if value is not None else ""
+
+
+def build_record(
+    tenant: str, header: InstanceHeader, stored: StoredObject, max_value_bytes: int
+) -> InstanceRecord:
+    ds = header.dataset
+    return InstanceRecord(
+        ref=InstanceRef(tenant, header.study, header.series, header.sop),
+        study_attrs=select(ds, attributes.STUDY, max_value_bytes),
+        series_attrs=select(ds, attributes.SERIES, max_value_bytes),
+        instance_attrs=select(ds, attributes.INSTANCE, max_value_bytes),
+        transfer_syntax=header.transfer_syntax,
+        object=stored,
+        modality=_text(ds.get("Modality"))[:16],
+        patient_id=_text(ds.get("PatientID"))[:64],
+        accession=_text(ds.get("AccessionNumber"))[:64],
+        patient_name=_text(ds.get("PatientName"))[:324],
+        study_date=_text(ds.get("StudyDate")),
+        study_time=_text(ds.get("StudyTime")),
+    )

@@ -1,0 +1,124 @@
+"""The only place that formats S3 keys and catalog keys. The tenant always comes first."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from chalicelib.dicomweb.resources import InstanceRef, SeriesRef, StudyRef, is_valid_uid
+from chalicelib.storage.schema import DERIVED_ROOT, DICOM_ROOT, IMPORT_ROOT, REJECTED_ROOT
+
+_TENANT = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+def is_valid_tenant(tenant: str) -> bool:
+    """Tenant ids are lower-case letters, digits and dashes: safe in every key."""
+    return bool(_TENANT.match(tenant))
+
+
+# --- S3 -----------------------------------------------------------------------------------
+
+
+def instance_key(ref: InstanceRef) -> str:
+    return f"{DICOM_ROOT}{ref.tenant}/{ref.study}/{ref.series}/{ref.sop}.dcm"
+
+
+def series_prefix(ref: SeriesRef) -> str:
+    return f"{DICOM_ROOT}{ref.tenant}/{ref.study}/{ref.series}/"
+
+
+def study_prefix(ref: StudyRef) -> str:
+    return f"{DICOM_ROOT}{ref.tenant}/{ref.study}/"
+
+
+def tenant_dicom_prefix(tenant: str) -> str:
+    return f"{DICOM_ROOT}{tenant}/"
+
+
+def import_prefix(tenant: str) -> str:
+    return f"{IMPORT_ROOT}{tenant}/"
+
+
+def rejected_prefix(tenant: str) -> str:
+    return f"{REJECTED_ROOT}{tenant}/"
+
+
+def rejected_key(tenant: str, reason_code: int, name: str) -> str:
+    """Where a rejected import is kept: the failure reason is part of the key, so listing
+    rejected imports needs no per-object read."""
+    return f"{REJECTED_ROOT}{tenant}/{reason_code:04X}/{name}"
+
+
+def derived_prefix(tenant: str) -> str:
+    return f"{DERIVED_ROOT}{tenant}/"
+
+
+@dataclass(frozen=True)
+class ObjectKey:
+    """What an S3 key under a notified root names."""
+
+    root: str  # DICOM_ROOT or IMPORT_ROOT
+    tenant: str
+    name: str  # the rest of the key after the tenant
+    instance: InstanceRef | None = None  # set for canonical instance keys
+
+
+def parse_object_key(key: str) -> ObjectKey | None:
+    """Parse a key under a notified root; None for keys outside them or with a bad tenant."""
+    for root in (DICOM_ROOT, IMPORT_ROOT):
+        if key.startswith(root):
+            tenant, sep, rest = key[len(root) :].partition("/")
+            if not sep or not rest or not is_valid_tenant(tenant):
+                return None
+            instance = None
+            if root == DICOM_ROOT:
+                parts = rest.split("/")
+                if (
+                    len(parts) == 3
+                    and parts[2].endswith(".dcm")
+                    and all(is_valid_uid(p) for p in (parts[0], parts[1], parts[2][:-4]))
+                ):
+                    instance = InstanceRef(tenant, parts[0], parts[1], parts[2][:-4])
+            return ObjectKey(root, tenant, rest, instance)
+    return None
+
+
+# --- catalog --------------------------------------------------------------------------------
+
+STUDY_SK = "STUDY"
+SERIES_SK_PREFIX = "SERIES#"
+INSTANCE_SK_PREFIX = "INSTANCE#"
+VALUE_SK_PREFIX = "V#"
+
+
+def study_pk(ref: StudyRef | SeriesRef | InstanceRef) -> str:
+    return f"{ref.tenant}#{ref.study}"
+
+
+def series_sk(series: str) -> str:
+    return f"{SERIES_SK_PREFIX}{series}"
+
+
+def instance_sk(series: str, sop: str) -> str:
+    return f"{INSTANCE_SK_PREFIX}{series}#{sop}"
+
+
+def series_instances_prefix(series: str) -> str:
+    return f"{INSTANCE_SK_PREFIX}{series}#"
+
+
+def uid_pk(tenant: str, uid: str) -> str:
+    return f"{tenant}#{uid}"
+
+
+def date_pk(tenant: str, level: str) -> str:
+    return f"{tenant}#{level}"
+
+
+def value_pk(tenant: str, keyword: str, value: str) -> str:
+    return f"{tenant}#STUDY#{keyword}#{quote(value, safe='')}"
+
+
+def value_sk(keyword: str, value: str) -> str:
+    return f"{VALUE_SK_PREFIX}{keyword}#{quote(value, safe='')}"

@@ -1,0 +1,94 @@
+"""The one definition of the stack's data resources, used by the local stack, the tests and
+(through ``infra/``) the deployed template: bucket roots, notification filters, table keys and
+indexes, queue settings.
+
+Access patterns of the catalog table (see README, "Catalog schema"):
+
+========================================  ===================================================
+access pattern                            key or index
+========================================  ===================================================
+study by StudyInstanceUID                 GetItem  pk={t}#{study}  sk=STUDY
+series by UID within a study              GetItem  pk={t}#{study}  sk=SERIES#{series}
+instance by UID within a series           GetItem  pk={t}#{study}  sk=INSTANCE#{series}#{sop}
+a study's series                          Query    pk={t}#{study}  sk begins_with SERIES#
+a study's instances                       Query    pk={t}#{study}  sk begins_with INSTANCE#
+a series' instances                       Query    pk={t}#{study}  sk begins_with INSTANCE#{se}#
+series / instance by UID alone            by_uid   uid_pk={t}#{uid}           (sk = level)
+a tenant's studies, newest first; date    by_date  date_pk={t}#STUDY          date_sk={date}{time}#{study}
+range (StudyDate)
+a tenant's series, newest first           by_date  date_pk={t}#SERIES         date_sk={date}{time}#{study}#{se}
+PatientID, AccessionNumber,               by_value val_pk={t}#STUDY#{Keyword}#{value}  val_sk={date}#{study}
+ModalitiesInStudy (exact)                 (one small entry item per value, in the study's
+                                          partition: sk=V#{Keyword}#{value})
+PatientName prefix / word prefix          by_value val_pk={t}#STUDY#PN  val_sk={NAME}#{study}
+                                          and val_pk={t}#STUDY#PNW val_sk={word}#{study}
+========================================  ===================================================
+
+Every index projects keys only: a query reads index entries, then BatchGetItem reads the items
+(items read = 2 x results), and no index is rewritten when a study's counts change.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+#: S3 key roots. Notifications fire on DICOM and IMPORT only; derived and rejected objects
+#: live where no notification fires.
+DICOM_ROOT: Final = "dicom/"
+IMPORT_ROOT: Final = "import/"
+DERIVED_ROOT: Final = "derived/"
+REJECTED_ROOT: Final = "rejected/"
+NOTIFIED_ROOTS: Final = (DICOM_ROOT, IMPORT_ROOT)
+NOTIFIED_EVENTS: Final = ("s3:ObjectCreated:*", "s3:ObjectRemoved:*")
+
+#: SQS: a message is retried this many times before it goes to the dead-letter queue.
+MAX_RECEIVE_COUNT: Final = 5
+#: Indexer Lambda timeout (s); the queue's visibility timeout must exceed it (x6 per AWS).
+INDEXER_TIMEOUT_S: Final = 60
+QUEUE_VISIBILITY_TIMEOUT_S: Final = 6 * INDEXER_TIMEOUT_S
+INDEXER_BATCH_SIZE: Final = 10
+
+CATALOG_INDEXES: Final = {
+    "by_uid": ("uid_pk", "uid_sk"),
+    "by_date": ("date_pk", "date_sk"),
+    "by_value": ("val_pk", "val_sk"),
+}
+
+
+def _string_attrs(*names: str) -> list[dict[str, str]]:
+    return [{"AttributeName": n, "AttributeType": "S"} for n in names]
+
+
+def catalog_table(name: str) -> dict[str, Any]:
+    """CreateTable arguments of the catalog table."""
+    attrs = ["pk", "sk"] + [a for pair in CATALOG_INDEXES.values() for a in pair]
+    return {
+        "TableName": name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "KeySchema": [
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        "AttributeDefinitions": _string_attrs(*attrs),
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": index,
+                "KeySchema": [
+                    {"AttributeName": hash_key, "KeyType": "HASH"},
+                    {"AttributeName": range_key, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            }
+            for index, (hash_key, range_key) in CATALOG_INDEXES.items()
+        ],
+    }
+
+
+def tenants_table(name: str) -> dict[str, Any]:
+    """CreateTable arguments of the tenants table (tenants and hashed API keys)."""
+    return {
+        "TableName": name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+        "AttributeDefinitions": _string_attrs("pk"),
+    }

@@ -1,0 +1,81 @@
+"""Tenants and hashed API keys in DynamoDB.
+
+Keys carry 128+ bits of randomness, so a fast hash (SHA-256) is right and lookup stays one
+GetItem on ``KEY#{sha256}``. The plain key is shown once, at creation, and never stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from chalicelib.services.ports import Principal
+
+ALL_SCOPES = frozenset({"read", "write", "delete"})
+
+
+def hash_key(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode("utf-8")).hexdigest()
+
+
+def new_api_key() -> str:
+    """A new random API key: 32 bytes (256 bits), URL-safe."""
+    return "dwk_" + secrets.token_urlsafe(32)
+
+
+class DynamoTenantStore:
+    def __init__(self, client: Any, table: str) -> None:
+        self._db = client
+        self._table = table
+
+    def principal_for_key_hash(self, key_hash: str) -> Principal | None:
+        got = self._db.get_item(TableName=self._table, Key={"pk": {"S": f"KEY#{key_hash}"}})
+        item = got.get("Item")
+        if not item or item.get("revoked", {}).get("BOOL"):
+            return None
+        expires = item.get("expires_at", {}).get("S")
+        if expires and datetime.fromisoformat(expires) <= datetime.now(UTC):
+            return None
+        return Principal(
+            tenant=item["tenant"]["S"],
+            key_id=item["key_id"]["S"],
+            scopes=frozenset(item.get("scopes", {}).get("SS", [])),
+        )
+
+    def create_tenant(self, tenant: str, name: str | None = None) -> None:
+        self._db.put_item(
+            TableName=self._table,
+            Item={
+                "pk": {"S": f"TENANT#{tenant}"},
+                "tenant": {"S": tenant},
+                "name": {"S": name or tenant},
+                "created_at": {"S": datetime.now(UTC).isoformat()},
+            },
+        )
+
+    def create_key(
+        self,
+        tenant: str,
+        scopes: frozenset[str] = ALL_SCOPES,
+        name: str = "",
+        api_key: str | None = None,
+        expires_at: datetime | None = None,
+    ) -> tuple[str, str]:
+        """Store a new key's hash; return (key_id, plain key). The plain key is not kept."""
+        plain = api_key or new_api_key()
+        key_hash = hash_key(plain)
+        key_id = key_hash[:16]
+        item: dict[str, Any] = {
+            "pk": {"S": f"KEY#{key_hash}"},
+            "tenant": {"S": tenant},
+            "key_id": {"S": key_id},
+            "name": {"S": name or key_id},
+            "scopes": {"SS": sorted(scopes)},
+            "created_at": {"S": datetime.now(UTC).isoformat()},
+        }
+        if expires_at is not None:
+            item["expires_at"] = {"S": expires_at.isoformat()}
+        self._db.put_item(TableName=self._table, Item=item)
+        return key_id, plain

@@ -1,0 +1,236 @@
+"""A local API Gateway (REST API, Lambda proxy integration) in front of the Chalice app.
+
+It does what API Gateway does, so the app runs locally exactly as in AWS:
+
+* routes by the app's route table and builds the Lambda proxy event: ``resource``,
+  ``pathParameters`` left percent-encoded (the app decodes them), multi-value query
+  parameters (decoded), a ``requestContext`` with domain, stage and request id, and the body
+  base64-encoded (binary media types are ``*/*``);
+* reads chunked request bodies whole (``chalice local`` delivers them empty);
+* enforces API Gateway's 10 MB request body and Lambda's 6 MB payload, answering 413 with the
+  service's JSON error body (in AWS: a GatewayResponse, see infra/), and a response over the
+  payload limit with 502;
+* answers CORS preflights itself (in AWS: the OPTIONS mock integration Chalice generates),
+  and unknown routes or methods with 404 (the MISSING_AUTHENTICATION_TOKEN GatewayResponse).
+
+It runs on waitress, a robust pure-Python WSGI server (threads, keep-alive, chunked bodies).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qs
+
+from chalicelib.routes.http import CORS_HEADERS, error_body
+from local.lambda_runtime import LambdaContext
+
+StartResponse = Callable[..., Any]
+
+_REASONS = {
+    200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 206: "Partial Content",
+    303: "See Other", 304: "Not Modified", 400: "Bad Request", 401: "Unauthorized",
+    403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable",
+    409: "Conflict", 413: "Payload Too Large", 415: "Unsupported Media Type",
+    429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
+    503: "Service Unavailable", 504: "Gateway Timeout",
+}  # fmt: skip
+
+
+class Route:
+    def __init__(self, path: str, methods: dict[str, Any]) -> None:
+        self.path = path
+        self.parts = path.strip("/").split("/") if path != "/" else []
+        self.methods = methods
+
+    def match(self, segments: list[str]) -> dict[str, str] | None:
+        if len(segments) != len(self.parts):
+            return None
+        captured: dict[str, str] = {}
+        for seg, part in zip(segments, self.parts, strict=True):
+            if part.startswith("{") and part.endswith("}"):
+                if not seg:
+                    return None
+                captured[part[1:-1]] = seg
+            elif seg != part:
+                return None
+        return captured
+
+
+class LocalGateway:
+    """A WSGI application that invokes a Chalice app the way API Gateway + Lambda do."""
+
+    def __init__(
+        self,
+        app: Any,
+        request_limit: int,
+        payload_limit: int,
+        stage: str = "local",
+        large_upload_hint: str = "",
+    ) -> None:
+        self._app = app
+        self._request_limit = request_limit
+        self._payload_limit = payload_limit
+        self._stage = stage
+        self._hint = large_upload_hint
+        # Concrete segments before captures, as API Gateway prefers the most specific path.
+        self._routes = sorted(
+            (Route(path, methods) for path, methods in app.routes.items()),
+            key=lambda r: [p.startswith("{") for p in r.parts],
+        )
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def _json(
+        self, start: StartResponse, status: int, code: str, message: str
+    ) -> Iterable[bytes]:
+        body = json.dumps(error_body(status, code, message)).encode()
+        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        headers += list(CORS_HEADERS.items())
+        start(f"{status} {_REASONS.get(status, 'Error')}", headers)
+        return [body]
+
+    def _find(self, raw_path: str) -> tuple[Route, dict[str, str]] | None:
+        path = raw_path if raw_path == "/" else raw_path.rstrip("/")
+        segments = path.strip("/").split("/") if path != "/" else []
+        for route in self._routes:
+            captured = route.match(segments)
+            if captured is not None:
+                return route, captured
+        return None
+
+    @staticmethod
+    def _read_body(environ: dict[str, Any], limit: int) -> bytes | None:
+        """The whole body, or None when it exceeds ``limit``."""
+        stream = environ["wsgi.input"]
+        length = environ.get("CONTENT_LENGTH")
+        if length:
+            if int(length) > limit:
+                return None
+            return bytes(stream.read(int(length)))
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            chunk = stream.read(1024 * 1024)
+            if not chunk:
+                break
+            total += len(chunk)
+            if total > limit:
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    # --- WSGI -------------------------------------------------------------------------------
+
+    def __call__(self, environ: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
+        method = environ["REQUEST_METHOD"].upper()
+        raw_uri = environ.get("REQUEST_URI") or environ.get("PATH_INFO", "/")
+        raw_path, _, query = raw_uri.partition("?")
+        query = query or environ.get("QUERY_STRING", "")
+        found = self._find(raw_path or "/")
+        if found is None or (method not in found[0].methods and method != "OPTIONS"):
+            return self._json(start, 404, "NotFound", "no such resource")
+        route, captured = found
+        if method == "OPTIONS":
+            return self._preflight(route, start)
+
+        body = self._read_body(environ, self._request_limit)
+        if body is None:
+            return self._too_large(start, f"the request body exceeds {self._request_limit} bytes")
+
+        headers: dict[str, str] = {}
+        multi_headers: dict[str, list[str]] = {}
+        for key, value in environ.items():
+            if key.startswith("HTTP_"):
+                name = key[5:].replace("_", "-").title()
+            elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                name = key.replace("_", "-").title()
+            else:
+                continue
+            if value == "" and name == "Content-Length":
+                continue
+            headers[name] = value
+            multi_headers[name] = [value]
+        host = headers.get("Host") or f"{environ.get('SERVER_NAME')}:{environ.get('SERVER_PORT')}"
+        headers.setdefault("X-Forwarded-Proto", environ.get("wsgi.url_scheme", "http"))
+        multi_headers["X-Forwarded-Proto"] = [headers["X-Forwarded-Proto"]]
+        multi_query = parse_qs(query, keep_blank_values=True) if query else None
+        request_id = str(uuid.uuid4())
+        event = {
+            "resource": route.path,
+            "path": raw_path,
+            "httpMethod": method,
+            "headers": headers,
+            "multiValueHeaders": multi_headers,
+            "queryStringParameters": (
+                {k: v[-1] for k, v in multi_query.items()} if multi_query else None
+            ),
+            "multiValueQueryStringParameters": multi_query or None,
+            "pathParameters": captured or None,
+            "stageVariables": None,
+            "requestContext": {
+                "resourcePath": route.path,
+                "httpMethod": method,
+                "path": f"/{self._stage}{raw_path}",
+                "stage": self._stage,
+                "domainName": host,
+                "requestId": request_id,
+                "requestTimeEpoch": int(time.time() * 1000),
+                "identity": {"sourceIp": environ.get("REMOTE_ADDR", "127.0.0.1")},
+            },
+            "body": base64.b64encode(body).decode("ascii") if body else None,
+            "isBase64Encoded": bool(body),
+        }
+        if len(json.dumps(event)) > self._payload_limit:
+            return self._too_large(
+                start,
+                f"the request exceeds the {self._payload_limit}-byte Lambda payload limit "
+                f"(binary bodies are base64-encoded: about {self._payload_limit * 3 // 4} bytes)",
+            )
+        response = self._app(event, LambdaContext(aws_request_id=request_id))
+        if len(json.dumps(response)) > self._payload_limit:
+            return self._json(
+                start, 502, "BadGateway", "the response exceeded the Lambda payload limit"
+            )
+        return self._respond(response, start)
+
+    def _too_large(self, start: StartResponse, message: str) -> Iterable[bytes]:
+        if self._hint:
+            message = f"{message}; {self._hint}"
+        return self._json(start, 413, "PayloadTooLarge", message)
+
+    def _preflight(self, route: Route, start: StartResponse) -> Iterable[bytes]:
+        methods = sorted(set(route.methods) | {"OPTIONS"})
+        entry = next(iter(route.methods.values()))
+        cors = getattr(entry, "cors", None)
+        if not cors:
+            return self._json(start, 404, "NotFound", "no such resource")
+        headers = dict(cors.get_access_control_headers())
+        headers["Access-Control-Allow-Methods"] = ",".join(methods)
+        start("200 OK", [*headers.items(), ("Content-Length", "0")])
+        return [b""]
+
+    @staticmethod
+    def _respond(response: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
+        status = int(response.get("statusCode", 200))
+        raw = response.get("body") or ""
+        body = (
+            base64.b64decode(raw)
+            if response.get("isBase64Encoded")
+            else (raw.encode("utf-8") if isinstance(raw, str) else bytes(raw))
+        )
+        headers: list[tuple[str, str]] = []
+        multi = response.get("multiValueHeaders") or {}
+        for name, value in (response.get("headers") or {}).items():
+            if name not in multi:
+                headers.append((name, str(value)))
+        for name, values in multi.items():
+            headers.extend((name, str(v)) for v in values)
+        headers = [(n, v) for n, v in headers if n.lower() != "content-length"]
+        headers.append(("Content-Length", str(len(body))))
+        start(f"{status} {_REASONS.get(status, 'Status')}", headers)
+        return [body]

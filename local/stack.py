@@ -1,0 +1,172 @@
+"""``make serve``: the whole serverless stack on this machine.
+
+1. moto as a server on 127.0.0.1 (its own process): S3, DynamoDB, SQS;
+2. the resources, from the same definitions infra/ deploys;
+3. the indexer (its own process) polling the queue and calling the Lambda handler;
+4. objects kept in STATE_DIR put back through the normal event path;
+5. a demo tenant and API key (DEMO_API_KEY fixes it; otherwise kept in STATE_DIR);
+6. the API behind the local gateway on http://127.0.0.1:$PORT, served by waitress.
+
+Ctrl-C or SIGTERM stops everything cleanly.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - loopback only
+                return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{url} did not come up") from None
+            time.sleep(0.1)
+
+
+def local_environment(moto_port: int, state_dir: Path) -> dict[str, str]:
+    """The environment the local processes share: boto3 reads AWS_ENDPOINT_URL itself."""
+    return {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
+        "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+        "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
+        "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_DISABLED": os.environ.get("POWERTOOLS_METRICS_DISABLED", "true"),
+        "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
+        "STATE_DIR": str(state_dir),
+    }
+
+
+def demo_key(state_dir: Path) -> str:
+    fixed = os.environ.get("DEMO_API_KEY")
+    if fixed:
+        return fixed
+    path = state_dir / "demo-api-key"
+    if path.exists():
+        return path.read_text().strip()
+    from chalicelib.storage.tenants import new_api_key
+
+    key = new_api_key()
+    path.write_text(key + "\n")
+    path.chmod(0o600)
+    return key
+
+
+class Stack:
+    def __init__(self, port: int, state_dir: Path) -> None:
+        self.port = port
+        self.state_dir = state_dir
+        self.children: list[subprocess.Popen[bytes]] = []
+        self.server: Any = None
+
+    def start_moto(self) -> int:
+        moto_port = int(os.environ.get("MOTO_PORT") or free_port())
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.children.append(proc)
+        wait_http(f"http://127.0.0.1:{moto_port}/moto-api/")
+        return moto_port
+
+    def start_indexer(self) -> None:
+        proc = subprocess.Popen([sys.executable, "-m", "local.indexer_poller"], cwd=ROOT)
+        self.children.append(proc)
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        for proc in reversed(self.children):
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.children:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    def run(self) -> None:
+        started = time.monotonic()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        moto_port = self.start_moto()
+        os.environ.update(local_environment(moto_port, self.state_dir))
+
+        import app as lambda_app
+        from chalicelib.storage.tenants import ALL_SCOPES
+        from local.bootstrap import create_resources
+        from local.gateway import LocalGateway
+        from local.state import ObjectMirror
+
+        deps = lambda_app.deps
+        create_resources(deps.clients, deps.settings, visibility_timeout=5)
+        key = demo_key(self.state_dir)
+        deps.tenants.create_tenant("demo", "Demo tenant")
+        deps.tenants.create_key("demo", ALL_SCOPES, name="demo", api_key=key)
+        self.start_indexer()
+        restored = ObjectMirror(self.state_dir, deps.clients.s3, deps.settings.bucket).restore()
+
+        from waitress import create_server
+
+        gateway = LocalGateway(
+            lambda_app.app,
+            request_limit=deps.settings.request_limit,
+            payload_limit=deps.settings.payload_limit,
+        )
+        self.server = create_server(
+            gateway,
+            host="127.0.0.1",
+            port=self.port,
+            threads=8,
+            max_request_body_size=deps.settings.request_limit * 4,
+            ident="dicomweb-local",
+        )
+        url = f"http://127.0.0.1:{self.port}"
+        print(f"DICOMweb root: {url}", flush=True)
+        print(f"moto: http://127.0.0.1:{moto_port}  state: {self.state_dir}", flush=True)
+        print(f"restored objects: {restored}", flush=True)
+        print(f"ready in {time.monotonic() - started:.2f} s", flush=True)
+        print(f"API key: {key}", flush=True)
+        self.server.run()
+
+
+def main() -> None:
+    port = int(os.environ.get("PORT", "8000"))
+    state_dir = Path(os.environ.get("STATE_DIR", ROOT / ".state")).resolve()
+    stack = Stack(port, state_dir)
+
+    def terminate(*_: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        stack.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+        print("stopped", flush=True)
+
+
+if __name__ == "__main__":
+    main()
