@@ -7,8 +7,8 @@ see ``chalicelib/storage/schema.py`` for the resource definitions they share.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 MIB = 1024 * 1024
 

@@ -31,9 +31,9 @@ def create_resources(
         if definition["TableName"] not in existing_tables:
             db.create_table(**definition)
     dlq_url = sqs.create_queue(QueueName=settings.index_dlq)["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     vt = schema.QUEUE_VISIBILITY_TIMEOUT_S if visibility_timeout is None else visibility_timeout
     q_url = sqs.create_queue(
         QueueName=settings.index_queue,
@@ -50,9 +50,7 @@ def create_resources(
     buckets = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
     if settings.bucket not in buckets:
         s3.create_bucket(Bucket=settings.bucket)
-    s3.put_bucket_versioning(
-        Bucket=settings.bucket, VersioningConfiguration={"Status": "Enabled"}
-    )
+    s3.put_bucket_versioning(Bucket=settings.bucket, VersioningConfiguration={"Status": "Enabled"})
     s3.put_bucket_notification_configuration(
         Bucket=settings.bucket,
         NotificationConfiguration={

@@ -85,9 +85,7 @@ class LocalGateway:
 
     # --- helpers ----------------------------------------------------------------------------
 
-    def _json(
-        self, start: StartResponse, status: int, code: str, message: str
-    ) -> Iterable[bytes]:
+    def _json(self, start: StartResponse, status: int, code: str, message: str) -> Iterable[bytes]:
         body = json.dumps(error_body(status, code, message)).encode()
         headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
         headers += list(CORS_HEADERS.items())

@@ -31,7 +31,7 @@ def _event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[
                 "body": m["Body"],
                 "attributes": m.get("Attributes", {}),
                 "messageAttributes": {},
-                "md5OfBody": m.get("MD5OfBody", hashlib.md5(m["Body"].encode()).hexdigest()),  # noqa: S324
+                "md5OfBody": m.get("MD5OfBody", hashlib.md5(m["Body"].encode()).hexdigest()),
                 "eventSource": "aws:sqs",
                 "eventSourceARN": queue_arn,
                 "awsRegion": region,
@@ -106,7 +106,7 @@ class Poller:
         assert self._mirror is not None
         imported = False
         for message in messages:
-            for event_name, key in _keys(message["Body"]):
+            for _event_name, key in _keys(message["Body"]):
                 imported |= key.startswith("import/")
                 self._mirror.save(key)  # saves or removes, from the object's current state
         if imported:

@@ -49,10 +49,7 @@ class ObjectMirror:
     def remove(self, key: str) -> None:
         if not key.startswith(MIRRORED_ROOTS):
             return
-        try:
-            self._path(key).unlink()
-        except FileNotFoundError:
-            pass
+        self._path(key).unlink(missing_ok=True)
 
     def sync_prefix(self, prefix: str) -> None:
         """Mirror every object under a prefix that is not on disk yet (rejected imports)."""

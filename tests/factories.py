@@ -92,7 +92,9 @@ def instance_bytes(**kwargs: Any) -> bytes:
     return to_bytes(dataset(**kwargs))
 
 
-def multipart_body(parts: list[bytes], boundary: str = "test-boundary", headers: bool = True) -> bytes:
+def multipart_body(
+    parts: list[bytes], boundary: str = "test-boundary", headers: bool = True
+) -> bytes:
     out = b""
     for p in parts:
         out += f"--{boundary}\r\n".encode()

@@ -42,6 +42,10 @@ class SeriesRef:
     study: str
     series: str
 
+    @property
+    def study_ref(self) -> StudyRef:
+        return StudyRef(self.tenant, self.study)
+
 
 @dataclass(frozen=True)
 class InstanceRef:

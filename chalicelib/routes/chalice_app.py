@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from chalice import Chalice
+from chalice.app import Chalice
 
 
 class ThreadLocalChalice(Chalice):

@@ -13,11 +13,10 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote
 
-from chalice import CORSConfig, Response
-from chalice.app import Request
+from chalice.app import CORSConfig, Request, Response
 
 from chalicelib.dicomweb.errors import DicomWebError, Forbidden, Unauthorized
 from chalicelib.dicomweb.media import DICOM_JSON, JSON, MULTIPART_RELATED
@@ -34,7 +33,7 @@ CORS = CORSConfig(
     expose_headers=["Warning", "Content-Type", "Content-Length", "ETag", "Location"],
     max_age=600,
 )
-CORS_HEADERS = CORS.get_access_control_headers()
+CORS_HEADERS: dict[str, Any] = cast(dict[str, Any], CORS.get_access_control_headers())
 
 
 def error_body(status: int, code: str, message: str) -> dict[str, Any]:
@@ -43,7 +42,7 @@ def error_body(status: int, code: str, message: str) -> dict[str, Any]:
 
 
 def error_response(err: DicomWebError) -> Response:
-    headers = {"Content-Type": JSON, **CORS_HEADERS, **err.headers}
+    headers: dict[str, Any] = {"Content-Type": JSON, **CORS_HEADERS, **err.headers}
     return Response(
         body=json.dumps(error_body(err.status, err.code, err.message)).encode(),
         status_code=err.status,
@@ -52,7 +51,10 @@ def error_response(err: DicomWebError) -> Response:
 
 
 def json_response(
-    body: Any, status: int = 200, content_type: str = DICOM_JSON, headers: dict[str, str] | None = None
+    body: Any,
+    status: int = 200,
+    content_type: str = DICOM_JSON,
+    headers: dict[str, str] | None = None,
 ) -> Response:
     return Response(
         body=json.dumps(body, separators=(",", ":")).encode(),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from chalice import Blueprint, Response
+from chalice.app import Blueprint, Response
 
 from chalicelib.dicomweb.errors import BadRequest
 from chalicelib.dicomweb.media import JSON
@@ -21,7 +21,7 @@ def blueprint(deps: Deps) -> Blueprint:
     @view("read")
     def list_rejected_imports() -> Response:
         request = bp.current_request
-        params = request.query_params or {}
+        params: dict[str, str] = dict(request.query_params or {})
         try:
             limit = min(max(int(params.get("limit", "100")), 1), 1000)
         except ValueError as exc:

@@ -43,12 +43,16 @@ def handle_batch(indexer: Indexer, event: dict[str, Any], context: Any) -> dict[
         for outcome in outcomes:
             logger.info(
                 "indexed",
-                extra={"action": outcome.action, "key_hash": outcome.key_hash, "sop_uid": outcome.sop},
+                extra={
+                    "action": outcome.action,
+                    "key_hash": outcome.key_hash,
+                    "sop_uid": outcome.sop,
+                },
             )
             metrics.add_metric(name=f"Index_{outcome.action}", unit="Count", value=1)
 
     processor = BatchProcessor(event_type=EventType.SQS)
-    result: dict[str, Any] = process_partial_response(
+    result = process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )
-    return result
+    return dict(result)

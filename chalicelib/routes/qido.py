@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from chalice import Blueprint, Response
+from chalice.app import Blueprint, Response
 
 from chalicelib.dicomweb.errors import NotAcceptable
 from chalicelib.dicomweb.media import DICOM_JSON, JSON, parse_accept

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 
-from chalice import Blueprint, Response
+from chalice.app import Blueprint, Response
 
 from chalicelib.dicomweb.errors import BadRequest, UnsupportedMediaType
 from chalicelib.dicomweb.media import (
@@ -28,7 +28,9 @@ from chalicelib.services.stow import InstancePart, store_instances
 
 def _parts(content_type: str | None, body: bytes) -> list[InstancePart]:
     if not content_type:
-        raise UnsupportedMediaType("Content-Type is required: multipart/related or application/dicom")
+        raise UnsupportedMediaType(
+            "Content-Type is required: multipart/related or application/dicom"
+        )
     try:
         media = parse_media_type(content_type)
     except BadRequest as exc:
@@ -37,12 +39,12 @@ def _parts(content_type: str | None, body: bytes) -> list[InstancePart]:
         return [InstancePart(body)]
     if media.essence != MULTIPART_RELATED:
         raise UnsupportedMediaType(
-            f"{media.essence} is not accepted: use multipart/related; type=\"application/dicom\""
+            f'{media.essence} is not accepted: use multipart/related; type="application/dicom"'
         )
     if multipart_type(media) not in (None, APPLICATION_DICOM):
         raise UnsupportedMediaType(
             f"multipart/related of {multipart_type(media)} is not accepted; "
-            "use type=\"application/dicom\""
+            'use type="application/dicom"'
         )
     boundary = media.params.get("boundary")
     if not boundary:
@@ -60,11 +62,17 @@ def blueprint(deps: Deps) -> Blueprint:
     def store(study: str | None) -> Response:
         request = bp.current_request
         tenant = principal_of(request).tenant
-        parts = _parts(request.headers.get("content-type"), request.raw_body or b"")
+        raw = request.raw_body or b""
+        body = raw.encode("utf-8") if isinstance(raw, str) else raw
+        parts = _parts(request.headers.get("content-type"), body)
         result = store_instances(deps.store, tenant, parts, study)
         logger.info(
             "stow",
-            extra={"transaction": "stow", "stored": len(result.stored), "failed": len(result.failed)},
+            extra={
+                "transaction": "stow",
+                "stored": len(result.stored),
+                "failed": len(result.failed),
+            },
         )
         metrics.add_metric(name="InstancesStored", unit="Count", value=len(result.stored))
         metrics.add_metric(name="InstancesFailed", unit="Count", value=len(result.failed))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 
-from chalice import Blueprint, Response
+from chalice.app import Blueprint, Response
 
 from chalicelib.dicomweb.media import APPLICATION_DICOM, parse_accept
 from chalicelib.dicomweb.multipart import Part

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-
 from chalicelib.dicomweb.dicomjson import element, tag_hex
 from chalicelib.dicomweb.matching import split_uid_list, value_matches
 from chalicelib.dicomweb.query import Query, vr_of
@@ -146,5 +145,3 @@ def search_for_instances_in_study(
     catalog: DynamoCatalog, ref: StudyRef, query: Query, base_url: str
 ) -> SearchResult:
     return _search_instances(lambda: catalog.study_instances(ref), query, base_url)
-
-

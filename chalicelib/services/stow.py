@@ -68,9 +68,7 @@ def _referenced(item: StoredInstance, base_url: str) -> Dataset:
     ds = Dataset()
     ds.ReferencedSOPClassUID = item.sop_class
     ds.ReferencedSOPInstanceUID = ref.sop
-    ds.RetrieveURL = (
-        f"{base_url}/studies/{ref.study}/series/{ref.series}/instances/{ref.sop}"
-    )
+    ds.RetrieveURL = f"{base_url}/studies/{ref.study}/series/{ref.series}/instances/{ref.sop}"
     return ds
 
 

@@ -34,7 +34,8 @@ class CatalogContention(Exception):
 
 
 def _av(value: Any) -> dict[str, Any]:
-    return _ser.serialize(value)
+    serialized: dict[str, Any] = _ser.serialize(value)
+    return serialized
 
 
 def _item(values: dict[str, Any]) -> dict[str, Any]:
@@ -190,9 +191,7 @@ class DynamoCatalog:
             ("ModalitiesInStudy", rec.modality),
         ):
             if value:
-                entries.append(
-                    (keyword, value, keys.value_pk(ref.tenant, keyword, value), sort)
-                )
+                entries.append((keyword, value, keys.value_pk(ref.tenant, keyword, value), sort))
         if rec.patient_name:
             name = normalize_name(rec.patient_name)
             entries.append(("PN", name, f"{ref.tenant}#STUDY#PN", f"{name}#{ref.study}"))
@@ -340,7 +339,9 @@ class DynamoCatalog:
         for entry in entries:
             value = entry["sk"].split("#", 2)[2]
             if value not in remaining:
-                self._db.delete_item(TableName=self._table, Key=_item({"pk": pk, "sk": entry["sk"]}))
+                self._db.delete_item(
+                    TableName=self._table, Key=_item({"pk": pk, "sk": entry["sk"]})
+                )
         if remaining:
             self._db.update_item(
                 TableName=self._table,
@@ -399,7 +400,9 @@ class DynamoCatalog:
         found: dict[tuple[str, str], dict[str, Any]] = {}
         for start in range(0, len(wanted), 100):
             request = {
-                self._table: {"Keys": [_item({"pk": pk, "sk": sk}) for pk, sk in wanted[start : start + 100]]}
+                self._table: {
+                    "Keys": [_item({"pk": pk, "sk": sk}) for pk, sk in wanted[start : start + 100]]
+                }
             }
             attempt = 0
             while request:
@@ -445,7 +448,9 @@ class DynamoCatalog:
         return [_study_entry(i) for i in studies], more
 
     def study_series(self, ref: StudyRef) -> list[SeriesEntry]:
-        return [_series_entry(i) for i in self._query_all(keys.study_pk(ref), keys.SERIES_SK_PREFIX)]
+        return [
+            _series_entry(i) for i in self._query_all(keys.study_pk(ref), keys.SERIES_SK_PREFIX)
+        ]
 
     def series_instances(self, ref: SeriesRef) -> list[InstanceEntry]:
         items = self._query_all(keys.study_pk(ref), keys.series_instances_prefix(ref.series))

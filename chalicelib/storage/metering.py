@@ -69,7 +69,9 @@ class AwsCallCounter:
         return f"{service}.{operation}"
 
     @staticmethod
-    def _before_params(params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
+    def _before_params(
+        params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any
+    ) -> None:
         if model.name == "TransactWriteItems":
             context["item_count"] = len(params.get("TransactItems", []))
         elif model.name == "BatchWriteItem":
@@ -86,7 +88,9 @@ class AwsCallCounter:
         with self._lock:
             self.counts[self._op_name(event_name)].bytes_sent += size
 
-    def _after_call(self, http_response: Any, parsed: dict[str, Any], model: Any, **kw: Any) -> None:
+    def _after_call(
+        self, http_response: Any, parsed: dict[str, Any], model: Any, **kw: Any
+    ) -> None:
         name = self._op_name(kw["event_name"])
         operation = model.name
         received = int(http_response.headers.get("content-length", 0) or 0)

@@ -2,27 +2,22 @@
 (through ``infra/``) the deployed template: bucket roots, notification filters, table keys and
 indexes, queue settings.
 
-Access patterns of the catalog table (see README, "Catalog schema"):
+Access patterns of the catalog table ({t} = tenant; see README, "Catalog schema"):
 
-========================================  ===================================================
-access pattern                            key or index
-========================================  ===================================================
-study by StudyInstanceUID                 GetItem  pk={t}#{study}  sk=STUDY
-series by UID within a study              GetItem  pk={t}#{study}  sk=SERIES#{series}
-instance by UID within a series           GetItem  pk={t}#{study}  sk=INSTANCE#{series}#{sop}
-a study's series                          Query    pk={t}#{study}  sk begins_with SERIES#
-a study's instances                       Query    pk={t}#{study}  sk begins_with INSTANCE#
-a series' instances                       Query    pk={t}#{study}  sk begins_with INSTANCE#{se}#
-series / instance by UID alone            by_uid   uid_pk={t}#{uid}           (sk = level)
-a tenant's studies, newest first; date    by_date  date_pk={t}#STUDY          date_sk={date}{time}#{study}
-range (StudyDate)
-a tenant's series, newest first           by_date  date_pk={t}#SERIES         date_sk={date}{time}#{study}#{se}
-PatientID, AccessionNumber,               by_value val_pk={t}#STUDY#{Keyword}#{value}  val_sk={date}#{study}
-ModalitiesInStudy (exact)                 (one small entry item per value, in the study's
-                                          partition: sk=V#{Keyword}#{value})
-PatientName prefix / word prefix          by_value val_pk={t}#STUDY#PN  val_sk={NAME}#{study}
-                                          and val_pk={t}#STUDY#PNW val_sk={word}#{study}
-========================================  ===================================================
+- study by UID: GetItem pk={t}#{study}, sk=STUDY
+- series by UID within a study: GetItem pk={t}#{study}, sk=SERIES#{series}
+- instance by UID within a series: GetItem pk={t}#{study}, sk=INSTANCE#{series}#{sop}
+- a study's series: Query pk={t}#{study}, sk begins_with SERIES#
+- a study's instances: Query pk={t}#{study}, sk begins_with INSTANCE#
+- a series' instances: Query pk={t}#{study}, sk begins_with INSTANCE#{series}#
+- series or instance by UID alone: index by_uid, uid_pk={t}#{uid}
+- a tenant's studies, newest first, StudyDate range: index by_date, date_pk={t}#STUDY,
+  date_sk={date}{time}#{study}; a tenant's series likewise with date_pk={t}#SERIES
+- PatientID, AccessionNumber, ModalitiesInStudy (exact): index by_value,
+  val_pk={t}#STUDY#{Keyword}#{value}, val_sk={date}{time}#{study}; one small entry item per
+  value in the study's partition (sk=V#{Keyword}#{value})
+- PatientName prefix and word prefix: index by_value, val_pk={t}#STUDY#PN (val_sk={NAME}#{study})
+  and val_pk={t}#STUDY#PNW (val_sk={WORD}#{study})
 
 Every index projects keys only: a query reads index entries, then BatchGetItem reads the items
 (items read = 2 x results), and no index is rewritten when a study's counts change.
