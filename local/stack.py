@@ -82,7 +82,7 @@ class Stack:
     def start_moto(self) -> int:
         moto_port = int(os.environ.get("MOTO_PORT") or free_port())
         proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
+            [sys.executable, "-m", "local.moto_server", "-H", "127.0.0.1", "-p", str(moto_port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

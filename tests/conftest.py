@@ -24,6 +24,7 @@ from chalicelib.storage.tenants import ALL_SCOPES
 from local.bootstrap import create_resources
 from local.gateway import LocalGateway
 from local.indexer_poller import Poller
+from local.moto_patches import make_dynamodb_atomic
 
 for _name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
     os.environ.pop(_name, None)
@@ -37,6 +38,8 @@ os.environ.update(
         "POWERTOOLS_LOG_LEVEL": "WARNING",
     }
 )
+
+make_dynamodb_atomic()
 
 TENANT = "t1"
 OTHER_TENANT = "t2"

@@ -1,0 +1,185 @@
+"""STOW-RS through HTTP: request forms, status codes, failure reasons, durability."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.dicomweb.errors import FailureReason
+from chalicelib.storage.keys import instance_key
+from chalicelib.dicomweb.resources import InstanceRef
+from tests.conftest import TENANT
+from tests.factories import dataset, instance_bytes, multipart_body, to_bytes, uid
+from tests.service.helpers import ANY_TS, MULTIPART, inject_error
+
+REFERENCED = "00081199"
+FAILED = "00081198"
+RETRIEVE_URL = "00081190"
+FAILURE_REASON = "00081197"
+SOP_UID = "00081155"
+
+
+def failed_reasons(body: dict) -> list[int]:
+    return [item[FAILURE_REASON]["Value"][0] for item in body.get(FAILED, {}).get("Value", [])]
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        'multipart/related; type="application/dicom"; boundary=test-boundary',
+        "multipart/related; type=application/dicom; boundary=test-boundary",
+        'multipart/related; boundary="test-boundary"',
+        'Multipart/Related; Type="Application/DICOM"; boundary=test-boundary',
+    ],
+)
+def test_multipart_forms_are_accepted(stack, content_type):
+    data = instance_bytes()
+    r = stack.post("/studies", data=multipart_body([data]), headers={"Content-Type": content_type})
+    assert r.status_code == 200, r.text
+    assert r.headers["Content-Type"].startswith("application/dicom+json")
+    assert len(r.json()[REFERENCED]["Value"]) == 1
+
+
+def test_single_part_application_dicom(stack):
+    ds = dataset()
+    r = stack.post("/studies", data=to_bytes(ds), headers={"Content-Type": "application/dicom"})
+    assert r.status_code == 200
+    body = r.json()
+    assert body[REFERENCED]["Value"][0][SOP_UID]["Value"] == [ds.SOPInstanceUID]
+    assert FAILED not in body
+
+
+def test_response_urls_are_absolute(stack):
+    ds = dataset()
+    r = stack.post("/studies", data=to_bytes(ds), headers={"Content-Type": "application/dicom"})
+    body = r.json()
+    host = stack.url.removeprefix("http://")
+    assert body[RETRIEVE_URL]["Value"] == [f"http://{host}/studies/{ds.StudyInstanceUID}"]
+    item = body[REFERENCED]["Value"][0]
+    assert item[RETRIEVE_URL]["Value"] == [
+        f"http://{host}/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
+        f"/instances/{ds.SOPInstanceUID}"
+    ]
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/json", "multipart/related; type=application/dicom+json; boundary=b", "text/plain"],
+)
+def test_other_content_types_get_415(stack, content_type):
+    r = stack.post("/studies", data=b"{}", headers={"Content-Type": content_type})
+    assert r.status_code == 415
+    assert r.json()["error"]["status"] == 415
+
+
+def test_missing_content_type_gets_415(stack):
+    r = stack.http.post(stack.url + "/studies", data=b"x", headers={"Content-Type": ""})
+    assert r.status_code == 415
+
+
+def test_multipart_without_boundary_gets_400(stack):
+    r = stack.post(
+        "/studies", data=b"whatever", headers={"Content-Type": 'multipart/related; type="application/dicom"'}
+    )
+    assert r.status_code == 400
+    assert r.json()["error"]["code"] == "InvalidMultipart"
+
+
+def test_multipart_with_no_parts_gets_400(stack):
+    r = stack.post("/studies", data=b"--test-boundary--\r\n", headers={"Content-Type": MULTIPART})
+    assert r.status_code == 400
+
+
+def test_some_failed_is_202_and_none_stored_is_409(stack):
+    good = instance_bytes()
+    r = stack.post(
+        "/studies", data=multipart_body([good, b"not dicom at all"]), headers={"Content-Type": MULTIPART}
+    )
+    assert r.status_code == 202
+    assert failed_reasons(r.json()) == [FailureReason.CANNOT_UNDERSTAND]
+    r = stack.post("/studies", data=multipart_body([b"junk"]), headers={"Content-Type": MULTIPART})
+    assert r.status_code == 409
+    assert REFERENCED not in r.json()
+
+
+def test_study_mismatch_is_a901(stack):
+    study = uid()
+    matching = instance_bytes(study=study)
+    other = dataset()
+    r = stack.post(
+        f"/studies/{study}",
+        data=multipart_body([matching, to_bytes(other)]),
+        headers={"Content-Type": MULTIPART},
+    )
+    assert r.status_code == 202
+    body = r.json()
+    assert failed_reasons(body) == [0xA901]
+    assert body[FAILED]["Value"][0][SOP_UID]["Value"] == [other.SOPInstanceUID]
+    assert body[RETRIEVE_URL]["Value"][0].endswith(f"/studies/{study}")
+
+
+def test_missing_uid_is_c000(stack):
+    ds = dataset()
+    del ds.SeriesInstanceUID
+    r = stack.post("/studies", data=to_bytes(ds), headers={"Content-Type": "application/dicom"})
+    assert r.status_code == 409
+    assert failed_reasons(r.json()) == [0xC000]
+
+
+def test_truncated_file_is_refused(stack):
+    data = instance_bytes(rows=64, columns=64)
+    r = stack.post("/studies", data=data[:-3000], headers={"Content-Type": "application/dicom"})
+    assert r.status_code == 409
+    assert failed_reasons(r.json()) == [0xC000]
+
+
+def test_pad_byte_after_pixel_data_is_legal(stack):
+    data = instance_bytes(rows=3, columns=3, bits=8)  # 9 bytes of pixels: pydicom pads to 10
+    r = stack.post("/studies", data=data + b"\x00", headers={"Content-Type": "application/dicom"})
+    assert r.status_code == 200
+
+
+def test_storage_throttling_is_a700_and_other_errors_0110(stack):
+    s3 = stack.deps.clients.s3
+    with inject_error(s3, "PutObject", "SlowDown", status=503):
+        r = stack.post("/studies", data=instance_bytes(), headers={"Content-Type": "application/dicom"})
+    assert r.status_code == 409
+    assert failed_reasons(r.json()) == [0xA700]
+    with inject_error(s3, "PutObject", "InternalError", status=500):
+        r = stack.post("/studies", data=instance_bytes(), headers={"Content-Type": "application/dicom"})
+    assert failed_reasons(r.json()) == [0x0110]
+
+
+def test_stow_writes_s3_once_and_not_the_catalog(stack):
+    ds = dataset()
+    stack.counter.reset()
+    r = stack.post("/studies", data=to_bytes(ds), headers={"Content-Type": "application/dicom"})
+    assert r.status_code == 200
+    assert stack.counter.calls("s3.PutObject") == 1
+    assert stack.counter.total_calls("dynamodb.") <= 1  # the API key lookup at most
+    assert stack.counter.calls("dynamodb.TransactWriteItems") == 0
+    # read-after-write: retrievable before indexing, not yet searchable
+    r = stack.get(
+        f"/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/instances/{ds.SOPInstanceUID}",
+        headers={"Accept": ANY_TS},
+    )
+    assert r.status_code == 200
+    assert stack.get("/studies").json() == []
+    stack.drain()
+    assert len(stack.get("/studies").json()) == 1
+
+
+def test_restore_replaces_the_instance(stack):
+    ds = dataset(SeriesDescription="first")
+    stack.post("/studies", data=to_bytes(ds), headers={"Content-Type": "application/dicom"})
+    stack.drain()
+    ds.SeriesDescription = "second"
+    second = to_bytes(ds)
+    stack.post("/studies", data=second, headers={"Content-Type": "application/dicom"})
+    stack.drain()
+    ref = InstanceRef(TENANT, ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
+    stored = stack.deps.store.get(instance_key(ref))
+    assert stored == second
+    (study,) = stack.get("/studies").json()
+    assert study["00201208"]["Value"] == [1]
+    (series,) = stack.get(f"/studies/{ds.StudyInstanceUID}/series").json()
+    assert series["0008103E"]["Value"] == ["second"]
