@@ -9,6 +9,20 @@
 from __future__ import annotations
 
 import os
+
+for _name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+    os.environ.pop(_name, None)
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+    }
+)
+
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,19 +39,6 @@ from local.bootstrap import create_resources
 from local.gateway import LocalGateway
 from local.indexer_poller import Poller
 from local.moto_patches import make_dynamodb_atomic
-
-for _name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-    os.environ.pop(_name, None)
-os.environ.update(
-    {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_METRICS_DISABLED": "true",
-        "POWERTOOLS_LOG_LEVEL": "WARNING",
-    }
-)
 
 make_dynamodb_atomic()
 

@@ -1,0 +1,89 @@
+"""The local API Gateway: limits, chunked bodies, path parameters, routing, CORS preflight."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from tests.factories import dataset, to_bytes
+
+MB = 1024 * 1024
+
+
+def _chunks(data: bytes, size: int = 64 * 1024):
+    for i in range(0, len(data), size):
+        yield data[i : i + size]
+
+
+def test_body_over_the_lambda_payload_gets_413(stack):
+    # 7 MB is under API Gateway's 10 MB but over Lambda's 6 MB once base64-encoded
+    r = stack.post("/studies", data=b"\0" * (7 * MB), headers={"Content-Type": "application/dicom"})
+    assert r.status_code == 413
+    error = r.json()["error"]
+    assert error["status"] == 413 and error["code"] == "PayloadTooLarge"
+    assert r.headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_body_over_api_gateway_limit_gets_413(stack):
+    r = stack.post("/studies", data=b"\0" * (11 * MB), headers={"Content-Type": "application/dicom"})
+    assert r.status_code == 413
+    assert "10485760" in r.json()["error"]["message"]
+
+
+def test_chunked_body_arrives_whole(stack):
+    ds = dataset(rows=1024, columns=1024)  # 2 MB of pixels
+    data = to_bytes(ds)
+    assert len(data) > 2 * MB
+    r = stack.http.post(
+        stack.url + "/studies",
+        data=_chunks(data),  # a generator: requests sends Transfer-Encoding: chunked
+        headers={"Content-Type": "application/dicom"},
+    )
+    assert r.status_code == 200, r.text
+    r = stack.get(
+        f"/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/instances/{ds.SOPInstanceUID}",
+        headers={"Accept": "application/dicom; transfer-syntax=*"},
+    )
+    assert r.content == data
+
+
+def test_encoded_path_parameter_arrives_decoded(stack):
+    ds = dataset(study="1.2.3.4")
+    stack.post("/studies", data=to_bytes(ds), headers={"Content-Type": "application/dicom"})
+    stack.drain()
+    r = stack.get("/studies/1%2E2%2E3%2E4/series")
+    assert r.status_code == 200
+    assert len(r.json()) == 1
+    r = stack.get("/studies/1.2%2F3/series")  # %2F stays inside the segment, then is refused
+    assert r.status_code == 400
+    assert r.json()["error"]["code"] == "InvalidUID"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [("GET", "/nope"), ("DELETE", "/imports/rejected"), ("GET", "/studies/1/x")]
+)
+def test_unknown_routes_get_the_json_404(stack, method, path):
+    r = stack.http.request(method, stack.url + path)
+    assert r.status_code == 404
+    assert r.json()["error"]["status"] == 404
+
+
+def test_preflight_needs_no_key_and_allows_authorization(stack):
+    r = requests.options(
+        stack.url + "/studies",
+        headers={
+            "Origin": "http://viewer.example",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization",
+        },
+    )
+    assert r.status_code == 200
+    assert "Authorization" in r.headers["Access-Control-Allow-Headers"]
+    assert "GET" in r.headers["Access-Control-Allow-Methods"]
+    assert "Warning" in r.headers["Access-Control-Expose-Headers"]
+
+
+def test_trailing_slash_and_query_parameters(stack):
+    r = stack.get("/studies/", params={"PatientID": "x", "limit": "5"})
+    assert r.status_code == 200
+    assert r.json() == []
