@@ -31,6 +31,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def wait_http(url: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -80,7 +89,8 @@ class Stack:
         self.server: Any = None
 
     def start_moto(self) -> int:
-        moto_port = int(os.environ.get("MOTO_PORT") or free_port())
+        wanted = int(os.environ.get("MOTO_PORT") or self.port + 1)
+        moto_port = wanted if port_is_free(wanted) else free_port()
         proc = subprocess.Popen(
             [sys.executable, "-m", "local.moto_server", "-H", "127.0.0.1", "-p", str(moto_port)],
             stdout=subprocess.DEVNULL,
@@ -97,10 +107,9 @@ class Stack:
     def stop(self) -> None:
         if self.server is not None:
             self.server.close()
-        for proc in reversed(self.children):
+        for proc in reversed(self.children):  # the indexer first, moto last
             if proc.poll() is None:
                 proc.terminate()
-        for proc in self.children:
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:

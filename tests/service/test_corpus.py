@@ -40,8 +40,10 @@ def test_pydicom_corpus_round_trips(stack):
             reason = body["00081198"]["Value"][0]["00081197"]["Value"][0]
             assert reason in {int(r) for r in FailureReason}
             rejected[path.name] = reason
-    print(f"\npydicom corpus: {len(FILES)} files, {len(stored)} stored, "
-          f"{len(rejected)} rejected, {len(server_errors)} 5xx")
+    print(
+        f"\npydicom corpus: {len(FILES)} files, {len(stored)} stored, "
+        f"{len(rejected)} rejected, {len(server_errors)} 5xx"
+    )
     print("rejected:", ", ".join(f"{n} ({hex(r)})" for n, r in sorted(rejected.items())))
     assert server_errors == []
     assert len(stored) >= 50

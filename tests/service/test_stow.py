@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.dicomweb.errors import FailureReason
-from chalicelib.storage.keys import instance_key
 from chalicelib.dicomweb.resources import InstanceRef
+from chalicelib.storage.keys import instance_key
 from tests.conftest import TENANT
 from tests.factories import dataset, instance_bytes, multipart_body, to_bytes, uid
 from tests.service.helpers import ANY_TS, MULTIPART, inject_error
@@ -63,7 +63,11 @@ def test_response_urls_are_absolute(stack):
 
 @pytest.mark.parametrize(
     "content_type",
-    ["application/json", "multipart/related; type=application/dicom+json; boundary=b", "text/plain"],
+    [
+        "application/json",
+        "multipart/related; type=application/dicom+json; boundary=b",
+        "text/plain",
+    ],
 )
 def test_other_content_types_get_415(stack, content_type):
     r = stack.post("/studies", data=b"{}", headers={"Content-Type": content_type})
@@ -78,7 +82,9 @@ def test_missing_content_type_gets_415(stack):
 
 def test_multipart_without_boundary_gets_400(stack):
     r = stack.post(
-        "/studies", data=b"whatever", headers={"Content-Type": 'multipart/related; type="application/dicom"'}
+        "/studies",
+        data=b"whatever",
+        headers={"Content-Type": 'multipart/related; type="application/dicom"'},
     )
     assert r.status_code == 400
     assert r.json()["error"]["code"] == "InvalidMultipart"
@@ -92,7 +98,9 @@ def test_multipart_with_no_parts_gets_400(stack):
 def test_some_failed_is_202_and_none_stored_is_409(stack):
     good = instance_bytes()
     r = stack.post(
-        "/studies", data=multipart_body([good, b"not dicom at all"]), headers={"Content-Type": MULTIPART}
+        "/studies",
+        data=multipart_body([good, b"not dicom at all"]),
+        headers={"Content-Type": MULTIPART},
     )
     assert r.status_code == 202
     assert failed_reasons(r.json()) == [FailureReason.CANNOT_UNDERSTAND]
@@ -141,11 +149,15 @@ def test_pad_byte_after_pixel_data_is_legal(stack):
 def test_storage_throttling_is_a700_and_other_errors_0110(stack):
     s3 = stack.deps.clients.s3
     with inject_error(s3, "PutObject", "SlowDown", status=503):
-        r = stack.post("/studies", data=instance_bytes(), headers={"Content-Type": "application/dicom"})
+        r = stack.post(
+            "/studies", data=instance_bytes(), headers={"Content-Type": "application/dicom"}
+        )
     assert r.status_code == 409
     assert failed_reasons(r.json()) == [0xA700]
     with inject_error(s3, "PutObject", "InternalError", status=500):
-        r = stack.post("/studies", data=instance_bytes(), headers={"Content-Type": "application/dicom"})
+        r = stack.post(
+            "/studies", data=instance_bytes(), headers={"Content-Type": "application/dicom"}
+        )
     assert failed_reasons(r.json()) == [0x0110]
 
 

@@ -25,7 +25,9 @@ def test_body_over_the_lambda_payload_gets_413(stack):
 
 
 def test_body_over_api_gateway_limit_gets_413(stack):
-    r = stack.post("/studies", data=b"\0" * (11 * MB), headers={"Content-Type": "application/dicom"})
+    r = stack.post(
+        "/studies", data=b"\0" * (11 * MB), headers={"Content-Type": "application/dicom"}
+    )
     assert r.status_code == 413
     assert "10485760" in r.json()["error"]["message"]
 

@@ -1,0 +1,177 @@
+"""End to end: ``python -m local.stack`` (what ``make serve`` runs) on free ports with a
+temporary state directory; the README's examples run against it with curl."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from local.stack import free_port
+from tests.factories import SEED_DIR, dataset, to_bytes
+
+ROOT = Path(__file__).resolve().parents[2]
+KEY = "e2e-demo-key"
+
+
+@dataclass
+class Served:
+    url: str
+    moto_url: str
+    proc: subprocess.Popen[str]
+    startup_s: float
+    output: list[str]
+
+
+def start(state_dir: Path) -> Served:
+    port, moto_port = free_port(), free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))},
+        "PORT": str(port),
+        "MOTO_PORT": str(moto_port),
+        "STATE_DIR": str(state_dir),
+        "DEMO_API_KEY": KEY,
+    }
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "local.stack"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output: list[str] = []
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        output.append(line)
+        if line.startswith("API key:"):
+            assert line.strip() == f"API key: {KEY}"
+            return Served(
+                f"http://127.0.0.1:{port}",
+                f"http://127.0.0.1:{moto_port}",
+                proc,
+                time.monotonic() - started,
+                output,
+            )
+    proc.kill()
+    raise AssertionError("stack did not start:\n" + "".join(output))
+
+
+def stop(served: Served) -> int:
+    served.proc.send_signal(signal.SIGTERM)
+    return served.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    s = start(tmp_path / "state")
+    try:
+        yield s
+    finally:
+        if s.proc.poll() is None:
+            assert stop(s) == 0
+
+
+def wait_for(predicate, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def readme_examples() -> dict[str, str]:
+    text = (ROOT / "README.md").read_text()
+    found = re.findall(r"<!-- example:(\w+) -->\n```bash\n(.*?)```", text, re.S)
+    return dict(found)
+
+
+def study_count(s: Served) -> int:
+    r = requests.get(s.url + "/studies", headers={"apikey": KEY})
+    return sum(x["00201208"]["Value"][0] for x in r.json())
+
+
+@pytest.mark.skipif(not SEED_DIR.exists(), reason="../shared/seed-dcms is not beside the repo")
+def test_readme_examples_work(served: Served, tmp_path: Path):
+    examples = readme_examples()
+    assert set(examples) >= {"stow", "qido", "wado", "import"}
+    setup = (
+        "set -euo pipefail\n"
+        "STUDY=1.2.826.0.1.3680043.8.498.13230779778012324449356534479549187420\n"
+        "SERIES=1.2.826.0.1.3680043.8.498.45787841905473114233124723359129632652\n"
+        "SOP=1.2.826.0.1.3680043.8.498.47359123102728459884412887463296905395\n"
+    )
+    env = {
+        **os.environ,
+        "DICOMWEB_URL": served.url,
+        "DICOMWEB_API_KEY": KEY,
+        "SEED": str(SEED_DIR),
+        "MOTO_URL": served.moto_url,
+    }
+
+    def run(name: str) -> str:
+        done = subprocess.run(
+            ["bash", "-c", setup + examples[name]],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, (name, done.stdout, done.stderr)
+        return done.stdout
+
+    out = run("stow")
+    assert out.count('"00081199"') == 3
+    wait_for(lambda: study_count(served) == 3)
+    out = run("qido")
+    assert "Anony Mous" in out
+    out = run("wado")
+    assert "identical" in out
+    if shutil.which("aws"):
+        out = run("import")
+        assert '"name":"notes.txt"' in out
+        assert study_count(served) == 3  # blue-circle again: replaced, not duplicated
+
+
+def test_restart_keeps_stored_data(tmp_path: Path):
+    state = tmp_path / "state"
+    first = start(state)
+    ds = dataset(rows=32, columns=32)
+    data = to_bytes(ds)
+    r = requests.post(
+        first.url + "/studies",
+        data=data,
+        headers={"apikey": KEY, "Content-Type": "application/dicom"},
+    )
+    assert r.status_code == 200
+    wait_for(lambda: study_count(first) == 1)
+    wait_for(lambda: any(state.rglob("*.dcm")))
+    assert stop(first) == 0
+    second = start(state)
+    try:
+        wait_for(lambda: study_count(second) == 1)
+        r = requests.get(
+            second.url
+            + f"/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}"
+            + f"/instances/{ds.SOPInstanceUID}",
+            headers={"apikey": KEY, "Accept": "application/dicom; transfer-syntax=*"},
+        )
+        assert r.content == data
+        print(f"\nstartup: first {first.startup_s:.2f} s, restart {second.startup_s:.2f} s")
+    finally:
+        assert stop(second) == 0
