@@ -79,7 +79,7 @@ def test_bad_parameter_values_are_400(stack):
     for params in ({"limit": "-1"}, {"offset": "-3"}, {"limit": "abc"}):
         r = stack.get("/studies", params=params)
         assert r.status_code == 400
-        assert list(params)[0] in r.json()["error"]["message"]
+        assert next(iter(params)) in r.json()["error"]["message"]
 
 
 def test_unknown_attribute_is_ignored_with_warning(stack):
