@@ -1,0 +1,115 @@
+"""An in-process stack for tests and benchmarks: the real app on moto's ``mock_aws``, behind
+the local gateway on a real HTTP port (waitress in a thread), with the indexer's poller driven
+by the caller and an AWS-call counter on the app's clients."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import requests
+
+from chalicelib.storage.metering import AwsCallCounter
+from chalicelib.storage.tenants import ALL_SCOPES
+from local.bootstrap import create_resources
+from local.gateway import LocalGateway
+from local.indexer_poller import Poller
+from local.moto_patches import make_dynamodb_atomic
+
+TEST_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
+}
+
+
+def use_test_environment() -> None:
+    """Call before importing the app: no real AWS endpoint or profile, quiet logs."""
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        os.environ.pop(name, None)
+    os.environ.update(TEST_ENVIRONMENT)
+
+
+@dataclass
+class InProcessStack:
+    url: str
+    key: str
+    app: ModuleType
+    poller: Poller
+    counter: AwsCallCounter
+    http: requests.Session
+
+    @property
+    def deps(self) -> Any:
+        return self.app.deps
+
+    def drain(self) -> int:
+        """Run the indexer until the queue is empty (imports take two rounds)."""
+        total = 0
+        while True:
+            n = self.poller.drain()
+            if n == 0:
+                return total
+            total += n
+
+    def get(self, path: str, **kw: Any) -> requests.Response:
+        return self.http.get(self.url + path, **kw)
+
+    def post(self, path: str, **kw: Any) -> requests.Response:
+        return self.http.post(self.url + path, **kw)
+
+
+def serve_in_thread(wsgi_app: Any) -> tuple[Any, str]:
+    from waitress import create_server
+
+    server = create_server(wsgi_app, host="127.0.0.1", port=0, threads=8)
+    threading.Thread(target=server.run, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.effective_port}"
+
+
+@contextmanager
+def prepared_app(tenants: dict[str, str]) -> Iterator[ModuleType]:
+    """The app module with its resources created on the active moto backend and the given
+    tenants (tenant -> API key, every scope)."""
+    make_dynamodb_atomic()
+    import app as module
+
+    module.deps.reset()
+    create_resources(module.deps.clients, module.deps.settings, visibility_timeout=0)
+    for tenant, key in tenants.items():
+        module.deps.tenants.create_tenant(tenant)
+        module.deps.tenants.create_key(tenant, ALL_SCOPES, name="test", api_key=key)
+    try:
+        yield module
+    finally:
+        module.deps.reset()
+
+
+@contextmanager
+def in_process_stack(module: ModuleType, key: str) -> Iterator[InProcessStack]:
+    deps = module.deps
+    gateway = LocalGateway(
+        module.app,
+        request_limit=deps.settings.request_limit,
+        payload_limit=deps.settings.payload_limit,
+    )
+    server, url = serve_in_thread(gateway)
+    sqs = deps.clients.sqs
+    queue_url = sqs.get_queue_url(QueueName=deps.settings.index_queue)["QueueUrl"]
+    poller = Poller(module.index_objects, sqs, queue_url)
+    counter = AwsCallCounter()
+    deps.clients.instrument(counter.attach)
+    http = requests.Session()
+    http.headers["apikey"] = key
+    try:
+        yield InProcessStack(url, key, module, poller, counter, http)
+    finally:
+        server.close()
