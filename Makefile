@@ -31,3 +31,10 @@ test: lint typecheck
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: bench-indexing bench-lag
+bench-indexing: $(STAMP)  ## AWS calls and bytes per stored-and-indexed instance (in-process moto)
+	$(BIN)/python -m bench.indexing_cost 20
+
+bench-lag: $(STAMP)  ## STOW->QIDO visibility lag over 100 instances (starts its own local stack)
+	$(BIN)/python -m bench.visibility_lag 100

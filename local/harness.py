@@ -4,7 +4,6 @@ by the caller and an AWS-call counter on the app's clients."""
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,23 +19,6 @@ from local.bootstrap import create_resources
 from local.gateway import LocalGateway
 from local.indexer_poller import Poller
 from local.moto_patches import make_dynamodb_atomic
-
-TEST_ENVIRONMENT = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "POWERTOOLS_TRACE_DISABLED": "true",
-    "POWERTOOLS_METRICS_DISABLED": "true",
-    "POWERTOOLS_LOG_LEVEL": "WARNING",
-}
-
-
-def use_test_environment() -> None:
-    """Call before importing the app: no real AWS endpoint or profile, quiet logs."""
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-        os.environ.pop(name, None)
-    os.environ.update(TEST_ENVIRONMENT)
-
 
 @dataclass
 class InProcessStack:
@@ -112,4 +94,6 @@ def in_process_stack(module: ModuleType, key: str) -> Iterator[InProcessStack]:
     try:
         yield InProcessStack(url, key, module, poller, counter, http)
     finally:
+        http.close()
+        server.task_dispatcher.shutdown()  # finish in-flight requests before closing sockets
         server.close()

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from local.harness import use_test_environment
+from local.testenv import use_test_environment
 
 use_test_environment()  # before the app is imported
 

@@ -78,13 +78,13 @@ class AwsCallCounter:
             context["item_count"] = sum(len(v) for v in params.get("RequestItems", {}).values())
 
     def _before_send(self, request: Any, event_name: str, **_: Any) -> None:
-        body = request.body
-        size = len(body) if isinstance(body, (bytes, str)) else 0
-        if size == 0 and hasattr(body, "seek") and hasattr(body, "tell"):
-            pos = body.tell()
-            body.seek(0, 2)
-            size = body.tell() - pos
-            body.seek(pos)
+        headers = request.headers
+        declared = headers.get("X-Amz-Decoded-Content-Length") or headers.get("Content-Length")
+        if declared is not None:
+            size = int(declared)
+        else:
+            body = request.body
+            size = len(body) if isinstance(body, (bytes, str)) else 0
         with self._lock:
             self.counts[self._op_name(event_name)].bytes_sent += size
 

@@ -6,75 +6,29 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
 
-from local.stack import free_port
+from local.spawn import Served, spawn_stack
 from tests.factories import SEED_DIR, dataset, to_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "e2e-demo-key"
 
 
-@dataclass
-class Served:
-    url: str
-    moto_url: str
-    proc: subprocess.Popen[str]
-    startup_s: float
-    output: list[str]
-
-
 def start(state_dir: Path) -> Served:
-    port, moto_port = free_port(), free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))},
-        "PORT": str(port),
-        "MOTO_PORT": str(moto_port),
-        "STATE_DIR": str(state_dir),
-        "DEMO_API_KEY": KEY,
-    }
-    started = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "local.stack"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    output: list[str] = []
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        output.append(line)
-        if line.startswith("API key:"):
-            assert line.strip() == f"API key: {KEY}"
-            return Served(
-                f"http://127.0.0.1:{port}",
-                f"http://127.0.0.1:{moto_port}",
-                proc,
-                time.monotonic() - started,
-                output,
-            )
-    proc.kill()
-    raise AssertionError("stack did not start:\n" + "".join(output))
+    served = spawn_stack(state_dir, KEY)
+    assert served.key == KEY
+    return served
 
 
 def stop(served: Served) -> int:
-    served.proc.send_signal(signal.SIGTERM)
-    return served.proc.wait(timeout=30)
+    return served.stop()
 
 
 @pytest.fixture
