@@ -16,6 +16,7 @@ from chalicelib.routes.auth import authenticate
 from chalicelib.routes.chalice_app import ThreadLocalChalice
 from chalicelib.routes.deps import Deps
 from chalicelib.routes.indexing import handle_batch
+from chalicelib.routes.observe import observe
 
 settings = Settings.from_env()
 deps = Deps(settings)
@@ -24,6 +25,7 @@ app = ThreadLocalChalice(app_name="dicomweb")
 # API Gateway decides base64 by the first Accept type only, and Chalice answers 400 to binary
 # responses unless every type is binary.
 app.api.binary_types = ["*/*"]
+app.register_middleware(observe, "http")  # registered first: it wraps authentication too
 app.register_middleware(authenticate(lambda: deps.key_cache), "http")
 
 # --- the URL surface -------------------------------------------------------------------------

@@ -36,6 +36,8 @@ ALLOWED_LOG_KEYS = frozenset(
         "failed",
         "bytes",
         "action",
+        "ms",
+        "receive_count",
     }
 )
 

@@ -72,10 +72,10 @@ def authenticate(cache: Callable[[], KeyCache]) -> Callable[[Request, Callable[.
                 )
             )
         event.context[PRINCIPAL] = principal
-        logger.append_keys(tenant=principal.tenant, request_id=event.context.get("requestId"))
+        logger.append_keys(tenant=principal.tenant)
         try:
             return get_response(event)
         finally:
-            logger.remove_keys(["tenant", "request_id"])
+            logger.remove_keys(["tenant"])
 
     return middleware

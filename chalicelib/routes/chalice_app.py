@@ -1,4 +1,9 @@
-"""A Chalice app whose per-request state is thread-local.
+"""A Chalice app whose per-request state is thread-local, and that treats a missing Accept
+header as ``*/*`` (HTTP's meaning).
+
+Chalice answers 400 to a binary response unless the request's Accept header names a binary
+type; with binary types ``*/*`` every response is binary, so a client that sends no Accept
+header at all would get 400 for every request.
 
 Chalice keeps ``current_request`` on the app object. In Lambda a container serves one request
 at a time, so that is safe; the local gateway serves concurrent requests from threads of one
@@ -15,6 +20,12 @@ from chalice.app import Chalice
 
 class ThreadLocalChalice(Chalice):
     _local = threading.local()
+
+    def __call__(self, event: Any, context: Any) -> Any:
+        headers = event.get("headers")
+        if isinstance(headers, dict) and not any(k.lower() == "accept" for k in headers):
+            event = {**event, "headers": {**headers, "Accept": "*/*"}}
+        return super().__call__(event, context)
 
     @property  # type: ignore[override]
     def current_request(self) -> Any:

@@ -54,3 +54,16 @@ def test_key_lookups_are_cached(stack):
     for _ in range(5):
         stack.get("/studies")
     assert stack.counter.calls("dynamodb.GetItem") <= 1
+
+
+def test_a_request_without_accept_header_is_answered(stack):
+    import http.client
+
+    host, port = stack.url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port))
+    conn.putrequest("GET", "/studies", skip_accept_encoding=True)
+    conn.putheader("apikey", KEY)
+    conn.endheaders()
+    response = conn.getresponse()
+    assert response.status == 200
+    assert response.read() == b"[]"

@@ -1,0 +1,38 @@
+"""Logger, Tracer and Metrics at the HTTP edge, as Chalice middleware.
+
+Each request is logged once with its transaction (the route), status and duration; a trace
+subsegment is opened per route; metrics are flushed as EMF after the response. Query strings,
+headers and bodies are never logged or traced: they may hold patient names and IDs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from chalice.app import Request
+
+from chalicelib.observability import logger, metrics, tracer
+
+
+def observe(event: Request, get_response: Callable[[Request], Any]) -> Any:
+    transaction = f"{event.method} {event.context.get('resourcePath', '?')}"
+    started = time.perf_counter()
+    logger.append_keys(transaction=transaction, request_id=event.context.get("requestId"))
+    try:
+        with tracer.provider.in_subsegment(f"## {transaction}"):
+            response = get_response(event)
+        status = int(getattr(response, "status_code", 200))
+        logger.info(
+            "request",
+            extra={"status": status, "ms": round((time.perf_counter() - started) * 1000, 1)},
+        )
+        metrics.add_dimension(name="transaction", value=transaction)
+        metrics.add_metric(name="Requests", unit="Count", value=1)
+        if status >= 500:
+            metrics.add_metric(name="ServerErrors", unit="Count", value=1)
+        return response
+    finally:
+        metrics.flush_metrics()
+        logger.remove_keys(["transaction", "request_id"])
