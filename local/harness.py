@@ -20,6 +20,7 @@ from local.gateway import LocalGateway
 from local.indexer_poller import Poller
 from local.moto_patches import make_dynamodb_atomic
 
+
 @dataclass
 class InProcessStack:
     url: str
