@@ -42,5 +42,6 @@ ALLOWED_LOG_KEYS = frozenset(
 )
 
 logger = Logger(service=SERVICE)
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "DicomWeb"))
+NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "DicomWeb")
+metrics = Metrics(namespace=NAMESPACE)
 tracer = Tracer(service=SERVICE)

@@ -50,12 +50,31 @@ class InProcessStack:
         return self.http.post(self.url + path, **kw)
 
 
-def serve_in_thread(wsgi_app: Any) -> tuple[Any, str]:
-    from waitress import create_server
+class ThreadedServer:
+    """A waitress server on a free loopback port, in a daemon thread."""
 
-    server = create_server(wsgi_app, host="127.0.0.1", port=0, threads=8)
-    threading.Thread(target=server.run, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.effective_port}"
+    def __init__(self, wsgi_app: Any) -> None:
+        from waitress import create_server
+
+        self._server: Any = create_server(wsgi_app, host="127.0.0.1", port=0, threads=8)
+        self._closing = threading.Event()
+        self.url = f"http://127.0.0.1:{self._server.effective_port}"
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._server.run()
+        except (OSError, ValueError):
+            # closing the server from another thread ends its select() with EBADF
+            if not self._closing.is_set():
+                raise
+
+    def close(self) -> None:
+        self._closing.set()
+        self._server.task_dispatcher.shutdown()  # finish in-flight requests first
+        self._server.close()
+        self._thread.join(timeout=5)
 
 
 @contextmanager
@@ -84,7 +103,7 @@ def in_process_stack(module: ModuleType, key: str) -> Iterator[InProcessStack]:
         request_limit=deps.settings.request_limit,
         payload_limit=deps.settings.payload_limit,
     )
-    server, url = serve_in_thread(gateway)
+    server = ThreadedServer(gateway)
     sqs = deps.clients.sqs
     queue_url = sqs.get_queue_url(QueueName=deps.settings.index_queue)["QueueUrl"]
     poller = Poller(module.index_objects, sqs, queue_url)
@@ -93,8 +112,7 @@ def in_process_stack(module: ModuleType, key: str) -> Iterator[InProcessStack]:
     http = requests.Session()
     http.headers["apikey"] = key
     try:
-        yield InProcessStack(url, key, module, poller, counter, http)
+        yield InProcessStack(server.url, key, module, poller, counter, http)
     finally:
         http.close()
-        server.task_dispatcher.shutdown()  # finish in-flight requests before closing sockets
         server.close()

@@ -11,9 +11,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from chalice.app import Request
 
-from chalicelib.observability import logger, metrics, tracer
+from chalicelib.observability import NAMESPACE, logger, metrics, tracer
 
 
 def observe(event: Request, get_response: Callable[[Request], Any]) -> Any:
@@ -28,10 +29,11 @@ def observe(event: Request, get_response: Callable[[Request], Any]) -> Any:
             "request",
             extra={"status": status, "ms": round((time.perf_counter() - started) * 1000, 1)},
         )
-        metrics.add_dimension(name="transaction", value=transaction)
-        metrics.add_metric(name="Requests", unit="Count", value=1)
-        if status >= 500:
-            metrics.add_metric(name="ServerErrors", unit="Count", value=1)
+        name = "ServerErrors" if status >= 500 else "Requests"
+        with single_metric(
+            name=name, unit=MetricUnit.Count, value=1, namespace=NAMESPACE
+        ) as metric:
+            metric.add_dimension(name="transaction", value=transaction)
         return response
     finally:
         metrics.flush_metrics()
