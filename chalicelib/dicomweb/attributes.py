@@ -58,6 +58,51 @@ INSTANCE: Final = (
     "PhotometricInterpretation",
 )
 
+#: Stored as well and returned on request (``includefield=<keyword>`` or ``includefield=all``).
+STUDY_EXTRA: Final = (
+    "InstitutionName",
+    "NameOfPhysiciansReadingStudy",
+    "PatientAge",
+    "PatientSize",
+    "PatientWeight",
+    "OtherPatientIDs",
+    "AdmittingDiagnosesDescription",
+)
+SERIES_EXTRA: Final = (
+    "ProtocolName",
+    "Laterality",
+    "OperatorsName",
+    "Manufacturer",
+    "ManufacturerModelName",
+    "StationName",
+)
+INSTANCE_EXTRA: Final = (
+    "ImageType",
+    "AcquisitionNumber",
+    "AcquisitionDate",
+    "AcquisitionTime",
+    "ImagePositionPatient",
+    "ImageOrientationPatient",
+    "PixelSpacing",
+    "SliceThickness",
+    "SliceLocation",
+    "SamplesPerPixel",
+    "BitsStored",
+    "WindowCenter",
+    "WindowWidth",
+    "NumberOfFrames",
+)
+
+STORED: Final = {
+    "STUDY": STUDY + STUDY_EXTRA,
+    "SERIES": SERIES + SERIES_EXTRA,
+    "INSTANCE": INSTANCE + tuple(k for k in INSTANCE_EXTRA if k not in INSTANCE),
+}
+DEFAULT: Final = {"STUDY": STUDY, "SERIES": SERIES, "INSTANCE": INSTANCE}
+
+#: Study attributes with a value index (exact, prefix and bounded substring matching).
+VALUE_INDEXED: Final = ("PatientID", "AccessionNumber", "StudyDescription", "PatientName")
+
 #: Attributes the service computes; never read from a header.
 COMPUTED_STUDY: Final = (
     "ModalitiesInStudy",

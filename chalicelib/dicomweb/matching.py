@@ -32,6 +32,18 @@ def _check_range_part(vr: str, part: str, name: str) -> None:
         raise BadRequest(f"{name} has a malformed {vr} value", code="InvalidParameter")
 
 
+def validate_value(vr: str, query: str, name: str) -> None:
+    """400 for a malformed date, time or datetime value or range (PS3.18 8.3.4.1)."""
+    if vr not in ("DA", "TM", "DT") or query in ("", "*"):
+        return
+    q = _normalize_time(query) if vr == "TM" else query
+    low, dash, high = q.partition("-")
+    if dash and not (low or high):
+        raise BadRequest(f"{name} has an empty range", code="InvalidParameter")
+    for part in (low, high) if dash else (q,):
+        _check_range_part(vr, part, name)
+
+
 def _normalize_time(value: str) -> str:
     return value.replace(":", "")
 

@@ -9,6 +9,10 @@ from dataclasses import dataclass, field
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
 
 from chalicelib.dicomweb.errors import BadRequest
+from chalicelib.dicomweb.matching import validate_value
+
+#: DynamoDB has no offset: an offset is served by reading past it, so it is bounded.
+MAX_OFFSET = 10_000
 
 _TAG = re.compile(r"^[0-9A-Fa-f]{8}$")
 _RESERVED = {"limit", "offset", "includefield", "fuzzymatching", "apikey"}
@@ -21,6 +25,8 @@ class Query:
     include_all: bool = False
     limit: int = 100
     offset: int = 0
+    #: True when the server's cap set the page size (no limit asked, or one above the maximum)
+    capped: bool = True
     fuzzy: bool = False
     unknown: tuple[str, ...] = ()  # attributes ignored (reported in a Warning header)
 
@@ -57,10 +63,14 @@ def parse_query(
 ) -> Query:
     """Parse multi-value query parameters (already percent-decoded by the gateway)."""
     params = params or {}
-    limit = _int_param(params, "limit", default_limit)
+    asked = _int_param(params, "limit", 0)
+    limit = asked or default_limit
     offset = _int_param(params, "offset", 0)
-    if limit == 0:
-        limit = default_limit
+    if offset > MAX_OFFSET:
+        raise BadRequest(
+            f"offset must be at most {MAX_OFFSET}: narrow the query instead",
+            code="InvalidParameter",
+        )
     fuzzy_values = params.get("fuzzymatching") or ["false"]
     fuzzy_text = fuzzy_values[-1].strip().lower()
     if fuzzy_text not in ("true", "false"):
@@ -89,6 +99,8 @@ def parse_query(
         if keyword is None:
             unknown.append(name)
             continue
+        for value in values:
+            validate_value(vr_of(keyword), value, name)
         filters[keyword] = tuple(filters.get(keyword, ()) + tuple(values))
     return Query(
         filters=filters,
@@ -96,6 +108,7 @@ def parse_query(
         include_all=include_all,
         limit=min(limit, max_limit),
         offset=offset,
+        capped=not asked or asked > max_limit,
         fuzzy=fuzzy_text == "true",
         unknown=tuple(unknown),
     )

@@ -1,13 +1,29 @@
-"""QIDO-RS routes (PS3.18 10.6)."""
+"""QIDO-RS routes (PS3.18 10.6): the six search resources.
+
+Answers ``application/dicom+json`` (also for ``application/json`` and ``*/*``) or
+``multipart/related; type="application/dicom+xml"`` (one Native DICOM Model part per result).
+Near the limits: a page is at most 1,000 results of fixed attribute lists (well under Lambda's
+6 MB); DynamoDB reads page at 1 MB.
+"""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 from chalice.app import Blueprint, Response
 
+from chalicelib.dicomweb.dicomxml import to_xml
 from chalicelib.dicomweb.errors import NotAcceptable
-from chalicelib.dicomweb.media import DICOM_JSON, JSON, parse_accept
+from chalicelib.dicomweb.media import (
+    DICOM_JSON,
+    DICOM_XML,
+    JSON,
+    MULTIPART_RELATED,
+    multipart_type,
+    parse_accept,
+)
+from chalicelib.dicomweb.multipart import Part
 from chalicelib.dicomweb.query import Query, parse_query
 from chalicelib.dicomweb.resources import SeriesRef, StudyRef, path_uid
 from chalicelib.routes.deps import Deps
@@ -17,6 +33,7 @@ from chalicelib.routes.http import (
     base_url,
     host_of,
     json_response,
+    multipart_response,
     path_param,
     principal_of,
     query_lists,
@@ -24,25 +41,38 @@ from chalicelib.routes.http import (
 )
 from chalicelib.services import qido
 from chalicelib.services.qido import SearchResult
+from chalicelib.storage.catalog import DynamoCatalog
+
+
+def _wants_xml(accept_header: str | None) -> bool:
+    """JSON unless the client prefers multipart dicom+xml (406 when it accepts neither)."""
+    for media in parse_accept(accept_header):
+        if media.matches(DICOM_JSON) or media.matches(JSON):
+            return False
+        if media.essence == MULTIPART_RELATED and multipart_type(media) == DICOM_XML:
+            return True
+    raise NotAcceptable(
+        'QIDO answers application/dicom+json or multipart/related; type="application/dicom+xml"'
+    )
 
 
 def blueprint(deps: Deps) -> Blueprint:
     bp = Blueprint(__name__)
     view = functools.partial(api_view, lambda: bp.current_request)
 
-    def query() -> Query:
+    def run(search: Callable[[Query, str], SearchResult]) -> Response:
         request = bp.current_request
-        accept = parse_accept(request.headers.get("accept"))
-        if not any(m.matches(DICOM_JSON) or m.matches(JSON) for m in accept):
-            raise NotAcceptable("QIDO answers application/dicom+json")
+        xml = _wants_xml(request.headers.get("accept"))
         s = deps.settings
-        return parse_query(query_lists(request), s.qido_default_limit, s.qido_max_limit)
-
-    def respond(result: SearchResult) -> Response:
-        request = bp.current_request
-        return json_response(
-            result.matches, headers=warning_header(host_of(request), result.warnings)
-        )
+        query = parse_query(query_lists(request), s.qido_default_limit, s.qido_max_limit)
+        result = search(query, base_url(request))
+        warnings = warning_header(host_of(request), result.warnings)
+        if xml:
+            parts = [Part(to_xml(m), {"Content-Type": DICOM_XML}) for m in result.matches]
+            response = multipart_response(parts, DICOM_XML)
+            response.headers.update(warnings)
+            return response
+        return json_response(result.matches, headers=warnings)
 
     def tenant() -> str:
         return principal_of(bp.current_request).tenant
@@ -50,38 +80,46 @@ def blueprint(deps: Deps) -> Blueprint:
     def study_ref() -> StudyRef:
         return StudyRef(tenant(), path_uid(path_param(bp.current_request, "study"), "study"))
 
+    def series_ref() -> SeriesRef:
+        ref = study_ref()
+        series = path_uid(path_param(bp.current_request, "series"), "series")
+        return SeriesRef(ref.tenant, ref.study, series)
+
+    def catalog() -> DynamoCatalog:
+        return deps.catalog  # built on first use, not at import
+
     @bp.route("/studies", methods=["GET"], cors=CORS)
     @view("read")
     def search_for_studies() -> Response:
-        q = query()
-        url = base_url(bp.current_request)
-        return respond(qido.search_for_studies(deps.catalog, tenant(), q, url))
+        return run(lambda q, url: qido.search_for_studies(catalog(), tenant(), q, url))
+
+    @bp.route("/series", methods=["GET"], cors=CORS)
+    @view("read")
+    def search_for_series() -> Response:
+        return run(lambda q, url: qido.search_for_all_series(catalog(), tenant(), q, url))
+
+    @bp.route("/instances", methods=["GET"], cors=CORS)
+    @view("read")
+    def search_for_instances() -> Response:
+        return run(lambda q, url: qido.search_for_all_instances(catalog(), tenant(), q, url))
 
     @bp.route("/studies/{study}/series", methods=["GET"], cors=CORS)
     @view("read")
     def search_for_series_in_study(study: str) -> Response:
-        q = query()
-        url = base_url(bp.current_request)
-        return respond(qido.search_for_series(deps.catalog, study_ref(), q, url))
+        return run(lambda q, url: qido.search_for_series(catalog(), study_ref(), q, url))
 
     @bp.route("/studies/{study}/instances", methods=["GET"], cors=CORS)
     @view("read")
     def search_for_instances_in_study(study: str) -> Response:
-        q = query()
-        url = base_url(bp.current_request)
-        return respond(qido.search_for_instances_in_study(deps.catalog, study_ref(), q, url))
+        return run(
+            lambda q, url: qido.search_for_instances_in_study(catalog(), study_ref(), q, url)
+        )
 
     @bp.route("/studies/{study}/series/{series}/instances", methods=["GET"], cors=CORS)
     @view("read")
     def search_for_instances_in_series(study: str, series: str) -> Response:
-        q = query()
-        ref = study_ref()
-        series_uid = path_uid(path_param(bp.current_request, "series"), "series")
-        url = base_url(bp.current_request)
-        return respond(
-            qido.search_for_instances_in_series(
-                deps.catalog, SeriesRef(ref.tenant, ref.study, series_uid), q, url
-            )
+        return run(
+            lambda q, url: qido.search_for_instances_in_series(catalog(), series_ref(), q, url)
         )
 
     return bp

@@ -68,6 +68,7 @@ class InstanceRecord:
     patient_id: str = ""
     accession: str = ""
     patient_name: str = ""
+    study_description: str = ""
     study_date: str = ""
     study_time: str = ""
 
@@ -107,23 +108,12 @@ class Page:
 
 
 class Catalog(Protocol):
+    """What the indexer needs of the catalog. (QIDO reads through the DynamoDB catalog's read
+    API directly: its plans are shaped by the designed keys, see ``services/qido_plan.py``.)"""
+
     def index_instance(self, record: InstanceRecord) -> str: ...
 
     def remove_instance(self, ref: InstanceRef) -> bool: ...
-
-    def get_studies(self, tenant: str, study_uids: Sequence[str]) -> list[StudyEntry]: ...
-
-    def studies_by_value(
-        self, tenant: str, keyword: str, value: str, limit: int
-    ) -> tuple[list[StudyEntry], bool]: ...
-
-    def recent_studies(self, tenant: str, limit: int) -> tuple[list[StudyEntry], bool]: ...
-
-    def study_series(self, ref: StudyRef) -> list[SeriesEntry]: ...
-
-    def series_instances(self, ref: SeriesRef) -> list[InstanceEntry]: ...
-
-    def get_instance(self, ref: InstanceRef) -> InstanceEntry | None: ...
 
 
 @dataclass(frozen=True)

@@ -1,19 +1,48 @@
-"""QIDO-RS (PS3.18 10.6): search the catalog with Query/GetItem on designed keys, never Scan."""
+"""QIDO-RS (PS3.18 10.6): the six search resources, answered from the catalog with
+Query/GetItem on designed keys (``qido_plan.py``), never Scan.
+
+Results come in a stable order (the key's order: newest study first, value order, or sort-key
+order within a study), so pages are disjoint and cover every match. DynamoDB has no offset:
+an offset is served by reading past it (bounded by ``query.MAX_OFFSET``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
+from chalicelib.dicomweb import attributes
 from chalicelib.dicomweb.dicomjson import element, tag_hex
 from chalicelib.dicomweb.matching import split_uid_list, value_matches
 from chalicelib.dicomweb.query import Query, vr_of
 from chalicelib.dicomweb.resources import SeriesRef, StudyRef
-from chalicelib.services.ports import InstanceEntry, JsonDict, SeriesEntry, StudyEntry
+from chalicelib.services.ports import JsonDict, SeriesEntry, StudyEntry
+from chalicelib.services.qido_plan import chunks, plan_studies
+from chalicelib.storage import keys
 from chalicelib.storage.catalog import DynamoCatalog
+from chalicelib.storage.catalog_reads import instance_entry, series_entry, study_entry
 
-#: Study-level attributes answered from a designed key (exact values only).
-_VALUE_KEYS = ("PatientID", "AccessionNumber", "ModalitiesInStudy")
+#: How many candidates a query without a selective key examines before it stops with a
+#: Warning: enough to answer completely for a tenant of 20,000 studies.
+MAX_CANDIDATES = 20_000
+#: When the server's cap cut a page, at most this many further matches are counted.
+MAX_COUNTED = 10_000
+
+LEVELS = {
+    "studies": ("STUDY",),
+    "study-series": ("SERIES",),
+    "series": ("STUDY", "SERIES"),
+    "series-instances": ("INSTANCE",),
+    "study-instances": ("SERIES", "INSTANCE"),
+    "instances": ("STUDY", "SERIES", "INSTANCE"),
+}
+_COMPUTED = {
+    "STUDY": attributes.COMPUTED_STUDY,
+    "SERIES": attributes.COMPUTED_SERIES,
+    "INSTANCE": attributes.COMPUTED_INSTANCE,
+}
+_UIDS = {"STUDY": "StudyInstanceUID", "SERIES": "SeriesInstanceUID", "INSTANCE": "SOPInstanceUID"}
 
 
 @dataclass(frozen=True)
@@ -22,38 +51,122 @@ class SearchResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def _candidates(attrs: JsonDict, keyword: str) -> list[str]:
-    values = attrs.get(tag_hex(keyword), {}).get("Value") or []
-    out: list[str] = []
-    for v in values:
-        if isinstance(v, dict):
-            out.append(str(v.get("Alphabetic", "")))
-        else:
-            out.append(str(v))
-    return out
+@dataclass
+class _Search:
+    query: Query
+    resource: str
+    base_url: str
+    warnings: list[str] = field(default_factory=list)
+    examined: int = 0
+
+    @property
+    def levels(self) -> tuple[str, ...]:
+        return LEVELS[self.resource]
+
+    def supported(self) -> set[str]:
+        out = {k for level in self.levels for k in attributes.STORED[level]}
+        out |= {_UIDS[level] for level in self.levels}
+        if "STUDY" in self.levels:
+            out.add("ModalitiesInStudy")
+        return out
+
+    def check(self) -> None:
+        """Unknown or unsupported attributes are ignored, with a Warning (PS3.18 8.3.4.1)."""
+        supported = self.supported()
+        for name in self.query.unknown:
+            self.warnings.append(f"{name} is not a known attribute and was ignored")
+        for keyword in self.query.filters:
+            if keyword not in supported:
+                self.warnings.append(f"{keyword} is not supported for matching and was ignored")
+        returnable = supported | {k for level in self.levels for k in _COMPUTED[level]}
+        for keyword in self.query.includefield:
+            if keyword not in returnable:
+                self.warnings.append(f"{keyword} is not available and was not included")
+
+    def matches(self, attrs: JsonDict) -> bool:
+        supported = self.supported()
+        for keyword, values in self.query.filters.items():
+            if keyword not in supported:
+                continue
+            candidates = _candidates(attrs, keyword)
+            for value in values:
+                if not value_matches(vr_of(keyword), value, candidates, self.query.fuzzy, keyword):
+                    return False
+        return True
+
+    def shape(self, attrs: JsonDict) -> JsonDict:
+        """Keep the default attributes of the levels, the included ones, and the computed."""
+        q = self.query
+        wanted: set[str] = set()
+        for level in self.levels:
+            wanted |= set(attributes.STORED[level] if q.include_all else attributes.DEFAULT[level])
+            wanted |= set(_COMPUTED[level])
+        wanted |= set(q.includefield) | {_UIDS[level] for level in ("STUDY", "SERIES")}
+        allowed = {tag_hex(k) for k in wanted if _known(k)}
+        return {tag: value for tag, value in attrs.items() if tag in allowed}
+
+    def page(self, results: Iterable[JsonDict], bounded: bool) -> SearchResult:
+        """Apply offset and limit; warn when the server's cap (or the bound) cut the answer."""
+        q = self.query
+        out: list[JsonDict] = []
+        stream = iter(results)
+        skipped = 0
+        for item in stream:
+            if skipped < q.offset:
+                skipped += 1
+                continue
+            if len(out) < q.limit:
+                out.append(self.shape(item))
+                continue
+            if q.capped:
+                more = 1 + sum(1 for _ in _take(stream, MAX_COUNTED - 1))
+                counted = f"{more}" if more < MAX_COUNTED else f"more than {MAX_COUNTED - 1}"
+                self.warnings.append(
+                    f"There are {counted} additional results that can be requested"
+                )
+            break
+        if bounded and self.examined >= MAX_CANDIDATES:
+            self.warnings.append(
+                f"The search stopped after examining {MAX_CANDIDATES} candidates; results may "
+                "be incomplete: add an exact PatientID, AccessionNumber, UID or a StudyDate range"
+            )
+        return SearchResult(out, self.warnings)
+
+    def bound(self, found: Iterator[Any], bounded: bool) -> Iterator[Any]:
+        for item in found:
+            self.examined += 1
+            if bounded and self.examined > MAX_CANDIDATES:
+                self.examined = MAX_CANDIDATES
+                return
+            yield item
 
 
-def _matches(attrs: JsonDict, query: Query, skip: Sequence[str] = ()) -> bool:
-    for keyword, values in query.filters.items():
-        if keyword in skip:
-            continue
-        candidates = _candidates(attrs, keyword)
-        for value in values:
-            if not value_matches(vr_of(keyword), value, candidates, query.fuzzy, keyword):
-                return False
+def _take(it: Iterator[Any], n: int) -> Iterator[Any]:
+    for i, item in enumerate(it):
+        if i >= n:
+            return
+        yield item
+
+
+def _known(keyword: str) -> bool:
+    try:
+        tag_hex(keyword)
+    except KeyError:
+        return False
     return True
 
 
-def _page(items: list[JsonDict], query: Query) -> list[JsonDict]:
-    return items[query.offset : query.offset + query.limit]
+def _candidates(attrs: JsonDict, keyword: str) -> list[str]:
+    values = attrs.get(tag_hex(keyword), {}).get("Value") or []
+    return [str(v.get("Alphabetic", "")) if isinstance(v, dict) else str(v) for v in values]
 
 
-def _warnings(query: Query) -> list[str]:
-    return [f"{name} is not a supported query attribute" for name in query.unknown]
+# --- DICOM JSON of catalog entries --------------------------------------------------------
 
 
 def study_json(study: StudyEntry, base_url: str) -> JsonDict:
     out = dict(study.attrs)
+    out[tag_hex("StudyInstanceUID")] = element("UI", study.ref.study)
     out[tag_hex("ModalitiesInStudy")] = element("CS", *study.modalities)
     out[tag_hex("NumberOfStudyRelatedSeries")] = element("IS", study.series_count)
     out[tag_hex("NumberOfStudyRelatedInstances")] = element("IS", study.instance_count)
@@ -64,6 +177,8 @@ def study_json(study: StudyEntry, base_url: str) -> JsonDict:
 def series_json(series: SeriesEntry, base_url: str) -> JsonDict:
     ref = series.ref
     out = dict(series.attrs)
+    out[tag_hex("StudyInstanceUID")] = element("UI", ref.study)
+    out[tag_hex("SeriesInstanceUID")] = element("UI", ref.series)
     out[tag_hex("NumberOfSeriesRelatedInstances")] = element("IS", series.instance_count)
     out[tag_hex("RetrieveURL")] = element(
         "UR", f"{base_url}/studies/{ref.study}/series/{ref.series}"
@@ -71,11 +186,13 @@ def series_json(series: SeriesEntry, base_url: str) -> JsonDict:
     return out
 
 
-def instance_json(instance: InstanceEntry, base_url: str) -> JsonDict:
+def instance_json(item: dict[str, Any], base_url: str) -> JsonDict:
+    instance = instance_entry(item)
     ref = instance.ref
     out = dict(instance.attrs)
     out[tag_hex("StudyInstanceUID")] = element("UI", ref.study)
     out[tag_hex("SeriesInstanceUID")] = element("UI", ref.series)
+    out[tag_hex("SOPInstanceUID")] = element("UI", ref.sop)
     out[tag_hex("AvailableTransferSyntaxUID")] = element("UI", instance.transfer_syntax)
     out[tag_hex("RetrieveURL")] = element(
         "UR", f"{base_url}/studies/{ref.study}/series/{ref.series}/instances/{ref.sop}"
@@ -83,65 +200,165 @@ def instance_json(instance: InstanceEntry, base_url: str) -> JsonDict:
     return out
 
 
-def _sorted(items: list[JsonDict], keyword: str) -> list[JsonDict]:
-    def key(item: JsonDict) -> tuple[float, str]:
-        values = item.get(tag_hex(keyword), {}).get("Value") or [None]
-        try:
-            return (float(values[0]), "")
-        except (TypeError, ValueError):
-            return (float("inf"), str(values[0]))
+# --- the six resources --------------------------------------------------------------------
 
-    return sorted(items, key=key)
+
+def _studies(catalog: DynamoCatalog, s: _Search, tenant: str) -> tuple[Iterator[JsonDict], bool]:
+    """Matching studies (study-level filters only), in the source's order."""
+    source = plan_studies(catalog, tenant, s.query, s.levels[-1])
+    size = min(100, s.query.offset + s.query.limit + 1)
+
+    def gen() -> Iterator[JsonDict]:
+        for chunk in chunks(s.bound(source.keys, source.bounded), size):
+            for item in catalog.batch_get(chunk):
+                yield study_json(study_entry(item), s.base_url)
+
+    return gen(), source.bounded
 
 
 def search_for_studies(
     catalog: DynamoCatalog, tenant: str, query: Query, base_url: str
 ) -> SearchResult:
-    fetch = query.offset + query.limit
-    uids = query.filters.get("StudyInstanceUID")
-    if uids:
-        studies = catalog.get_studies(tenant, split_uid_list(uids))
-    else:
-        keyed = next(
-            (
-                (k, v)
-                for k in _VALUE_KEYS
-                if (v := query.value(k)) and "*" not in v and "?" not in v and "\\" not in v
-            ),
-            None,
-        )
-        if keyed:
-            studies, _ = catalog.studies_by_value(tenant, keyed[0], keyed[1], fetch)
-        else:
-            studies, _ = catalog.recent_studies(tenant, fetch)
-    results = [study_json(s, base_url) for s in studies]
-    matched = [r for r in results if _matches(r, query)]
-    return SearchResult(_page(matched, query), _warnings(query))
+    s = _Search(query, "studies", base_url)
+    s.check()
+    studies, bounded = _studies(catalog, s, tenant)
+    return s.page((r for r in studies if s.matches(r)), bounded)
 
 
 def search_for_series(
     catalog: DynamoCatalog, ref: StudyRef, query: Query, base_url: str
 ) -> SearchResult:
-    results = [series_json(s, base_url) for s in catalog.study_series(ref)]
-    matched = _sorted([r for r in results if _matches(r, query)], "SeriesNumber")
-    return SearchResult(_page(matched, query), _warnings(query))
+    s = _Search(query, "study-series", base_url)
+    s.check()
+    items = (series_json(series_entry(i), base_url) for i in catalog.iter_series(ref))
+    return s.page((r for r in items if s.matches(r)), False)
 
 
-def _search_instances(
-    entries: Callable[[], list[InstanceEntry]], query: Query, base_url: str
+def search_for_all_series(
+    catalog: DynamoCatalog, tenant: str, query: Query, base_url: str
 ) -> SearchResult:
-    results = [instance_json(i, base_url) for i in entries()]
-    matched = _sorted([r for r in results if _matches(r, query)], "InstanceNumber")
-    return SearchResult(_page(matched, query), _warnings(query))
+    s = _Search(query, "series", base_url)
+    s.check()
+    uids = query.filters.get("SeriesInstanceUID")
+    if uids and any(v not in ("", "*") for v in uids):
+        results = _series_by_uid(catalog, tenant, split_uid_list(uids), base_url)
+        return s.page((r for r in results if s.matches(r)), False)
+    studies, bounded = _studies(catalog, s, tenant)
+
+    def gen() -> Iterator[JsonDict]:
+        for study in studies:
+            ref = _study_ref(tenant, study)
+            for item in catalog.iter_series(ref):
+                yield study | series_json(series_entry(item), base_url)
+
+    return s.page((r for r in gen() if s.matches(r)), bounded)
+
+
+def _study_ref(tenant: str, study: JsonDict) -> StudyRef:
+    return StudyRef(tenant, study[tag_hex("StudyInstanceUID")]["Value"][0])
+
+
+def _parents(
+    catalog: DynamoCatalog, items: list[dict[str, Any]], base_url: str
+) -> dict[str, JsonDict]:
+    """Study JSON of the items' studies, by partition key (one BatchGetItem)."""
+    pks = sorted({i["pk"] for i in items})
+    return {
+        i["pk"]: study_json(study_entry(i), base_url)
+        for i in catalog.batch_get((pk, keys.STUDY_SK) for pk in pks)
+    }
+
+
+def _series_by_uid(
+    catalog: DynamoCatalog, tenant: str, uids: list[str], base_url: str
+) -> Iterator[JsonDict]:
+    found = [k for uid in uids for k in catalog.keys_by_uid(tenant, uid)]
+    items = catalog.batch_get(k for k in found if k[1].startswith(keys.SERIES_SK_PREFIX))
+    studies = _parents(catalog, items, base_url)
+    for item in items:
+        yield studies.get(item["pk"], {}) | series_json(series_entry(item), base_url)
 
 
 def search_for_instances_in_series(
     catalog: DynamoCatalog, ref: SeriesRef, query: Query, base_url: str
 ) -> SearchResult:
-    return _search_instances(lambda: catalog.series_instances(ref), query, base_url)
+    s = _Search(query, "series-instances", base_url)
+    s.check()
+    items = (instance_json(i, base_url) for i in catalog.iter_instances(ref))
+    return s.page((r for r in items if s.matches(r)), False)
 
 
 def search_for_instances_in_study(
     catalog: DynamoCatalog, ref: StudyRef, query: Query, base_url: str
 ) -> SearchResult:
-    return _search_instances(lambda: catalog.study_instances(ref), query, base_url)
+    s = _Search(query, "study-instances", base_url)
+    s.check()
+    series = {
+        keys.series_sk(e.ref.series): series_json(e, base_url)
+        for e in map(series_entry, catalog.iter_series(ref))
+    }
+
+    def gen() -> Iterator[JsonDict]:
+        for item in catalog.iter_instances(ref):
+            parent = series.get(keys.series_sk(item["sk"].split("#")[1]), {})
+            yield parent | instance_json(item, base_url)
+
+    return s.page((r for r in gen() if s.matches(r)), False)
+
+
+def search_for_all_instances(
+    catalog: DynamoCatalog, tenant: str, query: Query, base_url: str
+) -> SearchResult:
+    s = _Search(query, "instances", base_url)
+    s.check()
+    sops = query.filters.get("SOPInstanceUID")
+    if sops and any(v not in ("", "*") for v in sops):
+        found = [k for uid in split_uid_list(sops) for k in catalog.keys_by_uid(tenant, uid)]
+        items = catalog.batch_get(k for k in found if k[1].startswith(keys.INSTANCE_SK_PREFIX))
+        return s.page((r for r in _with_parents(catalog, items, base_url) if s.matches(r)), False)
+    series_uids = query.filters.get("SeriesInstanceUID")
+    if series_uids and any(v not in ("", "*") for v in series_uids):
+        refs = [
+            series_entry(i).ref
+            for i in catalog.batch_get(
+                k
+                for uid in split_uid_list(series_uids)
+                for k in catalog.keys_by_uid(tenant, uid)
+                if k[1].startswith(keys.SERIES_SK_PREFIX)
+            )
+        ]
+        gen: Iterator[JsonDict] = (
+            r
+            for ref in refs
+            for r in _with_parents(catalog, list(catalog.iter_instances(ref)), base_url)
+        )
+        return s.page((r for r in gen if s.matches(r)), False)
+    studies, bounded = _studies(catalog, s, tenant)
+
+    def all_instances() -> Iterator[JsonDict]:
+        for study in studies:
+            ref = _study_ref(tenant, study)
+            series = {
+                e.ref.series: series_json(e, base_url)
+                for e in map(series_entry, catalog.iter_series(ref))
+            }
+            for item in catalog.iter_instances(ref):
+                parent = series.get(item["sk"].split("#")[1], {})
+                yield study | parent | instance_json(item, base_url)
+
+    return s.page((r for r in all_instances() if s.matches(r)), bounded)
+
+
+def _with_parents(
+    catalog: DynamoCatalog, items: list[dict[str, Any]], base_url: str
+) -> Iterator[JsonDict]:
+    """Instances with their series' and study's attributes (one BatchGetItem for each)."""
+    studies = _parents(catalog, items, base_url)
+    series_keys = {(i["pk"], keys.series_sk(i["sk"].split("#")[1])) for i in items}
+    series = {
+        (i["pk"], i["sk"]): series_json(series_entry(i), base_url)
+        for i in catalog.batch_get(sorted(series_keys))
+    }
+    for item in items:
+        parent = series.get((item["pk"], keys.series_sk(item["sk"].split("#")[1])), {})
+        yield studies.get(item["pk"], {}) | parent | instance_json(item, base_url)

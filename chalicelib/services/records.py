@@ -19,15 +19,16 @@ def build_record(
     ds = header.dataset
     return InstanceRecord(
         ref=InstanceRef(tenant, header.study, header.series, header.sop),
-        study_attrs=select(ds, attributes.STUDY, max_value_bytes),
-        series_attrs=select(ds, attributes.SERIES, max_value_bytes),
-        instance_attrs=select(ds, attributes.INSTANCE, max_value_bytes),
+        study_attrs=select(ds, attributes.STORED["STUDY"], max_value_bytes),
+        series_attrs=select(ds, attributes.STORED["SERIES"], max_value_bytes),
+        instance_attrs=select(ds, attributes.STORED["INSTANCE"], max_value_bytes),
         transfer_syntax=header.transfer_syntax,
         object=stored,
         modality=_text(ds.get("Modality"))[:16],
         patient_id=_text(ds.get("PatientID"))[:64],
         accession=_text(ds.get("AccessionNumber"))[:64],
         patient_name=_text(ds.get("PatientName"))[:324],
+        study_description=_text(ds.get("StudyDescription"))[:64],
         study_date=_text(ds.get("StudyDate")),
         study_time=_text(ds.get("StudyTime")),
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import quote
 
 from chalicelib.dicomweb.resources import InstanceRef, SeriesRef, StudyRef, is_valid_uid
 from chalicelib.storage.schema import DERIVED_ROOT, DICOM_ROOT, IMPORT_ROOT, REJECTED_ROOT
@@ -116,9 +115,24 @@ def date_pk(tenant: str, level: str) -> str:
     return f"{tenant}#{level}"
 
 
-def value_pk(tenant: str, keyword: str, value: str) -> str:
-    return f"{tenant}#STUDY#{keyword}#{quote(value, safe='')}"
+def escape_value(value: str) -> str:
+    """Values in sort keys: '%' and '#' escaped, so '#' separates and prefixes still match."""
+    return value.replace("%", "%25").replace("#", "%23")
+
+
+def unescape_value(value: str) -> str:
+    return value.replace("%23", "#").replace("%25", "%")
+
+
+def value_pk(tenant: str, keyword: str) -> str:
+    """The value-index partition of one study attribute of a tenant."""
+    return f"{tenant}#STUDY#{keyword}"
+
+
+def value_index_sk(value: str, study: str) -> str:
+    return f"{escape_value(value)}#{study}"
 
 
 def value_sk(keyword: str, value: str) -> str:
-    return f"{VALUE_SK_PREFIX}{keyword}#{quote(value, safe='')}"
+    """The sort key of a value entry item in its study's partition."""
+    return f"{VALUE_SK_PREFIX}{keyword}#{escape_value(value)}"
