@@ -101,7 +101,10 @@ def parse_query(
             continue
         for value in values:
             validate_value(vr_of(keyword), value, name)
-        filters[keyword] = tuple(filters.get(keyword, ()) + tuple(values))
+        merged = filters.get(keyword, ()) + tuple(values)
+        if vr_of(keyword) == "UI" and len(merged) > 1:
+            merged = ("\\".join(merged),)  # a repeated UID parameter is one list (OR)
+        filters[keyword] = merged
     return Query(
         filters=filters,
         includefield=tuple(dict.fromkeys(include)),

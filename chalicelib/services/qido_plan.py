@@ -129,7 +129,9 @@ def plan_studies(catalog: DynamoCatalog, tenant: str, query: Query, level: str) 
             )
             return Source(walked, "walk", bounded=True)
 
-    return Source(catalog.study_keys_by_date(tenant), "all", bounded=True)
+    # Nothing selective. Without other filters every key read is a result: read just a page.
+    size = page if not query.filters else None
+    return Source(catalog.study_keys_by_date(tenant, page_size=size), "all", bounded=True)
 
 
 def _unique(found: Iterator[Key]) -> Iterator[Key]:

@@ -120,14 +120,12 @@ class DynamoCatalog(CatalogReads):
             ":tenant": av(ref.tenant),
             ":uid_pk": av(keys.uid_pk(ref.tenant, ref.series)),
             ":uid_sk": av(f"SERIES#{ref.study}"),
-            ":date_pk": av(keys.date_pk(ref.tenant, "SERIES")),
-            ":date_sk": av(f"{sort_date(rec.study_date, rec.study_time)}#{ref.study}#{ref.series}"),
             ":modality": av(rec.modality or ""),
         }
 
     _SERIES_SET = (
         "SET dicom = :dicom, tenant = :tenant, uid_pk = :uid_pk, uid_sk = :uid_sk, "
-        "date_pk = :date_pk, date_sk = :date_sk, modality = :modality"
+        "modality = :modality"
     )
 
     def _series_update(self, rec: InstanceRecord, *, count: bool) -> dict[str, Any]:
