@@ -45,3 +45,8 @@ logger = Logger(service=SERVICE)
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "DicomWeb")
 metrics = Metrics(namespace=NAMESPACE)
 tracer = Tracer(service=SERVICE)
+
+
+def metrics_disabled() -> bool:
+    """Powertools' switch (POWERTOOLS_METRICS_DISABLED), which single_metric does not read."""
+    return os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() in ("1", "true")

@@ -14,7 +14,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from chalice.app import Request
 
-from chalicelib.observability import NAMESPACE, logger, metrics, tracer
+from chalicelib.observability import NAMESPACE, logger, metrics, metrics_disabled, tracer
 
 
 def observe(event: Request, get_response: Callable[[Request], Any]) -> Any:
@@ -30,10 +30,11 @@ def observe(event: Request, get_response: Callable[[Request], Any]) -> Any:
             extra={"status": status, "ms": round((time.perf_counter() - started) * 1000, 1)},
         )
         name = "ServerErrors" if status >= 500 else "Requests"
-        with single_metric(
-            name=name, unit=MetricUnit.Count, value=1, namespace=NAMESPACE
-        ) as metric:
-            metric.add_dimension(name="transaction", value=transaction)
+        if not metrics_disabled():
+            with single_metric(
+                name=name, unit=MetricUnit.Count, value=1, namespace=NAMESPACE
+            ) as metric:
+                metric.add_dimension(name="transaction", value=transaction)
         return response
     finally:
         metrics.flush_metrics()
