@@ -2,22 +2,20 @@
 (through ``infra/``) the deployed template: bucket roots, notification filters, table keys and
 indexes, queue settings.
 
-Access patterns of the catalog table ({t} = tenant; see README, "Catalog schema"):
+Access patterns of the catalog table ({t} = tenant; README, "Catalog schema", has the table
+with the requests each costs):
 
-- study by UID: GetItem pk={t}#{study}, sk=STUDY
-- series by UID within a study: GetItem pk={t}#{study}, sk=SERIES#{series}
-- instance by UID within a series: GetItem pk={t}#{study}, sk=INSTANCE#{series}#{sop}
-- a study's series: Query pk={t}#{study}, sk begins_with SERIES#
-- a study's instances: Query pk={t}#{study}, sk begins_with INSTANCE#
-- a series' instances: Query pk={t}#{study}, sk begins_with INSTANCE#{series}#
+- study by UID: GetItem/BatchGetItem pk={t}#{study}, sk=STUDY
+- an instance: GetItem pk={t}#{study}, sk=INSTANCE#{series}#{sop}
+- a study's series / instances, a series' instances: Query pk={t}#{study}, sk begins_with
+  SERIES# / INSTANCE# / INSTANCE#{series}#
 - series or instance by UID alone: index by_uid, uid_pk={t}#{uid}
-- a tenant's studies, newest first, StudyDate range: index by_date, date_pk={t}#STUDY,
-  date_sk={date}{time}#{study}; a tenant's series likewise with date_pk={t}#SERIES
-- PatientID, AccessionNumber, ModalitiesInStudy (exact): index by_value,
-  val_pk={t}#STUDY#{Keyword}#{value}, val_sk={date}{time}#{study}; one small entry item per
-  value in the study's partition (sk=V#{Keyword}#{value})
-- PatientName prefix and word prefix: index by_value, val_pk={t}#STUDY#PN (val_sk={NAME}#{study})
-  and val_pk={t}#STUDY#PNW (val_sk={WORD}#{study})
+- a tenant's studies, newest first, and StudyDate ranges: index by_date, date_pk={t}#STUDY,
+  date_sk={date}{time}#{study}
+- PatientID, AccessionNumber, StudyDescription, PatientName (upper case), PatientNameWord,
+  ModalitiesInStudy: index by_value, val_pk={t}#STUDY#{Keyword}, val_sk={value}#{study};
+  exact (begins_with value#), prefix (begins_with prefix) and bounded substring walks; one
+  small entry item per value in the study's partition (sk=V#{Keyword}#{value})
 
 Every index projects keys only: a query reads index entries, then BatchGetItem reads the items
 (items read = 2 x results), and no index is rewritten when a study's counts change.
