@@ -10,7 +10,7 @@ from typing import Any
 from chalice.app import SQSEvent
 
 from chalicelib.config import Settings
-from chalicelib.observability import metrics
+from chalicelib.observability import flush_metrics
 from chalicelib.routes import imports, qido, stow, wado
 from chalicelib.routes.auth import authenticate
 from chalicelib.routes.chalice_app import ThreadLocalChalice
@@ -39,5 +39,5 @@ app.register_blueprint(imports.blueprint(deps))  # GET /imports/rejected
 def index_objects(event: SQSEvent) -> Any:
     """S3 ObjectCreated/ObjectRemoved events (through SQS) -> the catalog."""
     result = handle_batch(deps.indexer, event.to_dict(), event.context)
-    metrics.flush_metrics()
+    flush_metrics()
     return result

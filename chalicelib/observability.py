@@ -48,5 +48,14 @@ tracer = Tracer(service=SERVICE)
 
 
 def metrics_disabled() -> bool:
-    """Powertools' switch (POWERTOOLS_METRICS_DISABLED), which single_metric does not read."""
+    """Powertools' switch (POWERTOOLS_METRICS_DISABLED), which its EMF provider does not read
+    (only the Datadog one does)."""
     return os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() in ("1", "true")
+
+
+def flush_metrics() -> None:
+    """Publish the metrics recorded so far as EMF (or drop them when metrics are disabled)."""
+    if metrics_disabled():
+        metrics.clear_metrics()
+    else:
+        metrics.flush_metrics()

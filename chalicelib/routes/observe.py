@@ -14,7 +14,13 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from chalice.app import Request
 
-from chalicelib.observability import NAMESPACE, logger, metrics, metrics_disabled, tracer
+from chalicelib.observability import (
+    NAMESPACE,
+    flush_metrics,
+    logger,
+    metrics_disabled,
+    tracer,
+)
 
 
 def observe(event: Request, get_response: Callable[[Request], Any]) -> Any:
@@ -37,5 +43,5 @@ def observe(event: Request, get_response: Callable[[Request], Any]) -> Any:
                 metric.add_dimension(name="transaction", value=transaction)
         return response
     finally:
-        metrics.flush_metrics()
+        flush_metrics()
         logger.remove_keys(["transaction", "request_id"])
