@@ -12,6 +12,7 @@ is not valid DICOM is moved to ``rejected/{tenant}/{reason}/<name>`` with its re
 from __future__ import annotations
 
 import hashlib
+import struct
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
@@ -26,10 +27,19 @@ from chalicelib.dicomweb.instance import (
     expected_native_pixel_bytes,
     read_header,
 )
+from chalicelib.dicomweb.media import DICOM_JSON
+from chalicelib.dicomweb.metadata import dumps, instance_metadata
+from chalicelib.dicomweb.pixels import FrameTable, frame_table
 from chalicelib.dicomweb.resources import InstanceRef
 from chalicelib.services.ports import Catalog, ObjectRange, ObjectStore, StoredObject
 from chalicelib.services.records import build_record
-from chalicelib.storage.keys import ObjectKey, instance_key, parse_object_key, rejected_key
+from chalicelib.storage.keys import (
+    ObjectKey,
+    instance_key,
+    instance_metadata_key,
+    parse_object_key,
+    rejected_key,
+)
 from chalicelib.storage.schema import IMPORT_ROOT
 
 
@@ -95,9 +105,46 @@ class Indexer:
             # A file dropped under dicom/ at a key that does not match its UIDs: move it.
             return self._import(key, parse_object_key(key))  # type: ignore[arg-type]
         stored = StoredObject(key, rng.total_size, rng.etag, rng.version_id)
-        record = build_record(ref.tenant, header, stored, self._settings.max_indexed_value_bytes)
+        table, pixel_vr = self._pixels(key, header, rng)
+        # the metadata fragment first: once the catalog lists an instance, its fragment exists
+        doc = instance_metadata(header.dataset, ref.study, ref.series, ref.sop, pixel_vr)
+        self._store.put(instance_metadata_key(ref), dumps(doc), DICOM_JSON)
+        record = build_record(
+            ref.tenant, header, stored, self._settings.max_indexed_value_bytes, table
+        )
         action = self._catalog.index_instance(record)
         return Outcome("indexed" if action == "created" else action, key_hash(key), ref.sop)
+
+    def _pixels(
+        self, key: str, header: InstanceHeader, rng: ObjectRange
+    ) -> tuple[FrameTable | None, str | None]:
+        """Where the frames are (ranged reads only past the header buffer) and Pixel Data's VR."""
+        offset = header.pixel_data_offset
+        if offset is None:
+            return None, None
+        buf = rng.data
+
+        def read(start: int, length: int) -> bytes:
+            if start + length <= len(buf):
+                return buf[start : start + length]
+            got = self._store.get_range(key, start, start + length - 1)
+            return got.data if got is not None else b""
+
+        try:
+            table = frame_table(
+                header.dataset, header.transfer_syntax, offset, rng.total_size, read
+            )
+        except (struct.error, ValueError):
+            table = None
+        vr = read(offset + 4, 2)
+        explicit = vr in (b"OB", b"OW")
+        if explicit:
+            pixel_vr = vr.decode()
+        elif table is not None and table.encapsulated:
+            pixel_vr = "OB"
+        else:
+            pixel_vr = "OW" if int(header.dataset.get("BitsAllocated", 16) or 16) > 8 else "OB"
+        return table, pixel_vr
 
     def _import(self, key: str, parsed: ObjectKey) -> Outcome:
         try:

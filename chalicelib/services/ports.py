@@ -71,6 +71,11 @@ class InstanceRecord:
     study_description: str = ""
     study_date: str = ""
     study_time: str = ""
+    #: packed (offset, length) of every frame (``dicomweb.pixels.FrameTable``), if locatable
+    frames: bytes | None = None
+    frames_encapsulated: bool = False
+    #: where the header ends (the Pixel Data tag), for bulk data reads
+    pixel_offset: int | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,9 @@ class InstanceEntry:
     transfer_syntax: str
     size: int
     etag: str
+    frames: bytes | None = None
+    frames_encapsulated: bool = False
+    pixel_offset: int | None = None
 
 
 @dataclass(frozen=True)

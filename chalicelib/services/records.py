@@ -5,6 +5,7 @@ from __future__ import annotations
 from chalicelib.dicomweb import attributes
 from chalicelib.dicomweb.dicomjson import select
 from chalicelib.dicomweb.instance import InstanceHeader
+from chalicelib.dicomweb.pixels import FrameTable
 from chalicelib.dicomweb.resources import InstanceRef
 from chalicelib.services.ports import InstanceRecord, StoredObject
 
@@ -14,7 +15,11 @@ def _text(value: object) -> str:
 
 
 def build_record(
-    tenant: str, header: InstanceHeader, stored: StoredObject, max_value_bytes: int
+    tenant: str,
+    header: InstanceHeader,
+    stored: StoredObject,
+    max_value_bytes: int,
+    frames: FrameTable | None = None,
 ) -> InstanceRecord:
     ds = header.dataset
     return InstanceRecord(
@@ -31,4 +36,7 @@ def build_record(
         study_description=_text(ds.get("StudyDescription"))[:64],
         study_date=_text(ds.get("StudyDate")),
         study_time=_text(ds.get("StudyTime")),
+        frames=frames.pack() if frames is not None else None,
+        frames_encapsulated=bool(frames and frames.encapsulated),
+        pixel_offset=header.pixel_data_offset,
     )

@@ -106,6 +106,9 @@ class DynamoCatalog(CatalogReads):
                     "object_key": rec.object.key,
                     "version_id": rec.object.version_id,
                     "indexed_at": datetime.now(UTC).isoformat(),
+                    "frames": rec.frames,
+                    "frames_enc": rec.frames_encapsulated if rec.frames is not None else None,
+                    "px_off": rec.pixel_offset,
                 }
             ),
         }
@@ -129,11 +132,10 @@ class DynamoCatalog(CatalogReads):
     )
 
     def _series_update(self, rec: InstanceRecord, *, count: bool) -> dict[str, Any]:
-        values = self._series_values(rec)
-        expr = self._SERIES_SET
+        values = self._series_values(rec) | {":one": av(1)}
+        expr = self._SERIES_SET + " ADD meta_v :one"
         if count:
-            values[":one"] = av(1)
-            expr += " ADD n_instances :one"
+            expr += ", n_instances :one"
         return {
             "Update": {
                 "TableName": self._table,
@@ -149,7 +151,12 @@ class DynamoCatalog(CatalogReads):
     def _series_create(self, rec: InstanceRecord) -> dict[str, Any]:
         item = {k[1:]: v for k, v in self._series_values(rec).items()}
         item |= to_item(
-            {"pk": keys.study_pk(rec.ref), "sk": keys.series_sk(rec.ref.series), "n_instances": 1}
+            {
+                "pk": keys.study_pk(rec.ref),
+                "sk": keys.series_sk(rec.ref.series),
+                "n_instances": 1,
+                "meta_v": 1,
+            }
         )
         return {
             "Put": {
@@ -317,7 +324,7 @@ class DynamoCatalog(CatalogReads):
                             "ConditionExpression": "attribute_exists(pk)",
                         }
                     },
-                    self._counter(pk, keys.series_sk(ref.series), "n_instances", -1),
+                    self._counter(pk, keys.series_sk(ref.series), "n_instances", -1, bump=True),
                     self._counter(pk, keys.STUDY_SK, "n_instances", -1),
                 ]
             )
@@ -329,14 +336,21 @@ class DynamoCatalog(CatalogReads):
         self._drop_empty_study(ref.study_ref)
         return True
 
-    def _counter(self, pk: str, sk: str, name: str, delta: int) -> dict[str, Any]:
+    def _counter(
+        self, pk: str, sk: str, name: str, delta: int, bump: bool = False
+    ) -> dict[str, Any]:
+        values = {":d": av(delta)}
+        expression = f"ADD {name} :d"
+        if bump:  # a series changed: its metadata document is stale
+            expression += ", meta_v :one"
+            values[":one"] = av(1)
         return {
             "Update": {
                 "TableName": self._table,
                 "Key": to_item({"pk": pk, "sk": sk}),
-                "UpdateExpression": f"ADD {name} :d",
+                "UpdateExpression": expression,
                 "ConditionExpression": "attribute_exists(pk)",
-                "ExpressionAttributeValues": {":d": av(delta)},
+                "ExpressionAttributeValues": values,
             }
         }
 

@@ -56,6 +56,11 @@ def study_entry(item: dict[str, Any]) -> StudyEntry:
     )
 
 
+def meta_version(item: dict[str, Any]) -> int:
+    """The catalog version of a series' metadata: it moves with every change of the series."""
+    return int(item.get("meta_v", 0))
+
+
 def series_entry(item: dict[str, Any]) -> SeriesEntry:
     tenant, study = _tenant_and_uid(item["pk"])
     return SeriesEntry(
@@ -74,6 +79,9 @@ def instance_entry(item: dict[str, Any]) -> InstanceEntry:
         transfer_syntax=str(item.get("ts", "")),
         size=int(item.get("size", 0)),
         etag=str(item.get("etag", "")),
+        frames=bytes(item["frames"]) if "frames" in item else None,
+        frames_encapsulated=bool(item.get("frames_enc", False)),
+        pixel_offset=int(item["px_off"]) if "px_off" in item else None,
     )
 
 

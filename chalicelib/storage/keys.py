@@ -53,6 +53,29 @@ def derived_prefix(tenant: str) -> str:
     return f"{DERIVED_ROOT}{tenant}/"
 
 
+def series_derived_prefix(ref: SeriesRef | InstanceRef) -> str:
+    return f"{DERIVED_ROOT}{ref.tenant}/{ref.study}/{ref.series}/"
+
+
+def instance_metadata_key(ref: InstanceRef) -> str:
+    """The instance's metadata fragment, written by the indexer."""
+    return f"{series_derived_prefix(ref)}instances/{ref.sop}.json"
+
+
+def instance_fragments_prefix(ref: SeriesRef) -> str:
+    return f"{series_derived_prefix(ref)}instances/"
+
+
+def series_metadata_key(ref: SeriesRef, version: int) -> str:
+    """A series' metadata document at one catalog version: immutable once written, so
+    concurrent rebuilds never overwrite each other's work with older content."""
+    return f"{series_derived_prefix(ref)}metadata/v{version:010d}.json.gz"
+
+
+def series_metadata_prefix(ref: SeriesRef) -> str:
+    return f"{series_derived_prefix(ref)}metadata/"
+
+
 @dataclass(frozen=True)
 class ObjectKey:
     """What an S3 key under a notified root names."""

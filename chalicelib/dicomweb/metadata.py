@@ -1,0 +1,48 @@
+"""Instance metadata as DICOM JSON (PS3.18 F), prepared at index time.
+
+Bulk data (Pixel Data; OB/OW/UN and other binary values over ``BULK_THRESHOLD`` bytes) is
+replaced by a BulkDataURI. Fragments keep root-relative URIs (``/studies/...``) so one stored
+document serves every host name; ``absolute_uris`` prefixes the base URL when serving.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset
+
+BULK_THRESHOLD = 1024
+PIXEL_DATA = "7FE00010"
+_URI_MARK = b'"BulkDataURI":"/studies/'
+
+
+def instance_path(study: str, series: str, sop: str) -> str:
+    return f"/studies/{study}/series/{series}/instances/{sop}"
+
+
+def instance_metadata(
+    ds: Dataset, study: str, series: str, sop: str, pixel_vr: str | None
+) -> dict[str, Any]:
+    """DICOM JSON of a header (read without pixel data) with BulkDataURIs."""
+    base = instance_path(study, series, sop)
+
+    def bulk(elem: DataElement) -> str:
+        return f"{base}/bulkdata/{elem.tag:08X}"
+
+    out: dict[str, Any] = ds.to_json_dict(
+        bulk_data_threshold=BULK_THRESHOLD, bulk_data_element_handler=bulk
+    )
+    if pixel_vr:
+        out[PIXEL_DATA] = {"vr": pixel_vr, "BulkDataURI": f"{base}/bulkdata/{PIXEL_DATA}"}
+    return out
+
+
+def dumps(document: Any) -> bytes:
+    return json.dumps(document, separators=(",", ":")).encode("utf-8")
+
+
+def absolute_uris(document: bytes, base_url: str) -> bytes:
+    """Root-relative BulkDataURIs -> absolute ones (PS3.18 requires absolute URIs)."""
+    return document.replace(_URI_MARK, b'"BulkDataURI":"' + base_url.encode() + b"/studies/")
