@@ -8,6 +8,7 @@ an offset is served by reading past it (bounded by ``query.MAX_OFFSET``).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,7 @@ from chalicelib.dicomweb.matching import split_uid_list, value_matches
 from chalicelib.dicomweb.query import Query, vr_of
 from chalicelib.dicomweb.resources import SeriesRef, StudyRef
 from chalicelib.services.ports import JsonDict, SeriesEntry, StudyEntry
-from chalicelib.services.qido_plan import chunks, plan_studies
+from chalicelib.services.qido_plan import plan_studies
 from chalicelib.storage import keys
 from chalicelib.storage.catalog import DynamoCatalog
 from chalicelib.storage.catalog_reads import instance_entry, series_entry, study_entry
@@ -204,13 +205,24 @@ def instance_json(item: dict[str, Any], base_url: str) -> JsonDict:
 
 
 def _studies(catalog: DynamoCatalog, s: _Search, tenant: str) -> tuple[Iterator[JsonDict], bool]:
-    """Matching studies (study-level filters only), in the source's order."""
+    """Matching-candidate studies in the source's order, read in BatchGetItem chunks no larger
+    than what the page still needs (so reading one more result to know there is more costs one
+    item, not a chunk)."""
     source = plan_studies(catalog, tenant, s.query, s.levels[-1])
-    size = min(100, s.query.offset + s.query.limit + 1)
+    wanted = s.query.offset + s.query.limit + 1
+    keys_ = s.bound(source.keys, source.bounded)
 
     def gen() -> Iterator[JsonDict]:
-        for chunk in chunks(s.bound(source.keys, source.bounded), size):
+        produced = 0
+        while True:
+            # a walk filtered in memory may reject many: read full chunks there
+            walk = source.bounded and bool(s.query.filters)
+            size = 100 if walk else min(100, max(1, wanted - produced))
+            chunk = list(itertools.islice(keys_, size))
+            if not chunk:
+                return
             for item in catalog.batch_get(chunk):
+                produced += 1
                 yield study_json(study_entry(item), s.base_url)
 
     return gen(), source.bounded

@@ -20,7 +20,6 @@ Every other filter is applied in memory to the items read (``matching.py``).
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -140,11 +139,3 @@ def _unique(found: Iterator[Key]) -> Iterator[Key]:
         if key not in seen:
             seen.add(key)
             yield key
-
-
-def chunks(found: Iterator[Key], size: int) -> Iterator[list[Key]]:
-    while True:
-        chunk = list(itertools.islice(found, size))
-        if not chunk:
-            return
-        yield chunk
