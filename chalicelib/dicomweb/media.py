@@ -6,6 +6,7 @@ an Accept header may list several media ranges with q-values.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pydicom.uid import ExplicitVRLittleEndian
@@ -155,12 +156,15 @@ class DicomChoice:
 
 
 def negotiate_dicom(
-    accept: list[MediaType], stored_syntaxes: set[str], single_part_allowed: bool
+    accept: list[MediaType],
+    stored_syntaxes: set[str],
+    single_part_allowed: bool,
+    can_write: Callable[[str], bool] = lambda _: False,
 ) -> DicomChoice | None:
     """Pick the first acceptable representation, or None (406).
 
-    Without transcoding (not built yet), a syntax is acceptable when it is ``*`` or every
-    stored instance already has it.
+    A syntax is acceptable when it is ``*``, when every stored instance already has it, or
+    when the service can convert to it (``can_write``).
     """
     for media in accept:
         multipart = media.matches(MULTIPART_RELATED) and media.essence != "*/*"
@@ -175,6 +179,62 @@ def negotiate_dicom(
         else:
             continue
         ts = requested_transfer_syntax(media)
-        if ts == ANY_TRANSFER_SYNTAX or stored_syntaxes <= {ts}:
+        if ts == ANY_TRANSFER_SYNTAX or stored_syntaxes <= {ts} or can_write(ts):
             return DicomChoice(multipart=multipart, transfer_syntax=ts)
+    return None
+
+
+#: Media types of encapsulated frames (PS3.18 Table 8.7.3-2), by transfer syntax.
+FRAME_MEDIA_TYPES = {
+    "1.2.840.10008.1.2.4.50": "image/jpeg",
+    "1.2.840.10008.1.2.4.51": "image/jpeg",
+    "1.2.840.10008.1.2.4.57": "image/jpeg",
+    "1.2.840.10008.1.2.4.70": "image/jpeg",
+    "1.2.840.10008.1.2.4.80": "image/jls",
+    "1.2.840.10008.1.2.4.81": "image/jls",
+    "1.2.840.10008.1.2.4.90": "image/jp2",
+    "1.2.840.10008.1.2.4.91": "image/jp2",
+    "1.2.840.10008.1.2.4.92": "image/jpx",
+    "1.2.840.10008.1.2.4.93": "image/jpx",
+    "1.2.840.10008.1.2.4.201": "image/jphc",
+    "1.2.840.10008.1.2.4.202": "image/jphc",
+    "1.2.840.10008.1.2.4.203": "image/jphc",
+    "1.2.840.10008.1.2.5": "image/dicom-rle",
+}
+#: Native syntaxes whose pixel bytes are already little-endian, as a frame of ELE needs.
+NATIVE_LITTLE_ENDIAN = {DEFAULT_TRANSFER_SYNTAX, "1.2.840.10008.1.2"}
+
+
+@dataclass(frozen=True)
+class FrameChoice:
+    content_type: str  # the part's media type
+    transfer_syntax: str  # what the part holds
+    decode: bool  # the stored frames must be decoded to native pixels
+
+
+def negotiate_frames(accept: list[MediaType], stored: str) -> FrameChoice | None:
+    """How to answer a frames request for an instance stored as ``stored`` (None: 406)."""
+    native = stored in NATIVE_LITTLE_ENDIAN
+    as_stored = FrameChoice(FRAME_MEDIA_TYPES.get(stored, OCTET_STREAM), stored, False)
+    for media in accept:
+        if media.essence == "*/*":
+            return as_stored if not native else FrameChoice(OCTET_STREAM, stored, False)
+        if not media.matches(MULTIPART_RELATED):
+            continue
+        part = multipart_type(media) or OCTET_STREAM
+        ts = media.params.get("transfer-syntax")
+        if part == OCTET_STREAM:
+            if ts == ANY_TRANSFER_SYNTAX:
+                return FrameChoice(OCTET_STREAM, stored, False)
+            if ts in (None, DEFAULT_TRANSFER_SYNTAX):
+                if native:
+                    return FrameChoice(OCTET_STREAM, DEFAULT_TRANSFER_SYNTAX, False)
+                if stored in FRAME_MEDIA_TYPES:
+                    return FrameChoice(OCTET_STREAM, DEFAULT_TRANSFER_SYNTAX, True)
+                continue
+            if ts == stored:
+                return FrameChoice(OCTET_STREAM, stored, False)
+            continue
+        if FRAME_MEDIA_TYPES.get(stored) == part and ts in (None, ANY_TRANSFER_SYNTAX, stored):
+            return FrameChoice(part, stored, False)
     return None

@@ -1,56 +1,196 @@
-"""WADO-RS routes (PS3.18 10.4).
+"""WADO-RS routes (PS3.18 10.4): study, series and instance retrieval, metadata, frames and
+bulk data.
 
-Near the limits: a buffered response carries at most Lambda's 6 MB payload once
-base64-encoded (``Settings.max_binary_response``); a larger instance is answered 413 until the
-large-object path exists.
+Near the limits: responses are buffered, at most Lambda's 6 MB payload once base64-encoded
+(``Settings.max_binary_response``); larger answers are 413 until the large-object path exists.
+Metadata is gzip-compressed when the client accepts it, which keeps large series well under.
 """
 
 from __future__ import annotations
 
 import functools
+import gzip
 
 from chalice.app import Blueprint, Response
 
-from chalicelib.dicomweb.media import APPLICATION_DICOM, parse_accept
+from chalicelib.dicomweb.dicomxml import to_xml
+from chalicelib.dicomweb.errors import NotAcceptable, PayloadTooLarge
+from chalicelib.dicomweb.media import (
+    APPLICATION_DICOM,
+    DICOM_JSON,
+    DICOM_XML,
+    JSON,
+    MULTIPART_RELATED,
+    OCTET_STREAM,
+    multipart_type,
+    parse_accept,
+)
+from chalicelib.dicomweb.metadata import absolute_uris
 from chalicelib.dicomweb.multipart import Part
-from chalicelib.dicomweb.resources import InstanceRef, path_uid
+from chalicelib.dicomweb.resources import InstanceRef, SeriesRef, StudyRef, path_uid
 from chalicelib.routes.deps import Deps
 from chalicelib.routes.http import (
     CORS,
+    CORS_HEADERS,
     api_view,
+    base_url,
     binary_response,
     multipart_response,
     path_param,
     principal_of,
 )
-from chalicelib.services.wado import retrieve_instance
+from chalicelib.services import frames as frame_service
+from chalicelib.services import metadata as metadata_service
+from chalicelib.services import wado as wado_service
+from chalicelib.services.metadata import Metadata
+from chalicelib.services.wado import Retrieved
+
+INSTANCE = "/studies/{study}/series/{series}/instances/{instance}"
+
+
+def _dicom_response(got: Retrieved) -> Response:
+    parts = [
+        Part(i.data, {"Content-Type": f"{APPLICATION_DICOM}; transfer-syntax={i.transfer_syntax}"})
+        for i in got.instances
+    ]
+    if got.multipart:
+        return multipart_response(parts, APPLICATION_DICOM)
+    return binary_response(parts[0].content, parts[0].headers["Content-Type"])
+
+
+def _metadata_xml(accept_header: str | None) -> bool:
+    for media in parse_accept(accept_header):
+        if media.matches(DICOM_JSON) or media.matches(JSON):
+            return False
+        if media.essence == MULTIPART_RELATED and multipart_type(media) == DICOM_XML:
+            return True
+    raise NotAcceptable(
+        'metadata is application/dicom+json or multipart/related; type="application/dicom+xml"'
+    )
 
 
 def blueprint(deps: Deps) -> Blueprint:
     bp = Blueprint(__name__)
     view = functools.partial(api_view, lambda: bp.current_request)
 
-    @bp.route("/studies/{study}/series/{series}/instances/{instance}", methods=["GET"], cors=CORS)
-    @view("read")
-    def retrieve_instance_route(study: str, series: str, instance: str) -> Response:
+    def tenant() -> str:
+        return principal_of(bp.current_request).tenant
+
+    def uid(name: str) -> str:
+        return path_uid(path_param(bp.current_request, name), name)
+
+    def study_ref() -> StudyRef:
+        return StudyRef(tenant(), uid("study"))
+
+    def series_ref() -> SeriesRef:
+        return SeriesRef(tenant(), uid("study"), uid("series"))
+
+    def instance_ref() -> InstanceRef:
+        return InstanceRef(tenant(), uid("study"), uid("series"), uid("instance"))
+
+    def accept() -> list:  # type: ignore[type-arg]
+        return parse_accept(bp.current_request.headers.get("accept"))
+
+    def limit() -> int:
+        return deps.settings.max_binary_response()
+
+    def metadata_response(got: Metadata | None) -> Response:
         request = bp.current_request
-        ref = InstanceRef(
-            principal_of(request).tenant,
-            path_uid(path_param(request, "study"), "study"),
-            path_uid(path_param(request, "series"), "series"),
-            path_uid(path_param(request, "instance"), "instance"),
-        )
-        got = retrieve_instance(
-            deps.store,
-            ref,
-            parse_accept(request.headers.get("accept")),
-            deps.settings.max_binary_response(),
-        )
-        part_type = f"{APPLICATION_DICOM}; transfer-syntax={got.transfer_syntax}"
-        if got.multipart:
-            return multipart_response(
-                [Part(got.data, {"Content-Type": part_type})], APPLICATION_DICOM
+        xml = _metadata_xml(request.headers.get("accept"))
+        if got is None:
+            return Response(body=b"", status_code=304, headers={**CORS_HEADERS})
+        body = absolute_uris(got.body, base_url(request))
+        if xml:
+            import json
+
+            parts = [Part(to_xml(d), {"Content-Type": DICOM_XML}) for d in json.loads(body)]
+            response = multipart_response(parts, DICOM_XML)
+            response.headers["ETag"] = got.etag
+            return response
+        headers = {
+            "Content-Type": DICOM_JSON,
+            "ETag": got.etag,
+            "Vary": "Accept-Encoding",
+            **CORS_HEADERS,
+        }
+        if "gzip" in (request.headers.get("accept-encoding") or ""):
+            body = gzip.compress(body, 6)
+            headers["Content-Encoding"] = "gzip"
+        if len(body) > limit():
+            raise PayloadTooLarge(
+                f"the metadata ({len(body)} bytes) exceeds the response payload limit: "
+                "accept gzip, or ask for each series' metadata"
             )
-        return binary_response(got.data, part_type)
+        return Response(body=body, status_code=200, headers=headers)
+
+    def if_none_match() -> str | None:
+        return bp.current_request.headers.get("if-none-match")
+
+    @bp.route("/studies/{study}", methods=["GET"], cors=CORS)
+    @view("read")
+    def retrieve_study(study: str) -> Response:
+        return _dicom_response(
+            wado_service.retrieve_study(deps.store, study_ref(), accept(), limit())
+        )
+
+    @bp.route("/studies/{study}/series/{series}", methods=["GET"], cors=CORS)
+    @view("read")
+    def retrieve_series(study: str, series: str) -> Response:
+        return _dicom_response(
+            wado_service.retrieve_series(deps.store, series_ref(), accept(), limit())
+        )
+
+    @bp.route(INSTANCE, methods=["GET"], cors=CORS)
+    @view("read")
+    def retrieve_instance(study: str, series: str, instance: str) -> Response:
+        return _dicom_response(
+            wado_service.retrieve_instance(deps.store, instance_ref(), accept(), limit())
+        )
+
+    @bp.route("/studies/{study}/metadata", methods=["GET"], cors=CORS)
+    @view("read")
+    def retrieve_study_metadata(study: str) -> Response:
+        return metadata_response(
+            metadata_service.retrieve_study_metadata(
+                deps.store, deps.catalog, study_ref(), if_none_match()
+            )
+        )
+
+    @bp.route("/studies/{study}/series/{series}/metadata", methods=["GET"], cors=CORS)
+    @view("read")
+    def retrieve_series_metadata(study: str, series: str) -> Response:
+        return metadata_response(
+            metadata_service.retrieve_series_metadata(
+                deps.store, deps.catalog, series_ref(), if_none_match()
+            )
+        )
+
+    @bp.route(INSTANCE + "/metadata", methods=["GET"], cors=CORS)
+    @view("read")
+    def retrieve_instance_metadata(study: str, series: str, instance: str) -> Response:
+        return metadata_response(
+            metadata_service.retrieve_instance_metadata(deps.store, instance_ref(), if_none_match())
+        )
+
+    @bp.route(INSTANCE + "/frames/{frames}", methods=["GET"], cors=CORS)
+    @view("read")
+    def retrieve_instance_frames(study: str, series: str, instance: str, frames: str) -> Response:
+        numbers = frame_service.parse_frame_list(path_param(bp.current_request, "frames"))
+        got = frame_service.retrieve_frames(
+            deps.store, deps.catalog, instance_ref(), numbers, accept(), limit()
+        )
+        parts = [
+            Part(f.data, {"Content-Type": f"{f.content_type}; transfer-syntax={f.transfer_syntax}"})
+            for f in got
+        ]
+        return multipart_response(parts, got[0].content_type)
+
+    @bp.route(INSTANCE + "/bulkdata/{tag}", methods=["GET"], cors=CORS)
+    @view("read")
+    def retrieve_bulkdata(study: str, series: str, instance: str, tag: str) -> Response:
+        data = frame_service.retrieve_bulkdata(
+            deps.store, deps.catalog, instance_ref(), path_param(bp.current_request, "tag"), limit()
+        )
+        return multipart_response([Part(data, {"Content-Type": OCTET_STREAM})], OCTET_STREAM)
 
     return bp

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pydicom.dataset import Dataset
+
 from chalicelib.dicomweb import attributes
 from chalicelib.dicomweb.dicomjson import select
 from chalicelib.dicomweb.instance import InstanceHeader
 from chalicelib.dicomweb.pixels import FrameTable
 from chalicelib.dicomweb.resources import InstanceRef
-from chalicelib.services.ports import InstanceRecord, StoredObject
+from chalicelib.services.ports import InstanceRecord, JsonDict, StoredObject
 
 
 def _text(value: object) -> str:
@@ -40,3 +42,8 @@ def build_record(
         frames_encapsulated=bool(frames and frames.encapsulated),
         pixel_offset=header.pixel_data_offset,
     )
+
+
+def select_all(ds: Dataset) -> JsonDict:
+    """The instance-level attributes the catalog keeps, as DICOM JSON (no size bound)."""
+    return select(ds, attributes.STORED["INSTANCE"], 1 << 20)

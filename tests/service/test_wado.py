@@ -51,14 +51,24 @@ def test_default_syntax_for_explicit_little_endian_is_unchanged(stack):
     assert r.content == data
 
 
-def test_compressed_instance_without_star_is_406(stack):
+def test_compressed_instance_is_decompressed_by_default_and_kept_with_star(stack):
+    import io
+
+    import numpy as np
+    import pydicom
+
     data = (PYDICOM_TEST_FILES / "JPEG2000.dcm").read_bytes()
     r = stack.post("/studies", data=data, headers={"Content-Type": "application/dicom"})
     url = r.json()["00081199"]["Value"][0]["00081190"]["Value"][0]
     path = "/" + url.split("/", 3)[3]
     r = stack.get(path, headers={"Accept": 'multipart/related; type="application/dicom"'})
-    assert r.status_code == 406
-    assert r.json()["error"]["status"] == 406
+    assert r.status_code == 200
+    (part,) = parts(r)
+    assert part.headers["content-type"].endswith("transfer-syntax=1.2.840.10008.1.2.1")
+    converted = pydicom.dcmread(io.BytesIO(part.content))
+    original = pydicom.dcmread(io.BytesIO(data))
+    assert converted.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1"
+    assert np.array_equal(converted.pixel_array, original.pixel_array)
     r = stack.get(
         path, headers={"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'}
     )

@@ -1,0 +1,133 @@
+"""WADO-RS metadata (PS3.18 10.4.1.1.2): study, series and instance ``/metadata``.
+
+The indexer writes one DICOM JSON fragment per instance. A series' metadata is one document per
+catalog version of the series (``meta_v``, moved by every change to it), stored immutable at
+``derived/{t}/{study}/{series}/metadata/v{N}.json.gz``: reading a series' metadata costs one
+GetItem and one S3 GET whatever its size. A missing document (the series changed since) is
+rebuilt from the fragments on read and stored; concurrent rebuilds write the same version's
+key, so no shared object is ever rewritten with older content. A study's metadata is its
+series' documents, one S3 read per series.
+
+Invariant: the document lists every instance the catalog (QIDO) lists, because a fragment is
+written before its instance enters the catalog, and every catalog change moves the version.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.dicomweb.errors import NotFound
+from chalicelib.dicomweb.media import DICOM_JSON
+from chalicelib.dicomweb.resources import InstanceRef, SeriesRef, StudyRef
+from chalicelib.services.ports import ObjectStore
+from chalicelib.storage import keys
+from chalicelib.storage.catalog import DynamoCatalog
+from chalicelib.storage.catalog_reads import meta_version
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """A JSON array of instance data sets (root-relative BulkDataURIs) and its validator."""
+
+    body: bytes
+    etag: str
+
+
+def _etag(*parts: object) -> str:
+    return '"' + hashlib.sha256(repr(parts).encode()).hexdigest()[:32] + '"'
+
+
+def _instance_number(fragment: bytes) -> tuple[float, str]:
+    doc: dict[str, Any] = json.loads(fragment)
+    values = doc.get("00200013", {}).get("Value") or [None]
+    sop = (doc.get("00080018", {}).get("Value") or [""])[0]
+    try:
+        return float(values[0]), sop
+    except (TypeError, ValueError):
+        return float("inf"), sop
+
+
+def _rebuild(store: ObjectStore, ref: SeriesRef, version: int) -> bytes:
+    names: list[str] = []
+    start: str | None = None
+    prefix = keys.instance_fragments_prefix(ref)
+    while True:
+        objects, more = store.list(prefix, start)
+        names += [o.key for o in objects]
+        if not more:
+            break
+        start = more
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        fragments = [f for f in pool.map(store.get, names) if f is not None]
+    fragments.sort(key=_instance_number)
+    body = b"[" + b",".join(fragments) + b"]"
+    store.put(keys.series_metadata_key(ref, version), gzip.compress(body, 6), DICOM_JSON)
+    return body
+
+
+def series_version(catalog: DynamoCatalog, ref: SeriesRef) -> int:
+    item = catalog.get_item(keys.study_pk(ref), keys.series_sk(ref.series))
+    if item is None:
+        raise NotFound("series not found")
+    return meta_version(item)
+
+
+def series_document(store: ObjectStore, ref: SeriesRef, version: int) -> bytes:
+    """The series' instances as a JSON array, from its stored document or rebuilt."""
+    stored = store.get(keys.series_metadata_key(ref, version))
+    if stored is not None:
+        return gzip.decompress(stored)
+    return _rebuild(store, ref, version)
+
+
+def series_etag(ref: SeriesRef, version: int) -> str:
+    return _etag(ref.tenant, ref.series, version)
+
+
+def retrieve_series_metadata(
+    store: ObjectStore, catalog: DynamoCatalog, ref: SeriesRef, if_none_match: str | None
+) -> Metadata | None:
+    """None when the client's copy is current (304): that costs one GetItem, no S3 read."""
+    version = series_version(catalog, ref)
+    etag = series_etag(ref, version)
+    if if_none_match and etag in if_none_match:
+        return None
+    return Metadata(series_document(store, ref, version), etag)
+
+
+def retrieve_study_metadata(
+    store: ObjectStore, catalog: DynamoCatalog, ref: StudyRef, if_none_match: str | None
+) -> Metadata | None:
+    series = [
+        (
+            SeriesRef(ref.tenant, ref.study, item["sk"][len(keys.SERIES_SK_PREFIX) :]),
+            meta_version(item),
+        )
+        for item in catalog.iter_series(ref)
+    ]
+    if not series:
+        raise NotFound("study not found")
+    etag = _etag(ref.tenant, ref.study, series)
+    if if_none_match and etag in if_none_match:
+        return None
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        docs = list(pool.map(lambda sv: series_document(store, sv[0], sv[1]), series))
+    inner = [d[1:-1] for d in docs if len(d) > 2]
+    return Metadata(b"[" + b",".join(inner) + b"]", etag)
+
+
+def retrieve_instance_metadata(
+    store: ObjectStore, ref: InstanceRef, if_none_match: str | None
+) -> Metadata | None:
+    fragment = store.get(keys.instance_metadata_key(ref))
+    if fragment is None:
+        raise NotFound("instance not found")
+    etag = _etag(ref.tenant, ref.sop, hashlib.sha256(fragment).hexdigest())
+    if if_none_match and etag in if_none_match:
+        return None
+    return Metadata(b"[" + fragment + b"]", etag)

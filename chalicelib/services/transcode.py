@@ -1,0 +1,77 @@
+"""Transfer-syntax conversion of instances and frames, with pydicom and the pylibjpeg plugins.
+
+numpy and the codecs are imported here, on first use: the QIDO and STOW paths never load them.
+"""
+
+from __future__ import annotations
+
+from io import BytesIO
+from typing import Any
+
+from pydicom.uid import (
+    UID,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+    JPEG2000Lossless,
+    RLELossless,
+)
+
+from chalicelib.dicomweb.errors import NotAcceptable
+
+#: Syntaxes the service can write (decoding any syntax pydicom's plugins can read first).
+UNCOMPRESSED_TARGETS = {str(ExplicitVRLittleEndian), str(ImplicitVRLittleEndian)}
+TARGETS = UNCOMPRESSED_TARGETS | {
+    str(DeflatedExplicitVRLittleEndian),
+    str(RLELossless),
+    str(JPEG2000Lossless),
+}
+
+
+def can_write(transfer_syntax: str) -> bool:
+    return transfer_syntax in TARGETS
+
+
+def transcode(data: bytes, target: str) -> bytes:
+    """The instance re-encoded in ``target``; 406 when its pixel data cannot be decoded or
+    encoded that way."""
+    import pydicom
+
+    ds = pydicom.dcmread(BytesIO(data))
+    source = UID(str(ds.file_meta.TransferSyntaxUID))
+    if source == target:
+        return data
+    try:
+        if source.is_compressed and "PixelData" in ds:
+            ds.decompress()
+        if target in (str(RLELossless), str(JPEG2000Lossless)):
+            ds.compress(UID(target))
+        else:
+            ds.file_meta.TransferSyntaxUID = UID(target)
+        out = BytesIO()
+        ds.save_as(
+            out,
+            enforce_file_format=True,
+            implicit_vr=target == str(ImplicitVRLittleEndian),
+            little_endian=True,
+        )
+    except Exception as exc:  # pydicom raises many types for data it cannot convert
+        raise NotAcceptable(
+            f"the instance cannot be converted from {source} to {target} ({type(exc).__name__})"
+        ) from exc
+    return out.getvalue()
+
+
+def decode_frame(frame: bytes, transfer_syntax: str, attrs: dict[str, Any]) -> bytes:
+    """One encapsulated frame -> native little-endian pixel bytes (406 if undecodable)."""
+    from pydicom.encaps import encapsulate
+    from pydicom.pixels.decoders.base import get_decoder
+
+    try:
+        decoder = get_decoder(UID(transfer_syntax))
+        arr, _ = decoder.as_array(encapsulate([frame], has_bot=False), **attrs)
+    except Exception as exc:
+        raise NotAcceptable(
+            f"the frame cannot be decoded from {transfer_syntax} ({type(exc).__name__})"
+        ) from exc
+    return bytes(arr.astype(arr.dtype.newbyteorder("<"), copy=False).tobytes())
