@@ -215,14 +215,14 @@ class FrameChoice:
 def negotiate_frames(accept: list[MediaType], stored: str) -> FrameChoice | None:
     """How to answer a frames request for an instance stored as ``stored`` (None: 406)."""
     native = stored in NATIVE_LITTLE_ENDIAN
-    as_stored = FrameChoice(FRAME_MEDIA_TYPES.get(stored, OCTET_STREAM), stored, False)
     for media in accept:
-        if media.essence == "*/*":
-            return as_stored if not native else FrameChoice(OCTET_STREAM, stored, False)
-        if not media.matches(MULTIPART_RELATED):
+        if media.essence == "*/*":  # the default: uncompressed, Explicit VR Little Endian
+            part, ts = OCTET_STREAM, None
+        elif media.matches(MULTIPART_RELATED):
+            part = multipart_type(media) or OCTET_STREAM
+            ts = media.params.get("transfer-syntax")
+        else:
             continue
-        part = multipart_type(media) or OCTET_STREAM
-        ts = media.params.get("transfer-syntax")
         if part == OCTET_STREAM:
             if ts == ANY_TRANSFER_SYNTAX:
                 return FrameChoice(OCTET_STREAM, stored, False)

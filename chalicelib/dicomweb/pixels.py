@@ -137,9 +137,9 @@ def _encapsulated(
     first = start + 8 + bot_len  # the first fragment's item tag; offsets count from here
     eot = ds.get("ExtendedOffsetTable")
     eot_lengths = ds.get("ExtendedOffsetTableLengths")
-    if eot is not None and eot_lengths is not None:
-        offsets = struct.unpack(f"<{len(eot.value) // 8}Q", eot.value)
-        lengths = struct.unpack(f"<{len(eot_lengths.value) // 8}Q", eot_lengths.value)
+    if eot and eot_lengths:
+        offsets = struct.unpack(f"<{len(eot) // 8}Q", eot)
+        lengths = struct.unpack(f"<{len(eot_lengths) // 8}Q", eot_lengths)
         # EOT lengths count fragment bytes; with its 8-byte item header each frame is one item
         return FrameTable(
             tuple((first + o, n + 8) for o, n in zip(offsets, lengths, strict=False)), True

@@ -12,7 +12,6 @@ is not valid DICOM is moved to ``rejected/{tenant}/{reason}/<name>`` with its re
 from __future__ import annotations
 
 import hashlib
-import struct
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
@@ -134,8 +133,8 @@ class Indexer:
             table = frame_table(
                 header.dataset, header.transfer_syntax, offset, rng.total_size, read
             )
-        except (struct.error, ValueError):
-            table = None
+        except Exception:  # a layout we cannot read must not block indexing: frames fall
+            table = None  # back to reading the object (frames.py)
         vr = read(offset + 4, 2)
         explicit = vr in (b"OB", b"OW")
         if explicit:
