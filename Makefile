@@ -38,3 +38,10 @@ bench-indexing: $(STAMP)  ## AWS calls and bytes per stored-and-indexed instance
 
 bench-lag: $(STAMP)  ## STOW->QIDO visibility lag over 100 instances (starts its own local stack)
 	$(BIN)/python -m bench.visibility_lag 100
+
+.PHONY: bench-qido bench-wado
+bench-qido: $(STAMP)  ## QIDO requests, items read and latency at 10k and 100k instances (slow)
+	$(BIN)/python -m bench.qido_scale 10000 100000
+
+bench-wado: $(STAMP)  ## WADO requests and bytes: instance, study metadata, a frame, transcoding
+	$(BIN)/python -m bench.wado_cost
