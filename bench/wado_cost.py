@@ -71,7 +71,7 @@ def main() -> None:
         )
         # 2. a 500-instance study's metadata
         big = gen.uid()
-        for s in range(5):
+        for _ in range(5):
             se = gen.uid()
             for i in range(100):
                 store(stack, gen.ct(big, se, i + 1, size=16))
