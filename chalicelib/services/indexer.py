@@ -97,6 +97,8 @@ class Indexer:
         except InstanceRejected as exc:
             return self._reject(key, ref.tenant, key.split("/", 2)[2], exc)
         if got is None:
+            # the fragment first: once the catalog's version moves, no document may list it
+            self._store.delete(instance_metadata_key(ref))
             removed = self._catalog.remove_instance(ref)
             return Outcome("removed" if removed else "absent", key_hash(key), ref.sop)
         header, rng = got

@@ -66,7 +66,12 @@ def _rebuild(store: ObjectStore, ref: SeriesRef, version: int) -> bytes:
         fragments = [f for f in pool.map(store.get, names) if f is not None]
     fragments.sort(key=_instance_number)
     body = b"[" + b",".join(fragments) + b"]"
-    store.put(keys.series_metadata_key(ref, version), gzip.compress(body, 6), DICOM_JSON)
+    current = keys.series_metadata_key(ref, version)
+    store.put(current, gzip.compress(body, 6), DICOM_JSON)
+    older, _ = store.list(keys.series_metadata_prefix(ref))
+    for stale in older:
+        if stale.key < current:  # versions are zero-padded: older sorts first
+            store.delete(stale.key)
     return body
 
 

@@ -257,3 +257,26 @@ def test_frames_before_indexing(stack):
     path = store(stack, ds)  # not drained: the catalog does not know it yet
     (part,) = frame_parts(stack, path, "2")
     assert part.content == ds.PixelData[16 * 16 * 2 : 2 * 16 * 16 * 2]
+
+
+def test_metadata_follows_removals(stack):
+    study, series = uid(), uid()
+    dss = [dataset(study=study, series=series) for _ in range(3)]
+    for ds in dss:
+        store(stack, ds)
+    stack.drain()
+    path = f"/studies/{study}/series/{series}/metadata"
+    assert len(stack.get(path).json()) == 3
+    s3 = stack.deps.clients.s3
+    bucket = stack.deps.settings.bucket
+    key = f"dicom/t1/{study}/{series}/{dss[0].SOPInstanceUID}.dcm"
+    for v in s3.list_object_versions(Bucket=bucket, Prefix=key)["Versions"]:
+        s3.delete_object(Bucket=bucket, Key=key, VersionId=v["VersionId"])
+    stack.drain()
+    listed = {d["00080018"]["Value"][0] for d in stack.get(path).json()}
+    assert listed == {ds.SOPInstanceUID for ds in dss[1:]}
+    qido = stack.get(f"/studies/{study}/series/{series}/instances").json()
+    assert {d["00080018"]["Value"][0] for d in qido} == listed
+    # only the current document version is kept
+    docs = s3.list_objects_v2(Bucket=bucket, Prefix=f"derived/t1/{study}/{series}/metadata/")
+    assert len(docs["Contents"]) == 1
