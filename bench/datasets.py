@@ -52,10 +52,15 @@ class Generator:
             0, 4096, (size, size), dtype=np.uint16
         )
         ds.PixelData = pixels.tobytes()
-        ds.file_meta = FileMetaDataset()
-        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
-        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        buf = io.BytesIO()
-        ds.save_as(buf, enforce_file_format=True)
-        return buf.getvalue()
+        return part10(ds)
+
+
+def part10(ds: Dataset) -> bytes:
+    """A data set as an Explicit VR Little Endian Part 10 file."""
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()

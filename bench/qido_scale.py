@@ -19,10 +19,9 @@ use_test_environment()
 
 from moto import mock_aws
 from pydicom import dcmread
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian
+from pydicom.dataset import Dataset
 
-from bench.datasets import CT_IMAGE_STORAGE, Generator
+from bench.datasets import CT_IMAGE_STORAGE, Generator, part10
 from chalicelib.dicomweb.resources import InstanceRef
 from chalicelib.storage.keys import instance_key
 from local.harness import in_process_stack, prepared_app
@@ -48,13 +47,7 @@ def header_only(gen: Generator, study: str, series: str, i: int, s: int, m: int)
     ds.SeriesNumber, ds.InstanceNumber = m + 1, i + 1
     ds.Rows = ds.Columns = 512
     ds.BitsAllocated = 16
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    buf = io.BytesIO()
-    ds.save_as(buf, enforce_file_format=True)
-    return buf.getvalue()
+    return part10(ds)
 
 
 def percentile(values: list[float], p: float) -> float:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from pydicom.uid import ExplicitVRLittleEndian
 
-from chalicelib.dicomweb.errors import BadRequest
+from chalicelib.dicomweb.errors import BadRequest, NotAcceptable
 
 APPLICATION_DICOM = "application/dicom"
 DICOM_JSON = "application/dicom+json"
@@ -238,3 +238,17 @@ def negotiate_frames(accept: list[MediaType], stored: str) -> FrameChoice | None
         if FRAME_MEDIA_TYPES.get(stored) == part and ts in (None, ANY_TRANSFER_SYNTAX, stored):
             return FrameChoice(part, stored, False)
     return None
+
+
+def wants_dicom_xml(accept: list[MediaType], what: str) -> bool:
+    """For QIDO results and metadata: JSON (``application/dicom+json``, ``application/json``,
+    ``*/*``) unless the client prefers ``multipart/related; type="application/dicom+xml"``;
+    406 when it accepts neither."""
+    for media in accept:
+        if media.matches(DICOM_JSON) or media.matches(JSON):
+            return False
+        if media.essence == MULTIPART_RELATED and multipart_type(media) == DICOM_XML:
+            return True
+    raise NotAcceptable(
+        f'{what} is application/dicom+json or multipart/related; type="application/dicom+xml"'
+    )

@@ -14,14 +14,10 @@ from collections.abc import Callable
 from chalice.app import Blueprint, Response
 
 from chalicelib.dicomweb.dicomxml import to_xml
-from chalicelib.dicomweb.errors import NotAcceptable
 from chalicelib.dicomweb.media import (
-    DICOM_JSON,
     DICOM_XML,
-    JSON,
-    MULTIPART_RELATED,
-    multipart_type,
     parse_accept,
+    wants_dicom_xml,
 )
 from chalicelib.dicomweb.multipart import Part
 from chalicelib.dicomweb.query import Query, parse_query
@@ -44,25 +40,13 @@ from chalicelib.services.qido import SearchResult
 from chalicelib.storage.catalog import DynamoCatalog
 
 
-def _wants_xml(accept_header: str | None) -> bool:
-    """JSON unless the client prefers multipart dicom+xml (406 when it accepts neither)."""
-    for media in parse_accept(accept_header):
-        if media.matches(DICOM_JSON) or media.matches(JSON):
-            return False
-        if media.essence == MULTIPART_RELATED and multipart_type(media) == DICOM_XML:
-            return True
-    raise NotAcceptable(
-        'QIDO answers application/dicom+json or multipart/related; type="application/dicom+xml"'
-    )
-
-
 def blueprint(deps: Deps) -> Blueprint:
     bp = Blueprint(__name__)
     view = functools.partial(api_view, lambda: bp.current_request)
 
     def run(search: Callable[[Query, str], SearchResult]) -> Response:
         request = bp.current_request
-        xml = _wants_xml(request.headers.get("accept"))
+        xml = wants_dicom_xml(parse_accept(request.headers.get("accept")), "QIDO")
         s = deps.settings
         query = parse_query(query_lists(request), s.qido_default_limit, s.qido_max_limit)
         result = search(query, base_url(request))

@@ -14,16 +14,14 @@ import gzip
 from chalice.app import Blueprint, Response
 
 from chalicelib.dicomweb.dicomxml import to_xml
-from chalicelib.dicomweb.errors import NotAcceptable, PayloadTooLarge
+from chalicelib.dicomweb.errors import PayloadTooLarge
 from chalicelib.dicomweb.media import (
     APPLICATION_DICOM,
     DICOM_JSON,
     DICOM_XML,
-    JSON,
-    MULTIPART_RELATED,
     OCTET_STREAM,
-    multipart_type,
     parse_accept,
+    wants_dicom_xml,
 )
 from chalicelib.dicomweb.metadata import absolute_uris
 from chalicelib.dicomweb.multipart import Part
@@ -58,17 +56,6 @@ def _dicom_response(got: Retrieved) -> Response:
     return binary_response(parts[0].content, parts[0].headers["Content-Type"])
 
 
-def _metadata_xml(accept_header: str | None) -> bool:
-    for media in parse_accept(accept_header):
-        if media.matches(DICOM_JSON) or media.matches(JSON):
-            return False
-        if media.essence == MULTIPART_RELATED and multipart_type(media) == DICOM_XML:
-            return True
-    raise NotAcceptable(
-        'metadata is application/dicom+json or multipart/related; type="application/dicom+xml"'
-    )
-
-
 def blueprint(deps: Deps) -> Blueprint:
     bp = Blueprint(__name__)
     view = functools.partial(api_view, lambda: bp.current_request)
@@ -96,7 +83,7 @@ def blueprint(deps: Deps) -> Blueprint:
 
     def metadata_response(got: Metadata | None) -> Response:
         request = bp.current_request
-        xml = _metadata_xml(request.headers.get("accept"))
+        xml = wants_dicom_xml(parse_accept(request.headers.get("accept")), "metadata")
         if got is None:
             return Response(body=b"", status_code=304, headers={**CORS_HEADERS})
         body = absolute_uris(got.body, base_url(request))
