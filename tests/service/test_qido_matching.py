@@ -286,3 +286,43 @@ def test_no_match_is_an_empty_list(stack, archive):
     for path in ("/studies", "/series", "/instances"):
         assert q(stack, path, PatientID="nobody") == []
     assert q(stack, f"/studies/{uid()}/series") == []
+
+
+def test_every_kind_at_series_and_instance_level(stack):
+    study, s1, s2 = uid(), uid(), uid()
+    made = []
+    for series, date, desc, modality in (
+        (s1, "20240101", "axial", "CT"),
+        (s2, "20240301", "sagittal", "MR"),
+    ):
+        for n in (1, 2):
+            ds = dataset(
+                study=study,
+                series=series,
+                modality=modality,
+                SeriesDate=date,
+                SeriesDescription=desc,
+                InstanceNumber=n,
+                ContentDate=date,
+                ImageComments="x",
+            )
+            store_ds = to_bytes(ds)
+            stack.post("/studies", data=store_ds, headers={"Content-Type": "application/dicom"})
+            made.append(ds)
+    stack.drain()
+    base = f"/studies/{study}/series"
+    assert uids(q(stack, base, SeriesDate="20240201-"), "SeriesInstanceUID") == [s2]
+    assert uids(q(stack, base, SeriesDescription="*gitt*"), "SeriesInstanceUID") == [s2]
+    assert uids(q(stack, base, SeriesDescription="ax?al"), "SeriesInstanceUID") == [s1]
+    assert len(q(stack, base, SeriesInstanceUID=f"{s1},{s2}")) == 2
+    assert len(q(stack, base, SeriesDescription="")) == 2
+    inst = f"/studies/{study}/instances"
+    assert len(q(stack, inst, ContentDate="-20240201")) == 2
+    assert (
+        len(q(stack, inst, SOPInstanceUID=f"{made[0].SOPInstanceUID}\\{made[3].SOPInstanceUID}"))
+        == 2
+    )
+    assert len(q(stack, inst, SeriesDescription="sag*")) == 2
+    assert len(q(stack, f"{base}/{s1}/instances", InstanceNumber="2")) == 1
+    assert len(q(stack, "/instances", SeriesDate="20240301")) == 2
+    assert len(q(stack, "/series", SeriesDescription="*i*l")) == 2
