@@ -43,6 +43,11 @@ class Settings:
     qido_max_limit: int = 1000
     #: Catalog values longer than this (JSON bytes) are left out of the index (still in S3).
     max_indexed_value_bytes: int = 1024
+    #: Presigned S3 URLs (uploads, large retrievals) expire after this many seconds.
+    presign_expiry: int = 300
+    #: Files above this size are uploaded as S3 multipart uploads of ``upload_part_size`` parts.
+    multipart_threshold: int = 64 * MIB
+    upload_part_size: int = 64 * MIB
     service_name: str = "dicomweb-service"
     metrics_namespace: str = "DicomWeb"
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -66,6 +71,9 @@ class Settings:
             header_read_max=int(e.get("INDEX_HEADER_READ_MAX", d.header_read_max)),
             qido_default_limit=int(e.get("QIDO_DEFAULT_LIMIT", d.qido_default_limit)),
             qido_max_limit=int(e.get("QIDO_MAX_LIMIT", d.qido_max_limit)),
+            presign_expiry=min(300, int(e.get("PRESIGN_EXPIRY_SECONDS", d.presign_expiry))),
+            multipart_threshold=int(e.get("UPLOAD_MULTIPART_THRESHOLD", d.multipart_threshold)),
+            upload_part_size=max(5 * MIB, int(e.get("UPLOAD_PART_SIZE", d.upload_part_size))),
             service_name=e.get("POWERTOOLS_SERVICE_NAME", d.service_name),
             metrics_namespace=e.get("POWERTOOLS_METRICS_NAMESPACE", d.metrics_namespace),
         )

@@ -31,6 +31,11 @@ from local.lambda_runtime import LambdaContext
 
 StartResponse = Callable[..., Any]
 
+#: What a 413 says, here and in the deployed GatewayResponse (infra/).
+LARGE_UPLOAD_HINT = (
+    "store large files through presigned S3 uploads: POST /uploads (see README, Large objects)"
+)
+
 _REASONS = {
     200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 206: "Partial Content",
     303: "See Other", 304: "Not Modified", 400: "Bad Request", 401: "Unauthorized",

@@ -16,7 +16,7 @@ import requests
 from chalicelib.storage.metering import AwsCallCounter
 from chalicelib.storage.tenants import ALL_SCOPES
 from local.bootstrap import create_resources
-from local.gateway import LocalGateway
+from local.gateway import LARGE_UPLOAD_HINT, LocalGateway
 from local.indexer_poller import Poller
 from local.moto_patches import make_dynamodb_atomic
 
@@ -102,6 +102,7 @@ def in_process_stack(module: ModuleType, key: str) -> Iterator[InProcessStack]:
         module.app,
         request_limit=deps.settings.request_limit,
         payload_limit=deps.settings.payload_limit,
+        large_upload_hint=LARGE_UPLOAD_HINT,
     )
     server = ThreadedServer(gateway)
     sqs = deps.clients.sqs

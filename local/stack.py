@@ -124,7 +124,7 @@ class Stack:
         import app as lambda_app
         from chalicelib.storage.tenants import ALL_SCOPES
         from local.bootstrap import create_resources
-        from local.gateway import LocalGateway
+        from local.gateway import LARGE_UPLOAD_HINT, LocalGateway
         from local.state import ObjectMirror
 
         deps = lambda_app.deps
@@ -141,6 +141,7 @@ class Stack:
             lambda_app.app,
             request_limit=deps.settings.request_limit,
             payload_limit=deps.settings.payload_limit,
+            large_upload_hint=LARGE_UPLOAD_HINT,
         )
         self.server = create_server(
             gateway,

@@ -32,11 +32,13 @@ from chalicelib.dicomweb.pixels import FrameTable, frame_table
 from chalicelib.dicomweb.resources import InstanceRef
 from chalicelib.services.ports import Catalog, ObjectRange, ObjectStore, StoredObject
 from chalicelib.services.records import build_record
+from chalicelib.services.uploads import result_marker
 from chalicelib.storage.keys import (
     ObjectKey,
     instance_key,
     instance_metadata_key,
     parse_object_key,
+    parse_upload_name,
     rejected_key,
 )
 from chalicelib.storage.schema import IMPORT_ROOT
@@ -160,12 +162,25 @@ class Indexer:
         dest = instance_key(ref)
         if dest != key:
             self._store.copy(key, dest)
+            self._mark_upload(parsed, (header.sop_class, ref.study, ref.series, ref.sop), None)
             self._store.delete(key)
         return Outcome("imported", key_hash(key), header.sop)
+
+    def _mark_upload(
+        self, parsed: ObjectKey, stored: tuple[str, str, str, str] | None, reason: int | None
+    ) -> None:
+        """A file of a presigned upload: leave its result for GET /uploads/{id}."""
+        upload = parse_upload_name(parsed.name) if parsed.root == IMPORT_ROOT else None
+        if upload is not None:
+            marker = result_marker(parsed.tenant, upload[0], upload[1], stored, reason)
+            self._store.put(marker, b"", "application/octet-stream")
 
     def _reject(self, key: str, tenant: str, name: str, exc: InstanceRejected) -> Outcome:
         dest = rejected_key(tenant, int(exc.reason), name)
         self._store.copy(key, dest, metadata={"failure-reason": exc.message[:1024]})
+        parsed = parse_object_key(key)
+        if parsed is not None:
+            self._mark_upload(parsed, None, int(exc.reason))
         self._store.delete(key)
         return Outcome("rejected", key_hash(key))
 

@@ -43,7 +43,10 @@ class AwsClients:
         with self._lock:
             if service not in self._clients:
                 session = boto3.session.Session()
-                created = session.client(service, config=self._config)
+                config = self._config
+                if service == "s3":  # presigned URLs signed with SigV4, expiring as asked
+                    config = config.merge(Config(signature_version="s3v4"))
+                created = session.client(service, config=config)
                 for hook in self._hooks:
                     hook(created)
                 self._clients[service] = created

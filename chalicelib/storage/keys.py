@@ -159,3 +159,37 @@ def value_index_sk(value: str, study: str) -> str:
 def value_sk(keyword: str, value: str) -> str:
     """The sort key of a value entry item in its study's partition."""
     return f"{VALUE_SK_PREFIX}{keyword}#{escape_value(value)}"
+
+
+# --- presigned uploads ------------------------------------------------------------------------
+
+UPLOADS = "uploads/"
+
+
+def upload_file_key(tenant: str, upload_id: str, index: int, safe_name: str) -> str:
+    """Where a presigned upload lands: under import/, so the S3 event imports it."""
+    return f"{IMPORT_ROOT}{tenant}/{UPLOADS}{upload_id}/{index:05d}-{safe_name}"
+
+
+def upload_manifest_key(tenant: str, upload_id: str) -> str:
+    return f"{DERIVED_ROOT}{tenant}/{UPLOADS}{upload_id}/manifest.json"
+
+
+def upload_results_prefix(tenant: str, upload_id: str) -> str:
+    return f"{DERIVED_ROOT}{tenant}/{UPLOADS}{upload_id}/results/"
+
+
+def parse_upload_name(name: str) -> tuple[str, int] | None:
+    """'uploads/{id}/{index}-{name}' (an import key after the tenant) -> (id, index)."""
+    if not name.startswith(UPLOADS):
+        return None
+    upload_id, _, rest = name[len(UPLOADS) :].partition("/")
+    index, dash, _ = rest.partition("-")
+    if not upload_id or not dash or not index.isdigit():
+        return None
+    return upload_id, int(index)
+
+
+def upload_result_key(tenant: str, upload_id: str, index: int, outcome: str) -> str:
+    """A result marker: the outcome is in the key, so one listing reports an upload."""
+    return f"{upload_results_prefix(tenant, upload_id)}{index:05d}/{outcome}"

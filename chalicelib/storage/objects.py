@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -84,3 +85,49 @@ class S3ObjectStore:
         ]
         more = objects[-1].key if got.get("IsTruncated") and objects else None
         return objects, more
+
+    # --- presigned access (uploads and large retrievals) --------------------------------
+
+    def presign_put(self, key: str, expires: int, content_type: str) -> str:
+        url: str = self._s3.generate_presigned_url(
+            "put_object",
+            Params={"Bucket": self._bucket, "Key": key, "ContentType": content_type},
+            ExpiresIn=expires,
+        )
+        return url
+
+    def presign_get(self, key: str, expires: int, content_type: str | None = None) -> str:
+        params: dict[str, Any] = {"Bucket": self._bucket, "Key": key}
+        if content_type:
+            params["ResponseContentType"] = content_type
+        url: str = self._s3.generate_presigned_url("get_object", Params=params, ExpiresIn=expires)
+        return url
+
+    def start_multipart(self, key: str, content_type: str) -> str:
+        got = self._s3.create_multipart_upload(
+            Bucket=self._bucket, Key=key, ContentType=content_type
+        )
+        return str(got["UploadId"])
+
+    def presign_part(self, key: str, upload_id: str, number: int, expires: int) -> str:
+        url: str = self._s3.generate_presigned_url(
+            "upload_part",
+            Params={
+                "Bucket": self._bucket,
+                "Key": key,
+                "UploadId": upload_id,
+                "PartNumber": number,
+            },
+            ExpiresIn=expires,
+        )
+        return url
+
+    def complete_multipart(
+        self, key: str, upload_id: str, parts: Sequence[tuple[int, str]]
+    ) -> None:
+        self._s3.complete_multipart_upload(
+            Bucket=self._bucket,
+            Key=key,
+            UploadId=upload_id,
+            MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in parts]},
+        )

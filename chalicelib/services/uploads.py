@@ -1,0 +1,188 @@
+"""Large STOW through presigned S3 uploads (non-standard; the answer to a 413).
+
+A write-scoped caller asks ``POST /uploads`` for upload URLs: one presigned PUT per file, or an
+S3 multipart upload (presigned part URLs, then ``POST /uploads/{id}/files/{n}/complete``) for
+files above the threshold. Files land under ``import/{tenant}/uploads/{id}/``, where the usual
+S3 event imports and indexes them exactly like a file dropped into the bucket; the indexer
+leaves a result marker per file, and ``GET /uploads/{id}`` reports them like a STOW response.
+URLs expire within 5 minutes (an upload started before expiry completes) and only ever name
+the caller's tenant's keys. The manifest and the markers live in S3: no other state.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from pydicom.dataset import Dataset
+
+from chalicelib.config import Settings
+from chalicelib.dicomweb.errors import BadRequest, FailureReason, NotFound
+from chalicelib.dicomweb.media import APPLICATION_DICOM
+from chalicelib.services.ports import JsonDict
+from chalicelib.storage import keys
+from chalicelib.storage.objects import S3ObjectStore
+
+MAX_FILES = 1000
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class UploadStatus:
+    status: int  # 200 when every file is done, 202 while some are pending
+    body: JsonDict
+
+
+def _safe(name: str) -> str:
+    return _UNSAFE.sub("_", name.rsplit("/", 1)[-1])[:120] or "file.dcm"
+
+
+def start_upload(
+    store: S3ObjectStore, settings: Settings, tenant: str, request: Any, base_url: str
+) -> JsonDict:
+    files = request.get("files") if isinstance(request, dict) else None
+    if not isinstance(files, list) or not 1 <= len(files) <= MAX_FILES:
+        raise BadRequest(
+            f'the body must be {{"files": [{{"name": ..., "size": ...}}, ...]}} '
+            f"with 1 to {MAX_FILES} files",
+            code="InvalidUpload",
+        )
+    upload_id = secrets.token_hex(12)
+    expires = settings.presign_expiry
+    manifest: list[JsonDict] = []
+    answer: list[JsonDict] = []
+    for index, spec in enumerate(files):
+        if not isinstance(spec, dict) or not isinstance(spec.get("name", ""), str):
+            raise BadRequest("each file needs a name", code="InvalidUpload")
+        size = spec.get("size")
+        if size is not None and (not isinstance(size, int) or size < 0):
+            raise BadRequest("size must be a number of bytes", code="InvalidUpload")
+        key = keys.upload_file_key(tenant, upload_id, index, _safe(spec.get("name", "")))
+        entry: JsonDict = {"index": index, "name": spec.get("name", ""), "key": key}
+        shown: JsonDict = {"index": index, "name": entry["name"]}
+        if size is not None and size > settings.multipart_threshold:
+            part = settings.upload_part_size
+            count = -(-size // part)
+            if count > 10_000:
+                raise BadRequest("the file needs more than 10,000 parts", code="InvalidUpload")
+            entry["multipartUploadId"] = store.start_multipart(key, APPLICATION_DICOM)
+            shown["multipart"] = {
+                "partSize": part,
+                "parts": [
+                    {
+                        "partNumber": n,
+                        "url": store.presign_part(key, entry["multipartUploadId"], n, expires),
+                    }
+                    for n in range(1, count + 1)
+                ],
+                "complete": f"{base_url}/uploads/{upload_id}/files/{index}/complete",
+            }
+        else:
+            shown["url"] = store.presign_put(key, expires, APPLICATION_DICOM)
+            shown["method"] = "PUT"
+            shown["headers"] = {"Content-Type": APPLICATION_DICOM}
+        manifest.append(entry)
+        answer.append(shown)
+    store.put(
+        keys.upload_manifest_key(tenant, upload_id),
+        json.dumps({"files": manifest}).encode(),
+        "application/json",
+    )
+    return {
+        "upload": upload_id,
+        "status": f"{base_url}/uploads/{upload_id}",
+        "expiresIn": expires,
+        "files": answer,
+    }
+
+
+def _manifest(store: S3ObjectStore, tenant: str, upload_id: str) -> list[JsonDict]:
+    if not re.fullmatch(r"[0-9a-f]{24}", upload_id):
+        raise NotFound("upload not found")
+    raw = store.get(keys.upload_manifest_key(tenant, upload_id))
+    if raw is None:
+        raise NotFound("upload not found")
+    files: list[JsonDict] = json.loads(raw)["files"]
+    return files
+
+
+def complete_file(
+    store: S3ObjectStore, tenant: str, upload_id: str, index: int, request: Any
+) -> None:
+    files = _manifest(store, tenant, upload_id)
+    if not 0 <= index < len(files) or "multipartUploadId" not in files[index]:
+        raise NotFound("no multipart upload for that file")
+    parts = request.get("parts") if isinstance(request, dict) else None
+    try:
+        pairs = [(int(p["partNumber"]), str(p["etag"])) for p in parts or []]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BadRequest(
+            'parts must be [{"partNumber": n, "etag": "..."}]', code="InvalidUpload"
+        ) from exc
+    if not pairs:
+        raise BadRequest("no parts given", code="InvalidUpload")
+    entry = files[index]
+    store.complete_multipart(entry["key"], entry["multipartUploadId"], sorted(pairs))
+
+
+def upload_status(store: S3ObjectStore, tenant: str, upload_id: str, base_url: str) -> UploadStatus:
+    files = _manifest(store, tenant, upload_id)
+    prefix = keys.upload_results_prefix(tenant, upload_id)
+    markers: list[str] = []
+    start: str | None = None
+    while True:
+        objects, more = store.list(prefix, start)
+        markers += [o.key[len(prefix) :] for o in objects]
+        if not more:
+            break
+        start = more
+    stored, failed, done = [], [], set()
+    for marker in markers:
+        index, outcome, *rest = marker.split("/")
+        done.add(int(index))
+        if outcome == "stored" and len(rest) == 4:
+            sop_class, study, series, sop = rest
+            item = Dataset()
+            item.ReferencedSOPClassUID = sop_class
+            item.ReferencedSOPInstanceUID = sop
+            item.RetrieveURL = f"{base_url}/studies/{study}/series/{series}/instances/{sop}"
+            stored.append(item)
+        elif outcome == "failed" and rest:
+            item = Dataset()
+            item.FailureReason = int(rest[0], 16)
+            failed.append(item)
+    response = Dataset()
+    if stored:
+        response.ReferencedSOPSequence = stored
+    if failed:
+        response.FailedSOPSequence = failed
+    pending = len(files) - len(done)
+    return UploadStatus(
+        200 if pending == 0 else 202,
+        {
+            "upload": upload_id,
+            "files": len(files),
+            "stored": len(stored),
+            "failed": len(failed),
+            "pending": pending,
+            "response": response.to_json_dict(),
+        },
+    )
+
+
+def result_marker(
+    tenant: str,
+    upload_id: str,
+    index: int,
+    stored: tuple[str, str, str, str] | None,
+    reason: FailureReason | int | None = None,
+) -> str:
+    """The marker the indexer leaves for an uploaded file: stored (its UIDs) or failed."""
+    if stored is not None:
+        outcome = "stored/" + "/".join(stored)
+    else:
+        outcome = f"failed/{int(reason or FailureReason.PROCESSING_FAILURE):04X}"
+    return keys.upload_result_key(tenant, upload_id, index, outcome)

@@ -1,0 +1,124 @@
+"""Large STOW: 413 over the payload limit, then presigned uploads (single PUT and S3
+multipart), indexed by the S3-event path and reported like a STOW. The payload limit is lowered
+to 1 MB so every large path runs with small files."""
+
+from __future__ import annotations
+
+import dataclasses
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+import requests
+
+from local.harness import in_process_stack
+from tests.conftest import KEY, OTHER_KEY
+from tests.factories import dataset, to_bytes
+
+MB = 1024 * 1024
+
+
+@pytest.fixture
+def limited(lambda_app):
+    deps = lambda_app.deps
+    original = deps.settings
+    deps.settings = dataclasses.replace(
+        original, payload_limit=1 * MB, multipart_threshold=2 * MB, upload_part_size=5 * MB
+    )
+    try:
+        with in_process_stack(lambda_app, KEY) as stack:
+            yield stack
+    finally:
+        deps.settings = original
+
+
+def big_instance(rows: int):
+    ds = dataset(rows=rows, columns=rows)
+    return ds, to_bytes(ds)
+
+
+def test_stow_over_the_limit_points_to_uploads(limited):
+    _, data = big_instance(700)  # 980 kB: under 1 MB, over it once base64-encoded
+    r = limited.post("/studies", data=data, headers={"Content-Type": "application/dicom"})
+    assert r.status_code == 413
+    assert "/uploads" in r.json()["error"]["message"]
+
+
+def test_presigned_put_is_indexed_and_reported(limited):
+    ds, data = big_instance(600)
+    r = limited.post(
+        "/uploads", json={"files": [{"name": "scanner 1/big one.dcm", "size": len(data)}]}
+    )
+    assert r.status_code == 201, r.text
+    body = r.json()
+    (spec,) = body["files"]
+    url = urlparse(spec["url"])
+    query = parse_qs(url.query)
+    assert "/import/t1/uploads/" in url.path and url.path.endswith("big_one.dcm")
+    assert int(query["X-Amz-Expires"][0]) <= 300
+    assert "X-Amz-Signature" in query and "X-Amz-Credential" in query
+    status = limited.get(body["status"].removeprefix(limited.url))
+    assert status.status_code == 202 and status.json()["pending"] == 1
+    put = requests.put(spec["url"], data=data, headers=spec["headers"])
+    assert put.status_code == 200
+    limited.drain()
+    status = limited.get(body["status"].removeprefix(limited.url))
+    assert status.status_code == 200
+    report = status.json()
+    assert (report["stored"], report["failed"], report["pending"]) == (1, 0, 0)
+    item = report["response"]["00081199"]["Value"][0]
+    assert item["00081155"]["Value"] == [ds.SOPInstanceUID]
+    assert limited.get("/studies", params={"StudyInstanceUID": ds.StudyInstanceUID}).json()
+    # the other tenant sees nothing of it
+    other = requests.get(body["status"], headers={"apikey": OTHER_KEY})
+    assert other.status_code == 404
+
+
+def test_multipart_upload(limited):
+    ds, data = big_instance(2600)  # 13.5 MB: 3 parts of 5 MB
+    r = limited.post("/uploads", json={"files": [{"name": "huge.dcm", "size": len(data)}]})
+    (spec,) = r.json()["files"]
+    parts = spec["multipart"]["parts"]
+    size = spec["multipart"]["partSize"]
+    assert len(parts) == 3
+    etags = []
+    for p in parts:
+        chunk = data[(p["partNumber"] - 1) * size : p["partNumber"] * size]
+        put = requests.put(p["url"], data=chunk)
+        assert put.status_code == 200
+        etags.append({"partNumber": p["partNumber"], "etag": put.headers["ETag"]})
+    done = limited.post(
+        spec["multipart"]["complete"].removeprefix(limited.url), json={"parts": etags}
+    )
+    assert done.status_code == 200, done.text
+    limited.drain()
+    report = limited.get(f"/uploads/{r.json()['upload']}").json()
+    assert report["stored"] == 1
+    stored = limited.deps.store.get(
+        f"dicom/t1/{ds.StudyInstanceUID}/{ds.SeriesInstanceUID}/{ds.SOPInstanceUID}.dcm"
+    )
+    assert stored == data
+
+
+def test_bad_uploads(limited):
+    r = limited.post("/uploads", json={"files": [{"name": "notes.txt"}]})
+    spec = r.json()["files"][0]
+    requests.put(spec["url"], data=b"not dicom", headers=spec["headers"])
+    limited.drain()
+    report = limited.get(f"/uploads/{r.json()['upload']}").json()
+    assert report["failed"] == 1
+    assert report["response"]["00081198"]["Value"][0]["00081197"]["Value"] == [0xC000]
+    for body in (
+        {},
+        {"files": []},
+        {"files": [{"name": 3}]},
+        {"files": [{"name": "a", "size": -1}]},
+    ):
+        assert limited.post("/uploads", json=body).status_code == 400
+    assert (
+        limited.post(
+            "/uploads", data=b"{not json", headers={"Content-Type": "application/json"}
+        ).status_code
+        == 400
+    )
+    assert limited.get("/uploads/" + "0" * 24).status_code == 404
+    assert limited.get("/uploads/../../x").status_code in (400, 404)
