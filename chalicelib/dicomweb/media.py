@@ -221,6 +221,10 @@ def negotiate_frames(accept: list[MediaType], stored: str) -> FrameChoice | None
         elif media.matches(MULTIPART_RELATED):
             part = multipart_type(media) or OCTET_STREAM
             ts = media.params.get("transfer-syntax")
+            if part == "*/*":  # any part type (dicomweb-client's default): frames as stored
+                if native:
+                    return FrameChoice(OCTET_STREAM, DEFAULT_TRANSFER_SYNTAX, False)
+                return FrameChoice(FRAME_MEDIA_TYPES.get(stored, OCTET_STREAM), stored, False)
         else:
             continue
         if part == OCTET_STREAM:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import functools
 import gzip
+import json
 
 from chalice.app import Blueprint, Response
 
 from chalicelib.dicomweb.dicomxml import to_xml
-from chalicelib.dicomweb.errors import PayloadTooLarge
 from chalicelib.dicomweb.media import (
     APPLICATION_DICOM,
     DICOM_JSON,
@@ -40,13 +40,21 @@ from chalicelib.routes.http import (
 from chalicelib.services import frames as frame_service
 from chalicelib.services import metadata as metadata_service
 from chalicelib.services import wado as wado_service
+from chalicelib.services.large import redirect_to_document
 from chalicelib.services.metadata import Metadata
-from chalicelib.services.wado import Retrieved
+from chalicelib.services.wado import Large, Retrieved
 
 INSTANCE = "/studies/{study}/series/{series}/instances/{instance}"
 
 
+def see_other(url: str) -> Response:
+    """303 to a presigned S3 URL: how an answer over the payload limit reaches the client."""
+    return Response(body=b"", status_code=303, headers={"Location": url, **CORS_HEADERS})
+
+
 def _dicom_response(got: Retrieved) -> Response:
+    if got.redirect:
+        return see_other(got.redirect)
     parts = [
         Part(i.data, {"Content-Type": f"{APPLICATION_DICOM}; transfer-syntax={i.transfer_syntax}"})
         for i in got.instances
@@ -81,6 +89,9 @@ def blueprint(deps: Deps) -> Blueprint:
     def limit() -> int:
         return deps.settings.max_binary_response()
 
+    def large() -> Large:
+        return Large(deps.catalog, tenant(), deps.settings.presign_expiry)
+
     def metadata_response(got: Metadata | None) -> Response:
         request = bp.current_request
         xml = wants_dicom_xml(parse_accept(request.headers.get("accept")), "metadata")
@@ -88,8 +99,6 @@ def blueprint(deps: Deps) -> Blueprint:
             return Response(body=b"", status_code=304, headers={**CORS_HEADERS})
         body = absolute_uris(got.body, base_url(request))
         if xml:
-            import json
-
             parts = [Part(to_xml(d), {"Content-Type": DICOM_XML}) for d in json.loads(body)]
             response = multipart_response(parts, DICOM_XML)
             response.headers["ETag"] = got.etag
@@ -100,14 +109,15 @@ def blueprint(deps: Deps) -> Blueprint:
             "Vary": "Accept-Encoding",
             **CORS_HEADERS,
         }
+        plain = body
         if "gzip" in (request.headers.get("accept-encoding") or ""):
             body = gzip.compress(body, 6)
             headers["Content-Encoding"] = "gzip"
-        if len(body) > limit():
-            raise PayloadTooLarge(
-                f"the metadata ({len(body)} bytes) exceeds the response payload limit: "
-                "accept gzip, or ask for each series' metadata"
+        if len(body) > limit():  # even compressed: stored once (uncompressed), presigned
+            url = redirect_to_document(
+                deps.store, tenant(), plain, DICOM_JSON, deps.settings.presign_expiry
             )
+            return see_other(url)
         return Response(body=body, status_code=200, headers=headers)
 
     def if_none_match() -> str | None:
@@ -117,21 +127,21 @@ def blueprint(deps: Deps) -> Blueprint:
     @view("read")
     def retrieve_study(study: str) -> Response:
         return _dicom_response(
-            wado_service.retrieve_study(deps.store, study_ref(), accept(), limit())
+            wado_service.retrieve_study(deps.store, study_ref(), accept(), limit(), large())
         )
 
     @bp.route("/studies/{study}/series/{series}", methods=["GET"], cors=CORS)
     @view("read")
     def retrieve_series(study: str, series: str) -> Response:
         return _dicom_response(
-            wado_service.retrieve_series(deps.store, series_ref(), accept(), limit())
+            wado_service.retrieve_series(deps.store, series_ref(), accept(), limit(), large())
         )
 
     @bp.route(INSTANCE, methods=["GET"], cors=CORS)
     @view("read")
     def retrieve_instance(study: str, series: str, instance: str) -> Response:
         return _dicom_response(
-            wado_service.retrieve_instance(deps.store, instance_ref(), accept(), limit())
+            wado_service.retrieve_instance(deps.store, instance_ref(), accept(), limit(), large())
         )
 
     @bp.route("/studies/{study}/metadata", methods=["GET"], cors=CORS)
@@ -164,8 +174,16 @@ def blueprint(deps: Deps) -> Blueprint:
     def retrieve_instance_frames(study: str, series: str, instance: str, frames: str) -> Response:
         numbers = frame_service.parse_frame_list(path_param(bp.current_request, "frames"))
         got = frame_service.retrieve_frames(
-            deps.store, deps.catalog, instance_ref(), numbers, accept(), limit()
+            deps.store,
+            deps.catalog,
+            instance_ref(),
+            numbers,
+            accept(),
+            limit(),
+            deps.settings.presign_expiry,
         )
+        if isinstance(got, str):
+            return see_other(got)
         parts = [
             Part(f.data, {"Content-Type": f"{f.content_type}; transfer-syntax={f.transfer_syntax}"})
             for f in got

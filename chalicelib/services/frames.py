@@ -13,9 +13,10 @@ from typing import Any
 
 from chalicelib.dicomweb.errors import BadRequest, NotAcceptable, NotFound, PayloadTooLarge
 from chalicelib.dicomweb.instance import read_header
-from chalicelib.dicomweb.media import MediaType, negotiate_frames
+from chalicelib.dicomweb.media import FrameChoice, MediaType, negotiate_frames
 from chalicelib.dicomweb.pixels import FrameTable, frame_table, strip_items
 from chalicelib.dicomweb.resources import InstanceRef
+from chalicelib.services.large import BundlePart, redirect_to_bundle
 from chalicelib.services.ports import JsonDict, ObjectStore
 from chalicelib.services.records import select_all
 from chalicelib.services.transcode import decode_frame
@@ -97,7 +98,10 @@ def retrieve_frames(
     numbers: list[int],
     accept: list[MediaType],
     max_bytes: int,
-) -> list[Frame]:
+    expires: int = 300,
+) -> list[Frame] | str:
+    """The frames, or (over the payload limit, e.g. a mammogram frame) a presigned URL of a
+    multipart body composed in S3 to redirect to."""
     table, stored, attrs = _located(store, catalog, ref)
     count = len(table.ranges)
     missing = [n for n in numbers if n > count]
@@ -106,9 +110,14 @@ def retrieve_frames(
     choice = negotiate_frames(accept, stored)
     if choice is None:
         raise NotAcceptable(f"the frames are stored as {stored}")
-    if sum(table.ranges[n - 1][1] for n in numbers) > max_bytes:
-        raise PayloadTooLarge("the frames exceed the response payload limit; ask for fewer")
     key = instance_key(ref)
+    opts = decode_options(attrs)
+    native = (
+        opts["rows"] * opts["columns"] * opts["samples_per_pixel"] * opts["bits_allocated"] // 8
+    )
+    sizes = [native if choice.decode else table.ranges[n - 1][1] for n in numbers]
+    if sum(sizes) > max_bytes:
+        return _redirect_frames(store, ref, key, table, numbers, choice, stored, attrs, expires)
     frames = []
     for n in numbers:
         offset, length = table.ranges[n - 1]
@@ -154,3 +163,30 @@ def retrieve_bulkdata(
     if element is None or not isinstance(element.value, (bytes, bytearray)):
         raise NotFound(f"no bulk data element {tag}")
     return bytes(element.value)
+
+
+def _redirect_frames(
+    store: ObjectStore,
+    ref: InstanceRef,
+    key: str,
+    table: FrameTable,
+    numbers: list[int],
+    choice: FrameChoice,
+    stored: str,
+    attrs: JsonDict,
+    expires: int,
+) -> str:
+    content_type = f"{choice.content_type}; transfer-syntax={choice.transfer_syntax}"
+    parts = []
+    for n in numbers:
+        offset, length = table.ranges[n - 1]
+        piece: bytes | tuple[str, int, int]
+        if not table.encapsulated:
+            piece = (key, offset, length)  # copied server-side, never read here
+        else:
+            got = store.get_range(key, offset, offset + length - 1)
+            data = strip_items(got.data) if got is not None else b""
+            piece = decode_frame(data, stored, decode_options(attrs)) if choice.decode else data
+        parts.append(BundlePart(content_type, piece))
+    identity = [key, numbers, content_type, table.pack().hex()[:64]]
+    return redirect_to_bundle(store, ref.tenant, identity, parts, choice.content_type, expires)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -34,6 +34,11 @@ class ListedObject:
     key: str
     size: int
     last_modified: str
+    etag: str = ""
+
+
+#: A piece of a composed object: bytes, or a byte range (key, offset, length) of an object.
+Piece = bytes | tuple[str, int, int]
 
 
 class ObjectStore(Protocol):
@@ -52,6 +57,14 @@ class ObjectStore(Protocol):
     def list(
         self, prefix: str, start_after: str | None = None, limit: int = 1000
     ) -> tuple[list[ListedObject], str | None]: ...
+
+    def get_bounded(self, key: str, limit: int) -> tuple[bytes | None, int]: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def compose(self, dest: str, pieces: Iterable[Piece], content_type: str) -> int: ...
+
+    def presign_get(self, key: str, expires: int, content_type: str | None = None) -> str: ...
 
 
 @dataclass(frozen=True)

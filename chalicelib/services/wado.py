@@ -17,10 +17,18 @@ from dataclasses import dataclass
 
 from chalicelib.dicomweb.errors import NotAcceptable, NotFound, PayloadTooLarge
 from chalicelib.dicomweb.instance import read_header
-from chalicelib.dicomweb.media import ANY_TRANSFER_SYNTAX, MediaType, negotiate_dicom
+from chalicelib.dicomweb.media import (
+    ANY_TRANSFER_SYNTAX,
+    APPLICATION_DICOM,
+    MediaType,
+    negotiate_dicom,
+)
 from chalicelib.dicomweb.resources import InstanceRef, SeriesRef, StudyRef
+from chalicelib.services.large import BundlePart, redirect_to_bundle, redirect_to_object
 from chalicelib.services.ports import ObjectStore
 from chalicelib.services.transcode import can_write, transcode
+from chalicelib.storage.catalog import DynamoCatalog
+from chalicelib.storage.catalog_reads import instance_entry
 from chalicelib.storage.keys import instance_key, series_prefix, study_prefix
 
 
@@ -34,14 +42,81 @@ class RetrievedInstance:
 class Retrieved:
     instances: list[RetrievedInstance]
     multipart: bool
+    #: set when the answer is over the payload limit: a presigned URL to redirect to (303)
+    redirect: str | None = None
 
 
-def _list_keys(store: ObjectStore, prefix: str) -> list[tuple[str, int]]:
-    found: list[tuple[str, int]] = []
+@dataclass(frozen=True)
+class Large:
+    """What the large-object path needs: the catalog (stored syntaxes), the tenant, expiry."""
+
+    catalog: DynamoCatalog
+    tenant: str
+    expires: int
+
+
+def _stored_syntaxes(store: ObjectStore, large: Large, objects: list[tuple[str, int]]) -> list[str]:
+    """Each object's transfer syntax: from the catalog (one Query per study), else from a
+    ranged read of its header (not indexed yet)."""
+    known: dict[str, str] = {}
+    studies = {key.split("/")[2] for key, _ in objects}
+    for study in studies:
+        for item in large.catalog.iter_instances(StudyRef(large.tenant, study)):
+            entry = instance_entry(item)
+            known[instance_key(entry.ref)] = entry.transfer_syntax
+    out = []
+    for key, size in objects:
+        if key not in known:
+            got = store.get_range(key, 0, min(size, 1 << 20) - 1)
+            known[key] = read_header(got.data, len(got.data)).transfer_syntax if got else ""
+        out.append(known[key])
+    return out
+
+
+def _redirect(
+    store: ObjectStore,
+    large: Large,
+    objects: list[tuple[str, int]],
+    accept: list[MediaType],
+    single_part_allowed: bool,
+    identity: object,
+) -> Retrieved:
+    syntaxes = _stored_syntaxes(store, large, objects)
+    choice = negotiate_dicom(accept, set(syntaxes), single_part_allowed, can_write)
+    if choice is None:
+        raise NotAcceptable(f"stored as {', '.join(sorted(set(syntaxes)))}")
+    keep = [choice.transfer_syntax in (ANY_TRANSFER_SYNTAX, ts) for ts in syntaxes]
+    if not choice.multipart and all(keep):
+        return Retrieved([], False, redirect_to_object(store, objects[0][0], large.expires))
+    parts = []
+    for (key, size), ts, unchanged in zip(objects, syntaxes, keep, strict=True):
+        if unchanged:
+            parts.append(BundlePart(f"{APPLICATION_DICOM}; transfer-syntax={ts}", (key, 0, size)))
+        else:
+            data = store.get(key) or b""
+            target = choice.transfer_syntax
+            parts.append(
+                BundlePart(
+                    f"{APPLICATION_DICOM}; transfer-syntax={target}", transcode(data, target)
+                )
+            )
+    url = redirect_to_bundle(
+        store,
+        large.tenant,
+        [identity, choice.transfer_syntax],
+        parts,
+        APPLICATION_DICOM,
+        large.expires,
+    )
+    return Retrieved([], True, url)
+
+
+def _list_keys(store: ObjectStore, prefix: str) -> list[tuple[str, int, str]]:
+    found: list[tuple[str, int, str]] = []
     start: str | None = None
     while True:
         objects, more = store.list(prefix, start)
-        found += [(o.key, o.size) for o in objects if o.key.endswith(".dcm")]
+        found += [(o.key, o.size, o.etag) for o in objects if o.key.endswith(".dcm")]
         if not more:
             return found
         start = more
@@ -56,23 +131,24 @@ def _too_large(total: int, max_bytes: int, what: str) -> PayloadTooLarge:
 
 def _retrieve(
     store: ObjectStore,
-    keys: list[tuple[str, int]],
+    keys: list[tuple[str, int, str]],
     accept: list[MediaType],
     max_bytes: int,
-    single_part_allowed: bool,
+    large: Large,
     what: str,
 ) -> Retrieved:
     if not keys:
         raise NotFound(f"{what} not found")
-    total = sum(size for _, size in keys)
+    total = sum(size for _, size, _ in keys)
     if total > max_bytes:
-        raise _too_large(total, max_bytes, what)
+        objects = [(k, size) for k, size, _ in keys]
+        return _redirect(store, large, objects, accept, False, keys)
     with ThreadPoolExecutor(max_workers=min(8, len(keys))) as pool:
-        blobs = list(pool.map(store.get, (k for k, _ in keys)))
+        blobs = list(pool.map(store.get, (k for k, _, _ in keys)))
     present = [b for b in blobs if b is not None]
     if not present:
         raise NotFound(f"{what} not found")
-    return _encode(present, accept, max_bytes, single_part_allowed, what)
+    return _encode(present, accept, max_bytes, False, what)
 
 
 def _encode(
@@ -104,25 +180,29 @@ def _encode(
 
 
 def retrieve_instance(
-    store: ObjectStore, ref: InstanceRef, accept: list[MediaType], max_bytes: int
+    store: ObjectStore, ref: InstanceRef, accept: list[MediaType], max_bytes: int, large: Large
 ) -> Retrieved:
-    data = store.get(instance_key(ref))  # one GET: no listing for a single instance
-    if data is None:
+    key = instance_key(ref)
+    data, size = store.get_bounded(key, max_bytes)  # one GET; the body is left unread if large
+    if size < 0:
         raise NotFound("instance not found")
-    if len(data) > max_bytes:
-        raise _too_large(len(data), max_bytes, "instance")
-    return _encode([data], accept, max_bytes, True, "instance")
+    if data is None:
+        return _redirect(store, large, [(key, size)], accept, True, [key, size])
+    try:
+        return _encode([data], accept, max_bytes, True, "instance")
+    except PayloadTooLarge:  # grew past the limit when converted
+        return _redirect(store, large, [(key, size)], accept, True, [key, size])
 
 
 def retrieve_series(
-    store: ObjectStore, ref: SeriesRef, accept: list[MediaType], max_bytes: int
+    store: ObjectStore, ref: SeriesRef, accept: list[MediaType], max_bytes: int, large: Large
 ) -> Retrieved:
     found = _list_keys(store, series_prefix(ref))
-    return _retrieve(store, found, accept, max_bytes, False, "series")
+    return _retrieve(store, found, accept, max_bytes, large, "series")
 
 
 def retrieve_study(
-    store: ObjectStore, ref: StudyRef, accept: list[MediaType], max_bytes: int
+    store: ObjectStore, ref: StudyRef, accept: list[MediaType], max_bytes: int, large: Large
 ) -> Retrieved:
     found = _list_keys(store, study_prefix(ref))
-    return _retrieve(store, found, accept, max_bytes, False, "study")
+    return _retrieve(store, found, accept, max_bytes, large, "study")

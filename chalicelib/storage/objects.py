@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.services.ports import ListedObject, ObjectRange, StoredObject
+from chalicelib.services.ports import ListedObject, ObjectRange, Piece, StoredObject
+
+MIN_PART = 5 * 1024 * 1024  # S3: every part but the last is at least 5 MiB
+FLUSH_AT = 8 * 1024 * 1024
 
 _MISSING = {"NoSuchKey", "404", "NotFound", "InvalidRange"}
 
@@ -45,6 +48,22 @@ class S3ObjectStore:
         body: bytes = got["Body"].read()
         return body
 
+    def get_bounded(self, key: str, limit: int) -> tuple[bytes | None, int]:
+        """(the object's bytes, size), or (None, size) when it is larger than ``limit``
+        (the body is then not read), or (None, -1) when it does not exist."""
+        try:
+            got = self._s3.get_object(Bucket=self._bucket, Key=key)
+        except ClientError as exc:
+            if _missing(exc):
+                return None, -1
+            raise
+        size = int(got["ContentLength"])
+        if size > limit:
+            got["Body"].close()
+            return None, size
+        data: bytes = got["Body"].read()
+        return data, size
+
     def get_range(self, key: str, start: int, end: int) -> ObjectRange | None:
         """Bytes ``start..end`` (inclusive) and the object's total size; None if absent."""
         try:
@@ -80,7 +99,9 @@ class S3ObjectStore:
             kwargs["StartAfter"] = start_after
         got = self._s3.list_objects_v2(**kwargs)
         objects = [
-            ListedObject(o["Key"], int(o["Size"]), o["LastModified"].isoformat())
+            ListedObject(
+                o["Key"], int(o["Size"]), o["LastModified"].isoformat(), o["ETag"].strip('"')
+            )
             for o in got.get("Contents", [])
         ]
         more = objects[-1].key if got.get("IsTruncated") and objects else None
@@ -131,3 +152,92 @@ class S3ObjectStore:
             UploadId=upload_id,
             MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in parts]},
         )
+
+    def exists(self, key: str) -> bool:
+        try:
+            self._s3.head_object(Bucket=self._bucket, Key=key)
+        except ClientError as exc:
+            if _missing(exc):
+                return False
+            raise
+        return True
+
+    def compose(self, dest: str, pieces: Iterable[Piece], content_type: str) -> int:
+        """Write ``dest`` as the concatenation of ``pieces`` with an S3 multipart upload:
+        large byte ranges are copied server-side (UploadPartCopy), the rest is buffered in
+        parts of 5 to 8 MiB, so memory stays bounded whatever the total. Returns its size."""
+        upload: str | None = None
+        parts: list[tuple[int, str]] = []
+        buf = bytearray()
+        total = 0
+
+        def start() -> str:
+            nonlocal upload
+            if upload is None:
+                got = self._s3.create_multipart_upload(
+                    Bucket=self._bucket, Key=dest, ContentType=content_type
+                )
+                upload = str(got["UploadId"])
+            return upload
+
+        def flush() -> None:
+            got = self._s3.upload_part(
+                Bucket=self._bucket,
+                Key=dest,
+                UploadId=start(),
+                PartNumber=len(parts) + 1,
+                Body=bytes(buf),
+            )
+            parts.append((len(parts) + 1, got["ETag"]))
+            buf.clear()
+
+        def read(key: str, offset: int, length: int) -> bytes:
+            got = self.get_range(key, offset, offset + length - 1)
+            if got is None:
+                raise FileNotFoundError(key)
+            return got.data
+
+        try:
+            for piece in pieces:
+                if isinstance(piece, bytes):
+                    buf += piece
+                    total += len(piece)
+                else:
+                    key, offset, length = piece
+                    total += length
+                    if length >= 2 * MIN_PART:
+                        if len(buf) < MIN_PART:  # top the buffer up to a legal part
+                            take = MIN_PART - len(buf)
+                            buf += read(key, offset, take)
+                            offset, length = offset + take, length - take
+                        flush()
+                        if length >= MIN_PART:
+                            got = self._s3.upload_part_copy(
+                                Bucket=self._bucket,
+                                Key=dest,
+                                UploadId=start(),
+                                PartNumber=len(parts) + 1,
+                                CopySource={"Bucket": self._bucket, "Key": key},
+                                CopySourceRange=f"bytes={offset}-{offset + length - 1}",
+                            )
+                            parts.append((len(parts) + 1, got["CopyPartResult"]["ETag"]))
+                            length = 0
+                        if length:
+                            buf += read(key, offset, length)
+                    else:
+                        buf += read(key, offset, length)
+                if len(buf) >= FLUSH_AT:
+                    flush()
+            if upload is None:
+                self._s3.put_object(
+                    Bucket=self._bucket, Key=dest, Body=bytes(buf), ContentType=content_type
+                )
+                return total
+            if buf or not parts:
+                flush()
+            self.complete_multipart(dest, upload, parts)
+        except BaseException:
+            if upload is not None:
+                self._s3.abort_multipart_upload(Bucket=self._bucket, Key=dest, UploadId=upload)
+            raise
+        return total

@@ -34,6 +34,8 @@ J2K = "1.2.840.10008.1.2.4.90"
             ("application/octet-stream", ELE, True),
         ),
         ("image/png", ELE, None),
+        ('multipart/related; type="*/*"', J2K, ("image/jp2", J2K, False)),
+        ('multipart/related; type="*/*"', ELE, ("application/octet-stream", ELE, False)),
     ],
 )
 def test_negotiate_frames(accept, stored, expected):

@@ -1,0 +1,140 @@
+"""Retrievals over the payload limit (lowered to 1 MB): 303 to a presigned S3 URL that curl -L,
+requests and dicomweb-client follow, receiving the whole answer with no parameter of ours."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from urllib.parse import parse_qs, urlparse
+
+import pydicom
+import pytest
+import requests
+from dicomweb_client.api import DICOMwebClient
+
+from chalicelib.dicomweb.multipart import read_multipart
+from local.harness import in_process_stack
+from tests.conftest import KEY
+from tests.factories import dataset, to_bytes, uid
+
+MB = 1024 * 1024
+ANY = 'multipart/related; type="application/dicom"; transfer-syntax=*'
+
+
+@pytest.fixture
+def limited(lambda_app):
+    deps = lambda_app.deps
+    original = deps.settings
+    deps.settings = dataclasses.replace(original, payload_limit=1 * MB)
+    try:
+        with in_process_stack(lambda_app, KEY) as stack:
+            yield stack
+    finally:
+        deps.settings = original
+
+
+@pytest.fixture
+def big_series(limited):
+    """A series over the limit: one 11.5 MB instance (copied server-side) and two small ones."""
+    study, series = uid(), uid()
+    made = [dataset(study=study, series=series, rows=2400, columns=2400, InstanceNumber=1)]
+    made += [
+        dataset(study=study, series=series, rows=64, columns=64, InstanceNumber=n) for n in (2, 3)
+    ]
+    s3 = limited.deps.clients.s3
+    for ds in made:  # stored through S3 (the STOW itself would be over the limit)
+        s3.put_object(
+            Bucket=limited.deps.settings.bucket,
+            Key=f"dicom/t1/{study}/{series}/{ds.SOPInstanceUID}.dcm",
+            Body=to_bytes(ds),
+        )
+    limited.drain()
+    return study, series, made
+
+
+def check_presigned(location: str) -> None:
+    url = urlparse(location)
+    query = parse_qs(url.query)
+    assert int(query["X-Amz-Expires"][0]) <= 300
+    assert "/t1/" in url.path  # only the caller's tenant's objects
+    assert "X-Amz-Signature" in query
+
+
+def recorder(session: requests.Session) -> list[requests.PreparedRequest]:
+    """A small local checker: every request a client sends, to verify the one after the
+    redirect (the right Host, no stale Authorization, no API key needed)."""
+    seen: list[requests.PreparedRequest] = []
+    session.hooks["response"].append(lambda r, *a, **k: seen.append(r.request))
+    return seen
+
+
+def test_series_redirects_and_arrives_whole(limited, big_series):
+    study, series, made = big_series
+    path = f"/studies/{study}/series/{series}"
+    r = limited.get(path, headers={"Accept": ANY}, allow_redirects=False)
+    assert r.status_code == 303
+    check_presigned(r.headers["Location"])
+    session = requests.Session()
+    seen = recorder(session)
+    r = session.get(limited.url + path, headers={"Accept": ANY, "Authorization": f"Bearer {KEY}"})
+    assert r.status_code == 200
+    parts = read_multipart(r.content, r.headers["Content-Type"].split("boundary=")[1])
+    assert sorted(p.content for p in parts) == sorted(to_bytes(d) for d in made)
+    after = seen[-1]
+    assert urlparse(after.url).hostname != "127.0.0.1"
+    assert "Authorization" not in after.headers  # requests drops it across hosts
+    assert after.headers.get("Host") in (None, urlparse(after.url).netloc)
+    # a repeated request reuses the composed body
+    assert limited.get(path, headers={"Accept": ANY}, allow_redirects=False).headers["Location"]
+
+
+def test_instance_single_part_redirects_to_the_object(limited, big_series):
+    study, series, made = big_series
+    path = f"/studies/{study}/series/{series}/instances/{made[0].SOPInstanceUID}"
+    r = limited.get(path, headers={"Accept": "application/dicom"})
+    assert r.status_code == 200 and r.content == to_bytes(made[0])
+    r = limited.get(path, headers={"Accept": ANY})
+    parts = read_multipart(r.content, r.headers["Content-Type"].split("boundary=")[1])
+    assert parts[0].content == to_bytes(made[0])
+
+
+def test_large_frame_and_metadata(limited, big_series):
+    study, series, made = big_series
+    path = f"/studies/{study}/series/{series}/instances/{made[0].SOPInstanceUID}/frames/1"
+    r = limited.get(path, allow_redirects=False)
+    assert r.status_code == 303
+    r = limited.get(path)
+    (part,) = read_multipart(r.content, r.headers["Content-Type"].split("boundary=")[1])
+    assert part.content == made[0].PixelData
+    assert part.headers["content-type"].endswith("transfer-syntax=1.2.840.10008.1.2.1")
+
+
+def test_dicomweb_client_methods_follow_the_redirect(limited, big_series):
+    study, series, made = big_series
+    session = requests.Session()
+    seen = recorder(session)
+    client = DICOMwebClient(limited.url, headers={"apikey": KEY}, session=session)
+    got = client.retrieve_series(study, series)
+    assert sorted(d.SOPInstanceUID for d in got) == sorted(d.SOPInstanceUID for d in made)
+    streamed = list(client.iter_series(study, series))
+    assert len(streamed) == 3
+    one = client.retrieve_instance(study, series, made[0].SOPInstanceUID)
+    assert one.SOPInstanceUID == made[0].SOPInstanceUID
+    (frame,) = client.retrieve_instance_frames(study, series, made[0].SOPInstanceUID, [1])
+    assert frame == made[0].PixelData
+    assert any(urlparse(r.url).hostname != "127.0.0.1" for r in seen)
+
+
+def test_read_after_write_of_a_large_stored_instance(limited):
+    ds = dataset(rows=1000, columns=1000)
+    data = to_bytes(ds)
+    limited.deps.clients.s3.put_object(
+        Bucket=limited.deps.settings.bucket,
+        Key=f"dicom/t1/{ds.StudyInstanceUID}/{ds.SeriesInstanceUID}/{ds.SOPInstanceUID}.dcm",
+        Body=data,
+    )
+    r = limited.get(
+        f"/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/instances/{ds.SOPInstanceUID}",
+        headers={"Accept": "application/dicom"},
+    )
+    assert pydicom.dcmread(io.BytesIO(r.content)).SOPInstanceUID == ds.SOPInstanceUID
