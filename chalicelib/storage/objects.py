@@ -205,25 +205,21 @@ class S3ObjectStore:
                 else:
                     key, offset, length = piece
                     total += length
-                    if length >= 2 * MIN_PART:
-                        if len(buf) < MIN_PART:  # top the buffer up to a legal part
-                            take = MIN_PART - len(buf)
-                            buf += read(key, offset, take)
-                            offset, length = offset + take, length - take
+                    need = max(0, MIN_PART - len(buf))  # to make the buffer a legal part
+                    if length - need >= MIN_PART:  # the rest is copied server-side
+                        if need:
+                            buf += read(key, offset, need)
+                            offset, length = offset + need, length - need
                         flush()
-                        if length >= MIN_PART:
-                            got = self._s3.upload_part_copy(
-                                Bucket=self._bucket,
-                                Key=dest,
-                                UploadId=start(),
-                                PartNumber=len(parts) + 1,
-                                CopySource={"Bucket": self._bucket, "Key": key},
-                                CopySourceRange=f"bytes={offset}-{offset + length - 1}",
-                            )
-                            parts.append((len(parts) + 1, got["CopyPartResult"]["ETag"]))
-                            length = 0
-                        if length:
-                            buf += read(key, offset, length)
+                        got = self._s3.upload_part_copy(
+                            Bucket=self._bucket,
+                            Key=dest,
+                            UploadId=start(),
+                            PartNumber=len(parts) + 1,
+                            CopySource={"Bucket": self._bucket, "Key": key},
+                            CopySourceRange=f"bytes={offset}-{offset + length - 1}",
+                        )
+                        parts.append((len(parts) + 1, got["CopyPartResult"]["ETag"]))
                     else:
                         buf += read(key, offset, length)
                 if len(buf) >= FLUSH_AT:
