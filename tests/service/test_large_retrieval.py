@@ -114,15 +114,26 @@ def test_dicomweb_client_methods_follow_the_redirect(limited, big_series):
     session = requests.Session()
     seen = recorder(session)
     client = DICOMwebClient(limited.url, headers={"apikey": KEY}, session=session)
-    got = client.retrieve_series(study, series)
-    assert sorted(d.SOPInstanceUID for d in got) == sorted(d.SOPInstanceUID for d in made)
+
+    def stale_hosts() -> int:
+        redirected = [r for r in seen if urlparse(r.url).hostname != "127.0.0.1"]
+        assert redirected
+        return sum(r.headers.get("Host") not in (None, urlparse(r.url).netloc) for r in redirected)
+
     streamed = list(client.iter_series(study, series))
     assert len(streamed) == 3
+    assert stale_hosts() == 0  # iter_* calls send the right Host: S3 accepts the signature
+    seen.clear()
+    got = client.retrieve_series(study, series)
+    assert sorted(d.SOPInstanceUID for d in got) == sorted(d.SOPInstanceUID for d in made)
     one = client.retrieve_instance(study, series, made[0].SOPInstanceUID)
     assert one.SOPInstanceUID == made[0].SOPInstanceUID
     (frame,) = client.retrieve_instance_frames(study, series, made[0].SOPInstanceUID, [1])
     assert frame == made[0].PixelData
-    assert any(urlparse(r.url).hostname != "127.0.0.1" for r in seen)
+    # dicomweb-client's non-streaming calls set Host to the API's host name and requests keeps
+    # it across the redirect: moto ignores it, S3 would refuse the SigV4 signature (a known
+    # limitation, README "Large objects"; a same-host download path would lift it)
+    assert stale_hosts() == 3
 
 
 def test_read_after_write_of_a_large_stored_instance(limited):
