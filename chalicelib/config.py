@@ -48,6 +48,12 @@ class Settings:
     #: Files above this size are uploaded as S3 multipart uploads of ``upload_part_size`` parts.
     multipart_threshold: int = 64 * MIB
     upload_part_size: int = 64 * MIB
+    #: A same-host download path (CloudFront in front of API and bucket): its base URL, the
+    #: CloudFront key pair id and the RSA private key (PEM) that signs its URLs. Unset: S3
+    #: presigned URLs.
+    download_base_url: str = ""
+    download_key_id: str = ""
+    download_private_key: str = field(default="", repr=False)
     service_name: str = "dicomweb-service"
     metrics_namespace: str = "DicomWeb"
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -74,6 +80,9 @@ class Settings:
             presign_expiry=min(300, int(e.get("PRESIGN_EXPIRY_SECONDS", d.presign_expiry))),
             multipart_threshold=int(e.get("UPLOAD_MULTIPART_THRESHOLD", d.multipart_threshold)),
             upload_part_size=max(5 * MIB, int(e.get("UPLOAD_PART_SIZE", d.upload_part_size))),
+            download_base_url=e.get("DOWNLOAD_BASE_URL", d.download_base_url),
+            download_key_id=e.get("DOWNLOAD_KEY_ID", d.download_key_id),
+            download_private_key=e.get("DOWNLOAD_PRIVATE_KEY", d.download_private_key),
             service_name=e.get("POWERTOOLS_SERVICE_NAME", d.service_name),
             metrics_namespace=e.get("POWERTOOLS_METRICS_NAMESPACE", d.metrics_namespace),
         )

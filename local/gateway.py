@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from chalicelib.routes.http import CORS_HEADERS, error_body
+from chalicelib.storage.downloads import DOWNLOADS_PATH
 from local.lambda_runtime import LambdaContext
 
 StartResponse = Callable[..., Any]
@@ -76,12 +77,15 @@ class LocalGateway:
         payload_limit: int,
         stage: str = "local",
         large_upload_hint: str = "",
+        downloads: Callable[..., Iterable[bytes]] | None = None,
     ) -> None:
         self._app = app
         self._request_limit = request_limit
         self._payload_limit = payload_limit
         self._stage = stage
         self._hint = large_upload_hint
+        #: CloudFront's download path, played locally (local/downloads.py)
+        self.downloads = downloads
         # Concrete segments before captures, as API Gateway prefers the most specific path.
         self._routes = sorted(
             (Route(path, methods) for path, methods in app.routes.items()),
@@ -134,6 +138,8 @@ class LocalGateway:
         raw_uri = environ.get("REQUEST_URI") or environ.get("PATH_INFO", "/")
         raw_path, _, query = raw_uri.partition("?")
         query = query or environ.get("QUERY_STRING", "")
+        if self.downloads is not None and raw_path.startswith(DOWNLOADS_PATH):
+            return self.downloads(environ, start)
         found = self._find(raw_path or "/")
         if found is None or (method not in found[0].methods and method != "OPTIONS"):
             return self._json(start, 404, "NotFound", "no such resource")

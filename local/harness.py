@@ -4,6 +4,7 @@ by the caller and an AWS-call counter on the app's clients."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ import requests
 from chalicelib.storage.metering import AwsCallCounter
 from chalicelib.storage.tenants import ALL_SCOPES
 from local.bootstrap import create_resources
+from local.downloads import LocalDownloads, new_signing_key
 from local.gateway import LARGE_UPLOAD_HINT, LocalGateway
 from local.indexer_poller import Poller
 from local.moto_patches import make_dynamodb_atomic
@@ -95,6 +97,18 @@ def prepared_app(tenants: dict[str, str]) -> Iterator[ModuleType]:
         module.deps.reset()
 
 
+def use_local_downloads(module: ModuleType, gateway: LocalGateway, url: str) -> None:
+    """Large answers redirect to the gateway's own /_downloads/ path, signed as CloudFront
+    signs (the deployed stack puts CloudFront in front of the API and the bucket)."""
+    deps = module.deps
+    key_id, private, public = new_signing_key()
+    deps.settings = dataclasses.replace(
+        deps.settings, download_base_url=url, download_key_id=key_id, download_private_key=private
+    )
+    deps.__dict__.pop("downloads", None)
+    gateway.downloads = LocalDownloads(deps.clients.s3, deps.settings.bucket, url, key_id, public)
+
+
 @contextmanager
 def in_process_stack(module: ModuleType, key: str) -> Iterator[InProcessStack]:
     deps = module.deps
@@ -105,6 +119,7 @@ def in_process_stack(module: ModuleType, key: str) -> Iterator[InProcessStack]:
         large_upload_hint=LARGE_UPLOAD_HINT,
     )
     server = ThreadedServer(gateway)
+    use_local_downloads(module, gateway, server.url)
     sqs = deps.clients.sqs
     queue_url = sqs.get_queue_url(QueueName=deps.settings.index_queue)["QueueUrl"]
     poller = Poller(module.index_objects, sqs, queue_url)

@@ -152,6 +152,9 @@ class Stack:
             ident="dicomweb-local",
         )
         url = f"http://127.0.0.1:{self.port}"
+        from local.harness import use_local_downloads
+
+        use_local_downloads(lambda_app, gateway, url)
         print(f"DICOMweb root: {url}", flush=True)
         print(f"moto: http://127.0.0.1:{moto_port}  state: {self.state_dir}", flush=True)
         print(f"restored objects: {restored}", flush=True)

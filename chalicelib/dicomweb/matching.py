@@ -8,15 +8,15 @@ from collections.abc import Iterable
 
 from chalicelib.dicomweb.errors import BadRequest
 
-_DATE = re.compile(r"^\d{8}$")
-_TIME = re.compile(r"^\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?$")
-_DATETIME = re.compile(r"^\d{4,14}(\.\d{1,6})?([+-]\d{4})?$")
+_DATE = re.compile(r"^\d{8}\Z")
+_TIME = re.compile(r"^\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?\Z")
+_DATETIME = re.compile(r"^\d{4,14}(\.\d{1,6})?([+-]\d{4})?\Z")
 
 
 def _wildcard(pattern: str) -> re.Pattern[str]:
     """DICOM wildcards: '*' any run of characters, '?' one character; nothing else special."""
     body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.compile(f"^{body}$", re.DOTALL)
+    return re.compile(f"^{body}\\Z", re.DOTALL)
 
 
 def split_uid_list(values: Iterable[str]) -> list[str]:

@@ -14,7 +14,7 @@ from chalicelib.dicomweb.matching import validate_value
 #: DynamoDB has no offset: an offset is served by reading past it, so it is bounded.
 MAX_OFFSET = 10_000
 
-_TAG = re.compile(r"^[0-9A-Fa-f]{8}$")
+_TAG = re.compile(r"^[0-9A-Fa-f]{8}\Z")
 _RESERVED = {"limit", "offset", "includefield", "fuzzymatching", "apikey"}
 
 

@@ -13,13 +13,13 @@ from urllib.parse import unquote
 
 from chalicelib.dicomweb.errors import BadRequest
 
-_UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+_UID = re.compile(r"[0-9]+(\.[0-9]+)*")  # fullmatch: '$' would accept a trailing newline
 MAX_UID_LENGTH = 64
 
 
 def is_valid_uid(value: str) -> bool:
     """True when ``value`` is a syntactically valid DICOM UID."""
-    return len(value) <= MAX_UID_LENGTH and bool(_UID.match(value))
+    return len(value) <= MAX_UID_LENGTH and bool(_UID.fullmatch(value))
 
 
 def path_uid(raw: str, name: str) -> str:

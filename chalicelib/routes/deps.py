@@ -9,6 +9,7 @@ from chalicelib.routes.auth import KeyCache
 from chalicelib.services.indexer import Indexer
 from chalicelib.storage.catalog import DynamoCatalog
 from chalicelib.storage.clients import AwsClients
+from chalicelib.storage.downloads import CloudFrontDownloads, Downloads, S3Downloads
 from chalicelib.storage.objects import S3ObjectStore
 from chalicelib.storage.tenants import DynamoTenantStore
 
@@ -20,7 +21,7 @@ class Deps:
 
     def reset(self) -> None:
         """Drop the clients and adapters (tests: a new moto backend, changed settings)."""
-        for name in ("store", "catalog", "tenants", "key_cache", "indexer"):
+        for name in ("store", "catalog", "tenants", "key_cache", "indexer", "downloads"):
             self.__dict__.pop(name, None)
         self.clients = AwsClients(self.settings)
 
@@ -39,6 +40,15 @@ class Deps:
     @cached_property
     def key_cache(self) -> KeyCache:
         return KeyCache(self.tenants, self.settings.key_cache_ttl)
+
+    @cached_property
+    def downloads(self) -> Downloads:
+        s = self.settings
+        if s.download_base_url and s.download_key_id and s.download_private_key:
+            return CloudFrontDownloads(
+                s.download_base_url, s.download_key_id, s.download_private_key
+            )
+        return S3Downloads(self.store)
 
     @cached_property
     def indexer(self) -> Indexer:

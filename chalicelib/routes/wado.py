@@ -89,8 +89,11 @@ def blueprint(deps: Deps) -> Blueprint:
     def limit() -> int:
         return deps.settings.max_binary_response()
 
+    def link(key: str, content_type: str) -> str:
+        return deps.downloads.url(key, deps.settings.presign_expiry, content_type)
+
     def large() -> Large:
-        return Large(deps.catalog, tenant(), deps.settings.presign_expiry)
+        return Large(deps.catalog, tenant(), link)
 
     def metadata_response(got: Metadata | None) -> Response:
         request = bp.current_request
@@ -114,9 +117,7 @@ def blueprint(deps: Deps) -> Blueprint:
             body = gzip.compress(body, 6)
             headers["Content-Encoding"] = "gzip"
         if len(body) > limit():  # even compressed: stored once (uncompressed), presigned
-            url = redirect_to_document(
-                deps.store, tenant(), plain, DICOM_JSON, deps.settings.presign_expiry
-            )
+            url = redirect_to_document(deps.store, tenant(), plain, DICOM_JSON, link)
             return see_other(url)
         return Response(body=body, status_code=200, headers=headers)
 
@@ -180,7 +181,7 @@ def blueprint(deps: Deps) -> Blueprint:
             numbers,
             accept(),
             limit(),
-            deps.settings.presign_expiry,
+            link,
         )
         if isinstance(got, str):
             return see_other(got)

@@ -16,14 +16,14 @@ from chalicelib.dicomweb.instance import read_header
 from chalicelib.dicomweb.media import FrameChoice, MediaType, negotiate_frames
 from chalicelib.dicomweb.pixels import FrameTable, frame_table, strip_items
 from chalicelib.dicomweb.resources import InstanceRef
-from chalicelib.services.large import BundlePart, redirect_to_bundle
+from chalicelib.services.large import BundlePart, Link, redirect_to_bundle
 from chalicelib.services.ports import JsonDict, ObjectStore
 from chalicelib.services.records import select_all
 from chalicelib.services.transcode import decode_frame
 from chalicelib.storage.catalog import DynamoCatalog
 from chalicelib.storage.keys import instance_key
 
-_FRAME_LIST = re.compile(r"^\d{1,6}(,\d{1,6})*$")
+_FRAME_LIST = re.compile(r"^\d{1,6}(,\d{1,6})*\Z")
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ def retrieve_frames(
     numbers: list[int],
     accept: list[MediaType],
     max_bytes: int,
-    expires: int = 300,
+    link: Link,
 ) -> list[Frame] | str:
     """The frames, or (over the payload limit, e.g. a mammogram frame) a presigned URL of a
     multipart body composed in S3 to redirect to."""
@@ -117,7 +117,7 @@ def retrieve_frames(
     )
     sizes = [native if choice.decode else table.ranges[n - 1][1] for n in numbers]
     if sum(sizes) > max_bytes:
-        return _redirect_frames(store, ref, key, table, numbers, choice, stored, attrs, expires)
+        return _redirect_frames(store, ref, key, table, numbers, choice, stored, attrs, link)
     frames = []
     for n in numbers:
         offset, length = table.ranges[n - 1]
@@ -174,7 +174,7 @@ def _redirect_frames(
     choice: FrameChoice,
     stored: str,
     attrs: JsonDict,
-    expires: int,
+    link: Link,
 ) -> str:
     content_type = f"{choice.content_type}; transfer-syntax={choice.transfer_syntax}"
     parts = []
@@ -189,4 +189,4 @@ def _redirect_frames(
             piece = decode_frame(data, stored, decode_options(attrs)) if choice.decode else data
         parts.append(BundlePart(content_type, piece))
     identity = [key, numbers, content_type, table.pack().hex()[:64]]
-    return redirect_to_bundle(store, ref.tenant, identity, parts, choice.content_type, expires)
+    return redirect_to_bundle(store, ref.tenant, identity, parts, choice.content_type, link)

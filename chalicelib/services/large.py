@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from chalicelib.dicomweb.media import APPLICATION_DICOM, MULTIPART_RELATED
@@ -45,32 +45,35 @@ def _pieces(parts: Sequence[BundlePart], boundary: str) -> Iterator[Piece]:
     yield f"--{boundary}--\r\n".encode()
 
 
+#: (key, content type) -> a URL the client can download that object from (presigned)
+Link = Callable[[str, str], str]
+
+
 def redirect_to_bundle(
     store: ObjectStore,
     tenant: str,
     identity: object,
     parts: Sequence[BundlePart],
     part_type: str,
-    expires: int,
+    link: Link,
 ) -> str:
     """Compose (once) and presign a multipart/related body; returns the URL to redirect to."""
     key, boundary = bundle_key(tenant, identity)
     if not store.exists(key):
         store.compose(key, _pieces(parts, boundary), "application/octet-stream")
-    content_type = f'{MULTIPART_RELATED}; type="{part_type}"; boundary={boundary}'
-    return store.presign_get(key, expires, content_type)
+    return link(key, f'{MULTIPART_RELATED}; type="{part_type}"; boundary={boundary}')
 
 
-def redirect_to_object(store: ObjectStore, key: str, expires: int) -> str:
-    return store.presign_get(key, expires, APPLICATION_DICOM)
+def redirect_to_object(link: Link, key: str) -> str:
+    return link(key, APPLICATION_DICOM)
 
 
 def redirect_to_document(
-    store: ObjectStore, tenant: str, body: bytes, content_type: str, expires: int
+    store: ObjectStore, tenant: str, body: bytes, content_type: str, link: Link
 ) -> str:
     """A computed document (metadata) too large to return: stored once, then presigned."""
     digest = hashlib.sha256(body).hexdigest()[:40]
     key = f"{DERIVED_ROOT}{tenant}/bundles/{digest}.json"
     if not store.exists(key):
         store.put(key, body, content_type)
-    return store.presign_get(key, expires, content_type)
+    return link(key, content_type)

@@ -24,7 +24,7 @@ from chalicelib.dicomweb.media import (
     negotiate_dicom,
 )
 from chalicelib.dicomweb.resources import InstanceRef, SeriesRef, StudyRef
-from chalicelib.services.large import BundlePart, redirect_to_bundle, redirect_to_object
+from chalicelib.services.large import BundlePart, Link, redirect_to_bundle, redirect_to_object
 from chalicelib.services.ports import ObjectStore
 from chalicelib.services.transcode import can_write, transcode
 from chalicelib.storage.catalog import DynamoCatalog
@@ -52,7 +52,7 @@ class Large:
 
     catalog: DynamoCatalog
     tenant: str
-    expires: int
+    link: Link
 
 
 def _stored_syntaxes(store: ObjectStore, large: Large, objects: list[tuple[str, int]]) -> list[str]:
@@ -87,7 +87,7 @@ def _redirect(
         raise NotAcceptable(f"stored as {', '.join(sorted(set(syntaxes)))}")
     keep = [choice.transfer_syntax in (ANY_TRANSFER_SYNTAX, ts) for ts in syntaxes]
     if not choice.multipart and all(keep):
-        return Retrieved([], False, redirect_to_object(store, objects[0][0], large.expires))
+        return Retrieved([], False, redirect_to_object(large.link, objects[0][0]))
     parts = []
     for (key, size), ts, unchanged in zip(objects, syntaxes, keep, strict=True):
         if unchanged:
@@ -106,7 +106,7 @@ def _redirect(
         [identity, choice.transfer_syntax],
         parts,
         APPLICATION_DICOM,
-        large.expires,
+        large.link,
     )
     return Retrieved([], True, url)
 

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from chalicelib.dicomweb.resources import InstanceRef, SeriesRef, StudyRef, is_valid_uid
 from chalicelib.storage.schema import DERIVED_ROOT, DICOM_ROOT, IMPORT_ROOT, REJECTED_ROOT
 
-_TENANT = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_TENANT = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")  # fullmatch: '$' accepts a trailing newline
 
 
 def is_valid_tenant(tenant: str) -> bool:
     """Tenant ids are lower-case letters, digits and dashes: safe in every key."""
-    return bool(_TENANT.match(tenant))
+    return bool(_TENANT.fullmatch(tenant))
 
 
 # --- S3 -----------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ def matches(vr: str, query: str, *candidates: str, fuzzy: bool = False) -> bool:
     return value_matches(vr, query, list(candidates), fuzzy, "Attr")
 
 
-# --- universal -------------------------------------------------------------------------------
+# --- universal ------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("query", ["", "*"])
@@ -23,7 +23,7 @@ def test_universal_matching(vr, query):
     assert matches(vr, query, "x", fuzzy=True)
 
 
-# --- single value --------------------------------------------------------------------------
+# --- single value ---------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -43,7 +43,7 @@ def test_single_value_matching(query, candidates, expected):
     assert matches("LO", query, *candidates) is expected
 
 
-# --- wildcards ---------------------------------------------------------------------------------
+# --- wildcards ------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -81,7 +81,7 @@ def test_wildcard_matches_any_value():
     assert not matches("CS", "X*", "CT", "MR")
 
 
-# --- UID lists -------------------------------------------------------------------------------
+# --- UID lists ------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -117,7 +117,7 @@ def test_split_uid_list():
     assert split_uid_list(iter(["1.2,1.3"])) == ["1.2", "1.3"]
 
 
-# --- dates ---------------------------------------------------------------------------------------
+# --- dates ----------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -175,7 +175,7 @@ def test_malformed_date_is_a_bad_request(query):
         validate_value("DA", query, "Attr")
 
 
-# --- times and datetimes ---------------------------------------------------------------------------
+# --- times and datetimes --------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -234,7 +234,7 @@ def test_malformed_datetime_is_a_bad_request(query):
         matches("DT", query, "20250101")
 
 
-# --- validate_value ------------------------------------------------------------------------------
+# --- validate_value -------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,7 @@ def bad(params: dict[str, list[str]]) -> BadRequest:
     return info.value
 
 
-# --- attribute_keyword / vr_of ------------------------------------------------------------------
+# --- attribute_keyword / vr_of --------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -93,7 +93,7 @@ def test_vr_of(keyword, vr):
     assert vr_of(keyword) == vr
 
 
-# --- defaults ---------------------------------------------------------------------------------
+# --- defaults -------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("params", [None, {}])
@@ -111,7 +111,7 @@ def test_defaults(params):
     )
 
 
-# --- filters ---------------------------------------------------------------------------------
+# --- filters --------------------------------------------------------------------------------------
 
 
 def test_filter_by_keyword_or_tag():
@@ -199,7 +199,7 @@ def test_includefield_unknown_attributes_collected():
     assert set(q.unknown) == {"Bogus", "Nope"}
 
 
-# --- limit / offset ----------------------------------------------------------------------------------
+# --- limit / offset -------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -248,7 +248,7 @@ def test_offset_above_max_is_a_bad_request():
     assert "offset" in err.message
 
 
-# --- fuzzymatching ----------------------------------------------------------------------------------
+# --- fuzzymatching --------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
