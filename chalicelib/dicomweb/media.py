@@ -70,18 +70,26 @@ def _split_params(text: str) -> list[str]:
 
 
 def _split_commas(text: str) -> list[str]:
-    """Split on ',' outside double quotes."""
+    """Split on ',' outside double quotes (a backslash escapes inside quotes, as in
+    ``_split_params``)."""
     out: list[str] = []
     buf: list[str] = []
     quoted = False
-    for c in text:
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c == "\\" and quoted and i + 1 < len(text):
+            buf += [c, text[i + 1]]
+            i += 2
+            continue
         if c == '"':
             quoted = not quoted
         if c == "," and not quoted:
             out.append("".join(buf))
             buf = []
-            continue
-        buf.append(c)
+        else:
+            buf.append(c)
+        i += 1
     out.append("".join(buf))
     return out
 

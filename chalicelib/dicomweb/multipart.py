@@ -58,7 +58,9 @@ def read_multipart(body: bytes, boundary: str) -> list[Part]:
         if nxt < 0:
             raise BadRequest("multipart body ends inside a part", code="InvalidMultipart")
         chunk = body[start:nxt]
-        if chunk.startswith(CRLF):
+        if not chunk:  # an entirely empty body part (RFC 2046 allows it)
+            headers, content = {}, b""
+        elif chunk.startswith(CRLF):
             headers, content = {}, chunk[2:]
         else:
             head_end = chunk.find(CRLF + CRLF)

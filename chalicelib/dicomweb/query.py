@@ -36,7 +36,10 @@ class Query:
 
 
 def attribute_keyword(name: str) -> str | None:
-    """'PatientName' or '00100010' -> 'PatientName'; None for unknown attributes."""
+    """'PatientName' or '00100010' -> 'PatientName'; None for unknown attributes (and for
+    '': pydicom's dictionary holds an element whose keyword is empty)."""
+    if not name:
+        return None
     if _TAG.match(name):
         keyword = keyword_for_tag(int(name, 16))
         return keyword or None

@@ -56,20 +56,10 @@ def test_attribute_keyword(name, keyword):
     assert attribute_keyword(name) == keyword
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: pydicom's dictionary holds an element with an empty keyword (300A,0782), so "
-    "tag_for_keyword('') is not None and attribute_keyword('') returns '' instead of None",
-)
 def test_empty_name_is_not_an_attribute():
     assert attribute_keyword("") is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a parameter with an empty name (e.g. '?=x') becomes a filter on keyword '' "
-    "(tag 300A,0782) instead of being reported in Query.unknown",
-)
 def test_empty_parameter_name_is_unknown():
     q = parse({"": ["x"], "PatientID": ["a"]})
     assert q.filters == {"PatientID": ("a",)}

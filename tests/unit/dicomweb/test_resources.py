@@ -73,11 +73,6 @@ def test_invalid_uids(value):
     assert not is_valid_uid(value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _UID uses '$' with re.match, and '$' also matches before a trailing newline, "
-    "so '1.2\\n' is accepted (use fullmatch or \\Z)",
-)
 @pytest.mark.parametrize("value", ["1.2\n", UID_64[:-1] + "\n"])
 def test_trailing_newline_is_not_a_uid(value):
     assert not is_valid_uid(value)
@@ -121,11 +116,6 @@ def test_path_uid_refuses(raw):
     assert "SeriesInstanceUID" in info.value.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: path_uid('1.2%0A') returns '1.2\\n' (is_valid_uid accepts a trailing newline), "
-    "which then becomes part of S3 keys and catalog keys",
-)
 def test_path_uid_refuses_encoded_newline():
     with pytest.raises(BadRequest):
         path_uid("1.2%0A", "StudyInstanceUID")
