@@ -58,6 +58,7 @@ def read_multipart(body: bytes, boundary: str) -> list[Part]:
         if nxt < 0:
             raise BadRequest("multipart body ends inside a part", code="InvalidMultipart")
         chunk = body[start:nxt]
+        headers: dict[str, str]
         if not chunk:  # an entirely empty body part (RFC 2046 allows it)
             headers, content = {}, b""
         elif chunk.startswith(CRLF):
