@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import random
+import zlib
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -31,11 +32,12 @@ class Generator:
         ds.StudyInstanceUID = study
         ds.SeriesInstanceUID = series
         ds.Modality = "CT"
-        ds.PatientName = f"Bench^Patient{number % 7}"
-        ds.PatientID = f"BENCH-{number % 7}"
+        patient = zlib.crc32(study.encode()) % 7  # the same for every instance of a study
+        ds.PatientName = f"Bench^Patient{patient}"
+        ds.PatientID = f"BENCH-{patient}"
         ds.StudyDate = "20250101"
         ds.StudyTime = "120000"
-        ds.AccessionNumber = f"BA{number % 7}"
+        ds.AccessionNumber = f"BA{patient}"
         ds.SeriesNumber = 1
         ds.InstanceNumber = number
         ds.Rows = ds.Columns = size
