@@ -158,6 +158,18 @@ def _check_encapsulated(value: bytes) -> None:
         )
 
 
+_DELIMITER_ITEM = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
+
+
+def _is_image(sop_class: str) -> bool:
+    """Image storage SOP classes (by pydicom's UID dictionary) must carry pixel data."""
+    return "Image Storage" in UID(sop_class).name
+
+
+def _has_float_pixels(ds: Dataset) -> bool:
+    return "FloatPixelData" in ds or "DoubleFloatPixelData" in ds
+
+
 def read_instance(data: bytes) -> InstanceHeader:
     """Parse and validate a whole Part 10 file. Raises ``InstanceRejected`` with a reason."""
     fp = BytesIO(data)
@@ -173,6 +185,13 @@ def read_instance(data: bytes) -> InstanceHeader:
             )
         header = _header_from(ds, None)
         raw = ds._dict.get(pydicom.tag.Tag(_PIXEL_DATA_TAG))
+        if raw is None and _is_image(header.sop_class) and not _has_float_pixels(ds):
+            # pydicom stops without complaint where a file is cut (at an element boundary,
+            # or inside an element's header): an image without pixel data was cut short
+            raise InstanceRejected(
+                FailureReason.CANNOT_UNDERSTAND,
+                "an image instance without Pixel Data: the file is truncated",
+            )
         if raw is not None:
             ts = UID(header.transfer_syntax)
             value = raw.value if isinstance(raw, RawDataElement) else ds.PixelData
@@ -180,6 +199,13 @@ def read_instance(data: bytes) -> InstanceHeader:
                 value = b""
             if ts.is_encapsulated:
                 _check_encapsulated(bytes(value))
+                if isinstance(raw, RawDataElement) and raw.value_tell is not None:
+                    end = raw.value_tell + len(value)
+                    if data[end : end + 8] != _DELIMITER_ITEM:
+                        raise InstanceRejected(
+                            FailureReason.CANNOT_UNDERSTAND,
+                            "encapsulated Pixel Data lacks its sequence delimiter: truncated",
+                        )
             else:
                 expected = expected_native_pixel_bytes(ds)
                 if expected is not None and len(value) < expected:

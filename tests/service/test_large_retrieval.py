@@ -158,3 +158,33 @@ def test_read_after_write_of_a_large_stored_instance(limited):
         headers={"Accept": "application/dicom"},
     )
     assert pydicom.dcmread(io.BytesIO(r.content)).SOPInstanceUID == ds.SOPInstanceUID
+
+
+def test_study_metadata_over_the_limit(lambda_app):
+    import secrets
+
+    deps = lambda_app.deps
+    original = deps.settings
+    deps.settings = dataclasses.replace(original, payload_limit=100 * 1024)  # ~27 kB of binary
+    try:
+        with in_process_stack(lambda_app, KEY) as stack:
+            study = uid()
+            for _ in range(40):  # incompressible descriptions: over the limit even gzipped
+                ds = dataset(study=study, rows=8, columns=8, ImageComments=secrets.token_hex(600))
+                stack.post(
+                    "/studies", data=to_bytes(ds), headers={"Content-Type": "application/dicom"}
+                )
+            stack.drain()
+            path = f"/studies/{study}/metadata"
+            r = stack.get(path, headers={"Accept-Encoding": "identity"}, allow_redirects=False)
+            assert r.status_code == 303
+            check_signed(r.headers["Location"], stack.url)
+            r = stack.get(path, headers={"Accept-Encoding": "identity"})
+            assert r.headers["Content-Type"] == "application/dicom+json"
+            docs = r.json()
+            assert len(docs) == 40
+            assert docs[0]["7FE00010"]["BulkDataURI"].startswith(stack.url + "/studies/")
+            client = DICOMwebClient(stack.url, headers={"apikey": KEY})
+            assert len(client.retrieve_study_metadata(study)) == 40
+    finally:
+        deps.settings = original

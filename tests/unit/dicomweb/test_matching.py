@@ -59,6 +59,8 @@ def test_single_value_matching(query, candidates, expected):
         ("A?C", "ABC", True),
         ("A?C", "AC", False),
         ("A?C", "ABBC", False),
+        ("A?C", "ABC\n", False),  # the whole value: no match before a trailing newline
+        ("*", "\n", True),
         ("??", "AB", True),
         ("??", "ABC", False),
         ("A*", "A\nB", True),  # '*' spans any character
@@ -163,6 +165,8 @@ def test_date_range_matches_any_value():
         "20250101-20250131-",
         "20250101--20250131",
         "20250101*",  # no wildcards in dates
+        "20250101\n",
+        "20250101-20250131\n",
     ],
 )
 def test_malformed_date_is_a_bad_request(query):
@@ -206,7 +210,9 @@ def test_time_matching(query, candidate, expected):
     assert matches("TM", query, candidate) is expected
 
 
-@pytest.mark.parametrize("query", ["1", "abc", "100", "10101", "101010.", "10-abc", "1000-1200x"])
+@pytest.mark.parametrize(
+    "query", ["1", "abc", "100", "10101", "101010.", "10-abc", "1000-1200x", "1010\n"]
+)
 def test_malformed_time_is_a_bad_request(query):
     with pytest.raises(BadRequest):
         matches("TM", query, "101010")

@@ -45,6 +45,7 @@ def bad(params: dict[str, list[str]]) -> BadRequest:
         ("NotAnAttribute", None),
         ("0010001", None),  # 7 digits
         ("001000100", None),  # 9 digits
+        ("00100010\n", None),
         ("(0010,0010)", None),
         ("0010,0010", None),
         ("GGGGGGGG", None),
