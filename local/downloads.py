@@ -50,10 +50,28 @@ class LocalDownloads:
 
     def _denied(self, start: StartResponse, why: str) -> Iterable[bytes]:
         body = f"<Error><Code>AccessDenied</Code><Message>{why}</Message></Error>".encode()
-        start("403 Forbidden", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
+        start(
+            "403 Forbidden",
+            [
+                ("Content-Type", "text/xml"),
+                ("Content-Length", str(len(body))),
+                ("Access-Control-Allow-Origin", "*"),
+            ],
+        )
         return [body]
 
     def __call__(self, environ: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
+        if environ["REQUEST_METHOD"] == "OPTIONS":  # a browser's preflight after a redirect
+            start(
+                "200 OK",
+                [
+                    ("Access-Control-Allow-Origin", "*"),
+                    ("Access-Control-Allow-Methods", "GET, HEAD"),
+                    ("Access-Control-Allow-Headers", "*"),
+                    ("Content-Length", "0"),
+                ],
+            )
+            return [b""]
         raw = environ.get("REQUEST_URI") or environ.get("PATH_INFO", "")
         path, _, query = raw.partition("?")
         signed_part, sep, _ = query.partition("&Expires=")
