@@ -44,8 +44,9 @@ class MediaType:
         return self.type in ("*", t) and self.subtype in ("*", s)
 
 
-def _split_params(text: str) -> list[str]:
-    """Split on ';' outside double quotes."""
+def _split_outside_quotes(text: str, sep: str, unescape: bool) -> list[str]:
+    """Split on ``sep`` outside double quotes; a backslash escapes the next character inside
+    quotes (kept when ``unescape`` is false, so a later split can still see it)."""
     out: list[str] = []
     buf: list[str] = []
     quoted = False
@@ -53,38 +54,12 @@ def _split_params(text: str) -> list[str]:
     while i < len(text):
         c = text[i]
         if c == "\\" and quoted and i + 1 < len(text):
-            buf.append(text[i + 1])
+            buf += [text[i + 1]] if unescape else [c, text[i + 1]]
             i += 2
             continue
         if c == '"':
             quoted = not quoted
-        elif c == ";" and not quoted:
-            out.append("".join(buf))
-            buf = []
-            i += 1
-            continue
-        buf.append(c)
-        i += 1
-    out.append("".join(buf))
-    return out
-
-
-def _split_commas(text: str) -> list[str]:
-    """Split on ',' outside double quotes (a backslash escapes inside quotes, as in
-    ``_split_params``)."""
-    out: list[str] = []
-    buf: list[str] = []
-    quoted = False
-    i = 0
-    while i < len(text):
-        c = text[i]
-        if c == "\\" and quoted and i + 1 < len(text):
-            buf += [c, text[i + 1]]
-            i += 2
-            continue
-        if c == '"':
-            quoted = not quoted
-        if c == "," and not quoted:
+        if c == sep and not quoted:
             out.append("".join(buf))
             buf = []
         else:
@@ -92,6 +67,14 @@ def _split_commas(text: str) -> list[str]:
         i += 1
     out.append("".join(buf))
     return out
+
+
+def _split_params(text: str) -> list[str]:
+    return _split_outside_quotes(text, ";", unescape=True)
+
+
+def _split_commas(text: str) -> list[str]:
+    return _split_outside_quotes(text, ",", unescape=False)
 
 
 def parse_media_type(header: str) -> MediaType:
