@@ -61,7 +61,7 @@ def inject_error(
     times: int | None = None,
 ) -> Iterator[list[int]]:
     """Make ``client``'s ``operation`` fail with an AWS error code (botocore event hook over
-    moto; no MagicMock). Yields a one-item list counting the injected failures."""
+    moto; no mock objects). Yields a one-item list counting the injected failures."""
     service = client.meta.service_model.service_name
     fired = [0]
 
