@@ -1,0 +1,28 @@
+"""The URL surface of app.py, as API Gateway will see it."""
+
+from __future__ import annotations
+
+from local.testenv import use_test_environment
+
+use_test_environment()
+
+import app  # noqa: E402
+
+
+def test_path_variables_agree_at_every_level():
+    """API Gateway refuses sibling resources whose variables differ ({frame} vs {frames})."""
+    seen: dict[tuple[str, ...], str] = {}
+    for path in app.app.routes:
+        parts = path.strip("/").split("/")
+        for i, part in enumerate(parts):
+            if part.startswith("{"):
+                parent = tuple(parts[:i])
+                assert seen.setdefault(parent, part) == part, (path, seen[parent])
+
+
+def test_every_route_needs_a_scope():
+    for path, methods in app.app.routes.items():
+        for method, entry in methods.items():
+            scope = getattr(entry.view_function, "dicomweb_scope", None)
+            assert scope in {"read", "write", "delete"}, (method, path)
+            assert entry.cors, (method, path)
