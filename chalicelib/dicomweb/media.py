@@ -247,3 +247,16 @@ def wants_dicom_xml(accept: list[MediaType], what: str) -> bool:
     raise NotAcceptable(
         f'{what} is application/dicom+json or multipart/related; type="application/dicom+xml"'
     )
+
+
+ZIP = "application/zip"
+
+
+def prefers_zip(accept: list[MediaType]) -> bool:
+    """True when the client's best acceptable answer for a study or series is a zip (Sup 211)."""
+    for media in accept:
+        if media.essence == ZIP:
+            return True
+        if media.matches(MULTIPART_RELATED) or media.matches(APPLICATION_DICOM):
+            return False
+    return False

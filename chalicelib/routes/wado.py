@@ -21,6 +21,7 @@ from chalicelib.dicomweb.media import (
     DICOM_XML,
     OCTET_STREAM,
     parse_accept,
+    prefers_zip,
     wants_dicom_xml,
 )
 from chalicelib.dicomweb.metadata import absolute_uris
@@ -43,6 +44,8 @@ from chalicelib.services import wado as wado_service
 from chalicelib.services.large import redirect_to_document
 from chalicelib.services.metadata import Metadata
 from chalicelib.services.wado import Large, Retrieved
+from chalicelib.services.zipper import ZIP, retrieve_zip
+from chalicelib.storage.keys import series_prefix, study_prefix
 
 INSTANCE = "/studies/{study}/series/{series}/instances/{instance}"
 
@@ -124,9 +127,17 @@ def blueprint(deps: Deps) -> Blueprint:
     def if_none_match() -> str | None:
         return bp.current_request.headers.get("if-none-match")
 
+    def zipped(prefix: str) -> Response:
+        got = retrieve_zip(
+            deps.store, tenant(), wado_service.list_objects(deps.store, prefix), limit(), link
+        )
+        return see_other(got) if isinstance(got, str) else binary_response(got, ZIP)
+
     @bp.route("/studies/{study}", methods=["GET"], cors=CORS)
     @view("read")
     def retrieve_study(study: str) -> Response:
+        if prefers_zip(accept()):
+            return zipped(study_prefix(study_ref()))
         return _dicom_response(
             wado_service.retrieve_study(deps.store, study_ref(), accept(), limit(), large())
         )
@@ -134,6 +145,8 @@ def blueprint(deps: Deps) -> Blueprint:
     @bp.route("/studies/{study}/series/{series}", methods=["GET"], cors=CORS)
     @view("read")
     def retrieve_series(study: str, series: str) -> Response:
+        if prefers_zip(accept()):
+            return zipped(series_prefix(series_ref()))
         return _dicom_response(
             wado_service.retrieve_series(deps.store, series_ref(), accept(), limit(), large())
         )

@@ -111,7 +111,7 @@ def _redirect(
     return Retrieved([], True, url)
 
 
-def _list_keys(store: ObjectStore, prefix: str) -> list[tuple[str, int, str]]:
+def list_objects(store: ObjectStore, prefix: str) -> list[tuple[str, int, str]]:
     found: list[tuple[str, int, str]] = []
     start: str | None = None
     while True:
@@ -197,12 +197,12 @@ def retrieve_instance(
 def retrieve_series(
     store: ObjectStore, ref: SeriesRef, accept: list[MediaType], max_bytes: int, large: Large
 ) -> Retrieved:
-    found = _list_keys(store, series_prefix(ref))
+    found = list_objects(store, series_prefix(ref))
     return _retrieve(store, found, accept, max_bytes, large, "series")
 
 
 def retrieve_study(
     store: ObjectStore, ref: StudyRef, accept: list[MediaType], max_bytes: int, large: Large
 ) -> Retrieved:
-    found = _list_keys(store, study_prefix(ref))
+    found = list_objects(store, study_prefix(ref))
     return _retrieve(store, found, accept, max_bytes, large, "study")

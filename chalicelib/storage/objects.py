@@ -153,6 +153,10 @@ class S3ObjectStore:
             MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in parts]},
         )
 
+    def put_file(self, key: str, fileobj: Any, content_type: str) -> None:
+        """Upload a file-like object (S3 multipart for large ones: boto3's managed transfer)."""
+        self._s3.upload_fileobj(fileobj, self._bucket, key, ExtraArgs={"ContentType": content_type})
+
     def exists(self, key: str) -> bool:
         try:
             self._s3.head_object(Bucket=self._bucket, Key=key)
