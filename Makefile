@@ -45,3 +45,7 @@ bench-qido: $(STAMP)  ## QIDO requests, items read and latency at 10k and 100k i
 
 bench-wado: $(STAMP)  ## WADO requests and bytes: instance, study metadata, a frame, transcoding
 	$(BIN)/python -m bench.wado_cost
+
+.PHONY: bench-render
+bench-render: $(STAMP)  ## CPU time and bytes read: a rendered 512x512 CT frame, a thumbnail
+	$(BIN)/python -m bench.render_cost
