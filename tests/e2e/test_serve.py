@@ -62,7 +62,7 @@ def study_count(s: Served) -> int:
 @pytest.mark.skipif(not SEED_DIR.exists(), reason="../shared/seed-dcms is not beside the repo")
 def test_readme_examples_work(served: Served, tmp_path: Path):
     examples = readme_examples()
-    assert set(examples) >= {"stow", "qido", "wado", "large", "import"}
+    assert set(examples) >= {"stow", "qido", "wado", "consumer", "large", "import"}
     setup = (
         "set -euo pipefail\n"
         "STUDY=1.2.826.0.1.3680043.8.498.13230779778012324449356534479549187420\n"
@@ -96,6 +96,10 @@ def test_readme_examples_work(served: Served, tmp_path: Path):
     assert "Anony Mous" in out
     out = run("wado")
     assert "identical" in out
+    run("consumer")
+    assert (tmp_path / "frame1.jpg").read_bytes()[:2] == b"\xff\xd8"
+    assert (tmp_path / "wado.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "study.zip").read_bytes()[:2] == b"PK"
     if shutil.which("jq"):
         out = run("large")
         assert '"stored":1' in out.replace(" ", "")
