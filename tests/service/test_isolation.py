@@ -134,4 +134,4 @@ def test_read_only_key_is_refused_on_every_write_route(stack, tenant_a, lambda_a
 
 
 def test_every_scope_is_known():
-    assert ALL_SCOPES == {"read", "write", "delete"}
+    assert {"read", "write", "delete"} == ALL_SCOPES
