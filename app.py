@@ -11,7 +11,7 @@ from chalice.app import SQSEvent
 
 from chalicelib.config import Settings
 from chalicelib.observability import flush_metrics
-from chalicelib.routes import imports, qido, rendered, stow, uploads, wado, wado_uri
+from chalicelib.routes import imports, lifecycle, qido, rendered, stow, uploads, wado, wado_uri
 from chalicelib.routes.auth import authenticate
 from chalicelib.routes.chalice_app import ThreadLocalChalice
 from chalicelib.routes.deps import Deps
@@ -34,6 +34,7 @@ app.register_blueprint(stow.blueprint(deps))  # POST /studies, /studies/{study}
 app.register_blueprint(wado.blueprint(deps))  # retrieve, metadata, frames, bulkdata
 app.register_blueprint(rendered.blueprint(deps))  # .../rendered, .../thumbnail (4 levels)
 app.register_blueprint(wado_uri.blueprint(deps))  # GET /wado?requestType=WADO&...
+app.register_blueprint(lifecycle.blueprint(deps))  # DELETE study/series/instance, /changefeed
 app.register_blueprint(imports.blueprint(deps))  # GET /imports/rejected
 app.register_blueprint(uploads.blueprint(deps))  # POST /uploads, GET /uploads/{id}, .../complete
 

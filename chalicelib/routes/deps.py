@@ -8,6 +8,7 @@ from chalicelib.config import Settings
 from chalicelib.routes.auth import KeyCache
 from chalicelib.services.indexer import Indexer
 from chalicelib.storage.catalog import DynamoCatalog
+from chalicelib.storage.changefeed import ChangeFeed
 from chalicelib.storage.clients import AwsClients
 from chalicelib.storage.downloads import CloudFrontDownloads, Downloads, S3Downloads
 from chalicelib.storage.objects import S3ObjectStore
@@ -21,7 +22,7 @@ class Deps:
 
     def reset(self) -> None:
         """Drop the clients and adapters (tests: a new moto backend, changed settings)."""
-        for name in ("store", "catalog", "tenants", "key_cache", "indexer", "downloads"):
+        for name in ("store", "catalog", "tenants", "key_cache", "indexer", "downloads", "feed"):
             self.__dict__.pop(name, None)
         self.clients = AwsClients(self.settings)
 
@@ -51,5 +52,9 @@ class Deps:
         return S3Downloads(self.store)
 
     @cached_property
+    def feed(self) -> ChangeFeed:
+        return ChangeFeed(self.clients.dynamodb, self.settings.catalog_table)
+
+    @cached_property
     def indexer(self) -> Indexer:
-        return Indexer(self.store, self.catalog, self.settings)
+        return Indexer(self.store, self.catalog, self.settings, self.feed)

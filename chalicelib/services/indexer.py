@@ -30,7 +30,7 @@ from chalicelib.dicomweb.media import DICOM_JSON
 from chalicelib.dicomweb.metadata import dumps, instance_metadata
 from chalicelib.dicomweb.pixels import FrameTable, frame_table
 from chalicelib.dicomweb.resources import InstanceRef
-from chalicelib.services.ports import Catalog, ObjectRange, ObjectStore, StoredObject
+from chalicelib.services.ports import Catalog, Feed, ObjectRange, ObjectStore, StoredObject
 from chalicelib.services.records import build_record
 from chalicelib.services.uploads import result_marker
 from chalicelib.storage.keys import (
@@ -57,10 +57,13 @@ class Outcome:
 
 
 class Indexer:
-    def __init__(self, store: ObjectStore, catalog: Catalog, settings: Settings) -> None:
+    def __init__(
+        self, store: ObjectStore, catalog: Catalog, settings: Settings, feed: Feed | None = None
+    ) -> None:
         self._store = store
         self._catalog = catalog
         self._settings = settings
+        self._feed = feed
 
     def handle_message(self, body: dict[str, Any]) -> list[Outcome]:
         """One SQS message body: an S3 event notification (or S3's test event)."""
@@ -102,6 +105,8 @@ class Indexer:
             # the fragment first: once the catalog's version moves, no document may list it
             self._store.delete(instance_metadata_key(ref))
             removed = self._catalog.remove_instance(ref)
+            if removed and self._feed is not None:
+                self._feed.record(ref, "deleted")
             return Outcome("removed" if removed else "absent", key_hash(key), ref.sop)
         header, rng = got
         if (header.study, header.series, header.sop) != (ref.study, ref.series, ref.sop):
@@ -116,6 +121,8 @@ class Indexer:
             ref.tenant, header, stored, self._settings.max_indexed_value_bytes, table
         )
         action = self._catalog.index_instance(record)
+        if action in ("created", "replaced") and self._feed is not None:
+            self._feed.record(ref, action)
         return Outcome("indexed" if action == "created" else action, key_hash(key), ref.sop)
 
     def _pixels(

@@ -276,7 +276,13 @@ class DynamoCatalog(CatalogReads):
         raise CatalogContention(f"instance {record.ref.sop} not indexed after retries")
 
     def _replace(self, rec: InstanceRecord) -> str:
-        """The instance exists (a re-store, or a repeated event): attributes, not counts."""
+        """The instance exists: a re-store ('replaced', attributes, not counts), or the same
+        object again, a repeated event ('unchanged': nothing is written)."""
+        current = self.get_item(
+            keys.study_pk(rec.ref), keys.instance_sk(rec.ref.series, rec.ref.sop), consistent=True
+        )
+        if current is not None and current.get("etag") == rec.object.etag:
+            return "unchanged"
         ops, sks = self._value_entries(rec)
         self._transact(
             [

@@ -153,6 +153,29 @@ class S3ObjectStore:
             MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in parts]},
         )
 
+    def list_versions(self, prefix: str) -> Sequence[tuple[str, str]]:
+        """Every version and delete marker under a prefix: (key, version id)."""
+        found = []
+        paginator = self._s3.get_paginator("list_object_versions")
+        for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix):
+            for v in page.get("Versions", []) + page.get("DeleteMarkers", []):
+                found.append((v["Key"], v["VersionId"]))
+        return found
+
+    def delete_versions(self, versions: Sequence[tuple[str, str]]) -> None:
+        """Permanently delete object versions (DeleteObjects, 1,000 a request)."""
+        for start in range(0, len(versions), 1000):
+            chunk = versions[start : start + 1000]
+            got = self._s3.delete_objects(
+                Bucket=self._bucket,
+                Delete={
+                    "Objects": [{"Key": k, "VersionId": v} for k, v in chunk],
+                    "Quiet": True,
+                },
+            )
+            if got.get("Errors"):
+                raise RuntimeError(f"{len(got['Errors'])} versions could not be deleted")
+
     def put_file(self, key: str, fileobj: Any, content_type: str) -> None:
         """Upload a file-like object (S3 multipart for large ones: boto3's managed transfer)."""
         self._s3.upload_fileobj(fileobj, self._bucket, key, ExtraArgs={"ContentType": content_type})

@@ -1,0 +1,51 @@
+"""DELETE of a study, series or instance (non-standard, as in the seed tutorial).
+
+Removes every version of the stored objects (the bucket is versioned: a delete marker alone
+would leave the patient data) and of the derived objects (metadata fragments and documents,
+thumbnails), and answers only once S3 holds none of them. The catalog follows through S3's
+ObjectRemoved events, handled by the indexer like any other (QIDO within the indexing
+delay); WADO reads S3, so it stops serving at once. A delete that fails halfway is completed by
+a retry; a delete of something that is already gone is 404.
+"""
+
+from __future__ import annotations
+
+from chalicelib.dicomweb.errors import NotFound
+from chalicelib.dicomweb.resources import InstanceRef, SeriesRef, StudyRef
+from chalicelib.services.ports import ObjectStore
+from chalicelib.storage import keys
+from chalicelib.storage.schema import DERIVED_ROOT
+
+
+def _prefixes(ref: StudyRef | SeriesRef | InstanceRef) -> list[str]:
+    if isinstance(ref, InstanceRef):
+        return [
+            keys.instance_key(ref),
+            keys.instance_metadata_key(ref),
+            f"{keys.series_derived_prefix(ref)}thumbnails/{ref.sop}/",
+        ]
+    if isinstance(ref, SeriesRef):
+        return [keys.series_prefix(ref), keys.series_derived_prefix(ref)]
+    return [keys.study_prefix(ref), f"{DERIVED_ROOT}{ref.tenant}/{ref.study}/"]
+
+
+def delete(store: ObjectStore, ref: StudyRef | SeriesRef | InstanceRef) -> int:
+    """Delete every version under the resource's keys; returns how many were deleted."""
+    deleted = 0
+    found_any = False
+    for prefix in _prefixes(ref):
+        versions = store.list_versions(prefix)
+        if isinstance(ref, InstanceRef):  # exact keys only (another SOP may share a prefix)
+            versions = [v for v in versions if v[0] == prefix or prefix.endswith("/")]
+        found_any = found_any or bool(versions)
+        store.delete_versions(versions)
+        deleted += len(versions)
+    if not found_any:
+        raise NotFound("nothing to delete")
+    for prefix in _prefixes(ref):  # answer only once every version is gone
+        left = store.list_versions(prefix)
+        if isinstance(ref, InstanceRef):
+            left = [v for v in left if v[0] == prefix or prefix.endswith("/")]
+        if left:
+            raise RuntimeError("versions remain after the delete; retry it")
+    return deleted
