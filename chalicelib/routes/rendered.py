@@ -29,6 +29,7 @@ from chalicelib.routes.http import (
 from chalicelib.routes.wado import see_other
 from chalicelib.services import render
 from chalicelib.services.large import redirect_to_document
+from chalicelib.storage.keys import bundles_prefix
 
 INSTANCE = "/studies/{study}/series/{series}/instances/{instance}"
 
@@ -61,7 +62,7 @@ def blueprint(deps: Deps) -> Blueprint:
         if len(image) > deps.settings.max_binary_response():
             url = redirect_to_document(
                 deps.store,
-                tenant(),
+                bundles_prefix(tenant(), uid("study")),
                 image,
                 media_type,
                 lambda key, ct: deps.downloads.url(key, deps.settings.presign_expiry, ct),

@@ -45,7 +45,7 @@ from chalicelib.services.large import redirect_to_document
 from chalicelib.services.metadata import Metadata
 from chalicelib.services.wado import Large, Retrieved
 from chalicelib.services.zipper import ZIP, retrieve_zip
-from chalicelib.storage.keys import series_prefix, study_prefix
+from chalicelib.storage.keys import bundles_prefix, series_prefix, study_prefix
 
 INSTANCE = "/studies/{study}/series/{series}/instances/{instance}"
 
@@ -120,7 +120,8 @@ def blueprint(deps: Deps) -> Blueprint:
             body = gzip.compress(body, 6)
             headers["Content-Encoding"] = "gzip"
         if len(body) > limit():  # even compressed: stored once (uncompressed), presigned
-            url = redirect_to_document(deps.store, tenant(), plain, DICOM_JSON, link)
+            scope = bundles_prefix(tenant(), uid("study"))
+            url = redirect_to_document(deps.store, scope, plain, DICOM_JSON, link)
             return see_other(url)
         return Response(body=body, status_code=200, headers=headers)
 

@@ -18,14 +18,22 @@ from chalicelib.storage.schema import DERIVED_ROOT
 
 
 def _prefixes(ref: StudyRef | SeriesRef | InstanceRef) -> list[str]:
+    """The stored objects first, then everything derived from them, composed answers
+    (bundles) of the enclosing study and series included."""
     if isinstance(ref, InstanceRef):
         return [
             keys.instance_key(ref),
             keys.instance_metadata_key(ref),
             f"{keys.series_derived_prefix(ref)}thumbnails/{ref.sop}/",
+            keys.bundles_prefix(ref.tenant, ref.study, ref.series),
+            keys.bundles_prefix(ref.tenant, ref.study),
         ]
     if isinstance(ref, SeriesRef):
-        return [keys.series_prefix(ref), keys.series_derived_prefix(ref)]
+        return [
+            keys.series_prefix(ref),
+            keys.series_derived_prefix(ref),
+            keys.bundles_prefix(ref.tenant, ref.study),
+        ]
     return [keys.study_prefix(ref), f"{DERIVED_ROOT}{ref.tenant}/{ref.study}/"]
 
 
@@ -37,7 +45,7 @@ def delete(store: ObjectStore, ref: StudyRef | SeriesRef | InstanceRef) -> int:
         versions = store.list_versions(prefix)
         if isinstance(ref, InstanceRef):  # exact keys only (another SOP may share a prefix)
             versions = [v for v in versions if v[0] == prefix or prefix.endswith("/")]
-        found_any = found_any or bool(versions)
+        found_any = found_any or (bool(versions) and "/bundles/" not in prefix)
         store.delete_versions(versions)
         deleted += len(versions)
     if not found_any:

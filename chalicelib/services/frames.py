@@ -21,7 +21,7 @@ from chalicelib.services.ports import JsonDict, ObjectStore
 from chalicelib.services.records import select_all
 from chalicelib.services.transcode import decode_frame
 from chalicelib.storage.catalog import DynamoCatalog
-from chalicelib.storage.keys import instance_key
+from chalicelib.storage.keys import bundles_prefix, instance_key
 
 _FRAME_LIST = re.compile(r"^\d{1,6}(,\d{1,6})*\Z")
 
@@ -189,4 +189,5 @@ def _redirect_frames(
             piece = decode_frame(data, stored, decode_options(attrs)) if choice.decode else data
         parts.append(BundlePart(content_type, piece))
     identity = [key, numbers, content_type, table.pack().hex()[:64]]
-    return redirect_to_bundle(store, ref.tenant, identity, parts, choice.content_type, link)
+    scope = bundles_prefix(ref.tenant, ref.study, ref.series)
+    return redirect_to_bundle(store, scope, identity, parts, choice.content_type, link)

@@ -6,10 +6,11 @@ A single instance asked for as ``application/dicom`` is its own S3 object. Anyth
 (a study, a series, an instance as multipart, frames) is first composed in S3 as one
 ``multipart/related`` body (``ObjectStore.compose``: stored instances are copied server-side
 with UploadPartCopy, only part headers and small objects pass through the function) under
-``derived/{tenant}/bundles/``, named by a hash of what it holds, so a repeated request reuses
-it. The presigned URL sets the response Content-Type, boundary included: curl ``-L``,
-dicomweb-client and browsers follow the redirect and get the whole body with no parameter of
-ours. Building runs inside API Gateway's 29 s; bundles of several GB are beyond it.
+``derived/{tenant}/{study}[/{series}]/bundles/`` (deleted with the data), named by a hash
+of what it holds, so a repeated request reuses it. The presigned URL sets the response
+Content-Type, boundary included: curl ``-L``, dicomweb-client and browsers follow the
+redirect and get the whole body with no parameter of ours. Building runs inside API
+Gateway's 29 s; bundles of several GB are beyond it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from dataclasses import dataclass
 
 from chalicelib.dicomweb.media import APPLICATION_DICOM, MULTIPART_RELATED
 from chalicelib.services.ports import ObjectStore, Piece
-from chalicelib.storage.schema import DERIVED_ROOT
 
 
 @dataclass(frozen=True)
@@ -32,9 +32,9 @@ class BundlePart:
     content: Piece  # bytes, or (key, offset, length) copied from a stored object
 
 
-def bundle_key(tenant: str, identity: object) -> tuple[str, str]:
+def bundle_key(scope: str, identity: object) -> tuple[str, str]:
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
-    return f"{DERIVED_ROOT}{tenant}/bundles/{digest[:40]}.multipart", "dicomweb-" + digest[:32]
+    return f"{scope}{digest[:40]}.multipart", "dicomweb-" + digest[:32]
 
 
 def _pieces(parts: Sequence[BundlePart], boundary: str) -> Iterator[Piece]:
@@ -51,14 +51,14 @@ Link = Callable[[str, str], str]
 
 def redirect_to_bundle(
     store: ObjectStore,
-    tenant: str,
+    scope: str,
     identity: object,
     parts: Sequence[BundlePart],
     part_type: str,
     link: Link,
 ) -> str:
     """Compose (once) and presign a multipart/related body; returns the URL to redirect to."""
-    key, boundary = bundle_key(tenant, identity)
+    key, boundary = bundle_key(scope, identity)
     if not store.exists(key):
         store.compose(key, _pieces(parts, boundary), "application/octet-stream")
     return link(key, f'{MULTIPART_RELATED}; type="{part_type}"; boundary={boundary}')
@@ -69,11 +69,11 @@ def redirect_to_object(link: Link, key: str) -> str:
 
 
 def redirect_to_document(
-    store: ObjectStore, tenant: str, body: bytes, content_type: str, link: Link
+    store: ObjectStore, scope: str, body: bytes, content_type: str, link: Link
 ) -> str:
     """A computed document (metadata) too large to return: stored once, then presigned."""
     digest = hashlib.sha256(body).hexdigest()[:40]
-    key = f"{DERIVED_ROOT}{tenant}/bundles/{digest}.json"
+    key = f"{scope}{digest}.json"
     if not store.exists(key):
         store.put(key, body, content_type)
     return link(key, content_type)

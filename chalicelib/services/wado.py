@@ -29,7 +29,7 @@ from chalicelib.services.ports import ObjectStore
 from chalicelib.services.transcode import can_write, transcode
 from chalicelib.storage.catalog import DynamoCatalog
 from chalicelib.storage.catalog_reads import instance_entry
-from chalicelib.storage.keys import instance_key, series_prefix, study_prefix
+from chalicelib.storage.keys import bundles_scope, instance_key, series_prefix, study_prefix
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ def _redirect(
             )
     url = redirect_to_bundle(
         store,
-        large.tenant,
+        bundles_scope(large.tenant, (key for key, _ in objects)),
         [identity, choice.transfer_syntax],
         parts,
         APPLICATION_DICOM,

@@ -3,7 +3,8 @@ DICOMDIR, each file named ``{study}/{series}/{sop}.dcm``.
 
 Under the payload limit the zip is built in memory. Over it, it is written through a spooled
 temporary file (memory bounded, Lambda's /tmp beyond 32 MB), uploaded once under
-``derived/{tenant}/bundles/`` (named by a hash of what it holds) and answered with a 303, like
+``derived/{tenant}/{study}[/{series}]/bundles/`` (deleted with the data; named by a hash of
+what it holds) and answered with a 303, like
 every large answer.
 """
 
@@ -18,7 +19,7 @@ from io import BytesIO
 from chalicelib.dicomweb.errors import NotFound
 from chalicelib.services.large import Link
 from chalicelib.services.ports import ObjectStore
-from chalicelib.storage.schema import DERIVED_ROOT
+from chalicelib.storage.keys import bundles_scope
 
 ZIP = "application/zip"
 _CHUNK = 8 * 1024 * 1024
@@ -58,7 +59,8 @@ def retrieve_zip(
                     archive.writestr(_name(key), data)
         return buf.getvalue()
     identity = json.dumps(sorted(objects)).encode()
-    key = f"{DERIVED_ROOT}{tenant}/bundles/{hashlib.sha256(identity).hexdigest()[:40]}.zip"
+    scope = bundles_scope(tenant, (k for k, _, _ in objects))
+    key = f"{scope}{hashlib.sha256(identity).hexdigest()[:40]}.zip"
     if not store.exists(key):
         with tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024) as spool:
             with zipfile.ZipFile(spool, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:

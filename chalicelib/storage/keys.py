@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from chalicelib.dicomweb.resources import InstanceRef, SeriesRef, StudyRef, is_valid_uid
@@ -193,3 +194,27 @@ def parse_upload_name(name: str) -> tuple[str, int] | None:
 def upload_result_key(tenant: str, upload_id: str, index: int, outcome: str) -> str:
     """A result marker: the outcome is in the key, so one listing reports an upload."""
     return f"{upload_results_prefix(tenant, upload_id)}{index:05d}/{outcome}"
+
+
+# --- bundles: composed answers over the payload limit, kept with the data they hold ------------
+
+
+def bundles_prefix(tenant: str, study: str, series: str | None = None) -> str:
+    """Where composed answers (multipart bodies, zips, large documents) are kept: under the
+    study or series they hold, so deleting it deletes them."""
+    if series:
+        return f"{DERIVED_ROOT}{tenant}/{study}/{series}/bundles/"
+    return f"{DERIVED_ROOT}{tenant}/{study}/bundles/"
+
+
+def bundles_scope(tenant: str, object_keys: Iterable[str]) -> str:
+    """The narrowest bundles prefix that holds every one of these canonical object keys."""
+    studies, series = set(), set()
+    for key in object_keys:
+        parts = key.split("/")
+        studies.add(parts[2])
+        series.add(parts[3])
+    if len(studies) != 1:
+        raise ValueError("a bundle holds one study")
+    (study,) = studies
+    return bundles_prefix(tenant, study, next(iter(series)) if len(series) == 1 else None)

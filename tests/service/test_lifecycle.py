@@ -32,7 +32,7 @@ def archive(stack):
 
 
 def test_delete_instance_series_study(stack):
-    study, s1, s2, a, b = archive(stack)
+    study, s1, s2, a, _ = archive(stack)
     inst = f"/studies/{study}/series/{s1}/instances/{a[0].SOPInstanceUID}"
     assert len(versions(stack, f"dicom/t1/{study}/{s1}/{a[0].SOPInstanceUID}.dcm")) == 2
     assert stack.http.delete(stack.url + inst).status_code == 204
@@ -122,3 +122,33 @@ def test_change_feed_in_order_and_paged_without_gaps(stack):
     from tests.conftest import OTHER_KEY
 
     assert stack.http.get(stack.url + "/changefeed", headers={"apikey": OTHER_KEY}).json() == []
+
+
+def test_delete_removes_composed_answers_too(lambda_app):
+    """Bundles (composed answers over the payload limit) hold patient data: deleting the
+    study deletes them."""
+    import dataclasses
+
+    from local.harness import in_process_stack
+    from tests.conftest import KEY
+
+    deps = lambda_app.deps
+    original = deps.settings
+    deps.settings = dataclasses.replace(original, payload_limit=1024 * 1024)
+    try:
+        with in_process_stack(lambda_app, KEY) as stack:
+            study = uid()
+            for _ in range(3):
+                store(stack, dataset(study=study, rows=500, columns=500))
+            stack.drain()
+            assert stack.get(f"/studies/{study}").status_code == 200  # through a bundle
+            assert (
+                stack.get(f"/studies/{study}", headers={"Accept": "application/zip"}).status_code
+                == 200
+            )
+            assert len(versions(stack, f"derived/t1/{study}/bundles/")) == 2
+            assert stack.http.delete(f"{stack.url}/studies/{study}").status_code == 204
+            assert versions(stack, f"derived/t1/{study}/") == []
+            assert stack.get(f"/studies/{study}").status_code == 404
+    finally:
+        deps.settings = original
