@@ -89,7 +89,11 @@ class S3ObjectStore:
         self._s3.copy_object(**kwargs)
 
     def delete(self, key: str) -> None:
-        self._s3.delete_object(Bucket=self._bucket, Key=key)
+        """Delete an object for good: every version of it. (In a versioned bucket a plain
+        DELETE only adds a delete marker and keeps the data; on a key that is already gone it
+        would even add a marker.)"""
+        versions = [v for v in self.list_versions(key) if v[0] == key]
+        self.delete_versions(versions)
 
     def list(
         self, prefix: str, start_after: str | None = None, limit: int = 1000

@@ -62,7 +62,7 @@ def study_count(s: Served) -> int:
 @pytest.mark.skipif(not SEED_DIR.exists(), reason="../shared/seed-dcms is not beside the repo")
 def test_readme_examples_work(served: Served, tmp_path: Path):
     examples = readme_examples()
-    assert set(examples) >= {"stow", "qido", "wado", "consumer", "large", "import"}
+    assert set(examples) >= {"stow", "qido", "wado", "consumer", "large", "delete", "import"}
     setup = (
         "set -euo pipefail\n"
         "STUDY=1.2.826.0.1.3680043.8.498.13230779778012324449356534479549187420\n"
@@ -104,10 +104,12 @@ def test_readme_examples_work(served: Served, tmp_path: Path):
         out = run("large")
         assert '"stored":1' in out.replace(" ", "")
         assert (tmp_path / "study.multipart").stat().st_size > 3 * 2_800_000
+    out = run("delete")
+    assert "204" in out and '"action":"deleted"' in out.replace(" ", "")
     if shutil.which("aws"):
         out = run("import")
         assert '"name":"notes.txt"' in out
-        assert study_count(served) == 3  # blue-circle again: replaced, not duplicated
+        assert study_count(served) == 2  # blue-circle again: replaced, not duplicated
 
 
 def test_restart_keeps_stored_data(tmp_path: Path):
