@@ -121,6 +121,11 @@ class Indexer:
             ref.tenant, header, stored, self._settings.max_indexed_value_bytes, table
         )
         action = self._catalog.index_instance(record)
+        if action != "unchanged" and not self._store.exists(key):
+            # deleted while we indexed it, its remove event possibly handled already: undo,
+            # so the catalog converges to what S3 holds whatever the order (one HEAD)
+            self._catalog.remove_instance(ref)
+            return Outcome("removed", key_hash(key), ref.sop)
         if action in ("created", "replaced") and self._feed is not None:
             self._feed.record(ref, action)
         return Outcome("indexed" if action == "created" else action, key_hash(key), ref.sop)

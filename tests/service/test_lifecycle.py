@@ -152,3 +152,27 @@ def test_delete_removes_composed_answers_too(lambda_app):
             assert stack.get(f"/studies/{study}").status_code == 404
     finally:
         deps.settings = original
+
+
+def test_a_delete_racing_the_indexer_still_converges(stack, lambda_app):
+    """The object is deleted after the indexer read it and before it wrote the catalog (its
+    remove event handled first): the indexer's own re-check removes what it just wrote."""
+    ds = dataset()
+    store(stack, ds)
+    s3 = stack.deps.clients.s3
+    bucket = stack.deps.settings.bucket
+    key = f"dicom/t1/{ds.StudyInstanceUID}/{ds.SeriesInstanceUID}/{ds.SOPInstanceUID}.dcm"
+
+    def purge_after_read(**_):
+        for v in s3.list_object_versions(Bucket=bucket, Prefix=key).get("Versions", []):
+            s3.delete_object(Bucket=bucket, Key=key, VersionId=v["VersionId"])
+
+    db = stack.deps.clients.dynamodb
+    db.meta.events.register_first("before-call.dynamodb.TransactWriteItems", purge_after_read)
+    try:
+        deliver(lambda_app, [s3_record(bucket, key)])
+    finally:
+        db.meta.events.unregister("before-call.dynamodb.TransactWriteItems", purge_after_read)
+    assert stack.get("/studies").json() == []  # before any remove event is handled
+    stack.drain()
+    assert stack.get("/studies").json() == []
