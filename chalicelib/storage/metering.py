@@ -93,7 +93,9 @@ class AwsCallCounter:
     ) -> None:
         name = self._op_name(kw["event_name"])
         operation = model.name
-        received = int(http_response.headers.get("content-length", 0) or 0)
+        # a HEAD's Content-Length is the object's size, not bytes sent back
+        is_head = model.http.get("method") == "HEAD"
+        received = 0 if is_head else int(http_response.headers.get("content-length", 0) or 0)
         with self._lock:
             c = self.counts[name]
             c.calls += 1
