@@ -6,7 +6,7 @@ incremented atomically with ADD) and one entry per change (``sk`` = the zero-pad
 sequence). A sequence number is taken before its entry is written, so a crash between the two
 leaves a gap in the numbers, never a reordering; readers page with ``startAfter``. Every change
 of a tenant writes that one partition (about 500 changes a second at DynamoDB's 1,000 WCU
-per partition: docs/scale).
+per partition; a scale limit to revisit with issue 14).
 """
 
 from __future__ import annotations
