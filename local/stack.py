@@ -12,6 +12,7 @@ Ctrl-C or SIGTERM stops everything cleanly.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -130,8 +131,21 @@ class Stack:
         deps = lambda_app.deps
         create_resources(deps.clients, deps.settings, visibility_timeout=5)
         key = demo_key(self.state_dir)
+        saved = self.state_dir / "tenants.json"
+        if saved.exists():  # tenants and keys made with the admin CLI
+            deps.tenants.restore(json.loads(saved.read_text()))
         deps.tenants.create_tenant("demo", "Demo tenant")
         deps.tenants.create_key("demo", ALL_SCOPES, name="demo", api_key=key)
+        (self.state_dir / "stack.json").write_text(
+            json.dumps(
+                {
+                    "endpoint": f"http://127.0.0.1:{moto_port}",
+                    "region": deps.settings.region,
+                    "tenants_table": deps.settings.tenants_table,
+                    "state_dir": str(self.state_dir),
+                }
+            )
+        )
         self.start_indexer()
         restored = ObjectMirror(self.state_dir, deps.clients.s3, deps.settings.bucket).restore()
 
@@ -178,6 +192,7 @@ def main() -> None:
         pass
     finally:
         stack.stop()
+        (state_dir / "stack.json").unlink(missing_ok=True)  # the admin CLI's pointer
         print("stopped", flush=True)
 
 

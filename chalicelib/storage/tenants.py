@@ -79,3 +79,61 @@ class DynamoTenantStore:
             item["expires_at"] = {"S": expires_at.isoformat()}
         self._db.put_item(TableName=self._table, Item=item)
         return key_id, plain
+
+    # --- administration (the CLI; small tables, so listing scans them) ------------------------
+
+    def all_items(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"TableName": self._table}
+        while True:
+            page = self._db.scan(**kwargs)
+            items += page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def restore(self, items: list[dict[str, Any]]) -> None:
+        for item in items:
+            self._db.put_item(TableName=self._table, Item=item)
+
+    def tenants(self) -> list[dict[str, str]]:
+        return sorted(
+            (
+                {"tenant": i["tenant"]["S"], "name": i.get("name", {}).get("S", "")}
+                for i in self.all_items()
+                if i["pk"]["S"].startswith("TENANT#")
+            ),
+            key=lambda t: t["tenant"],
+        )
+
+    def tenant_exists(self, tenant: str) -> bool:
+        got = self._db.get_item(TableName=self._table, Key={"pk": {"S": f"TENANT#{tenant}"}})
+        return "Item" in got
+
+    def keys(self, tenant: str) -> list[dict[str, Any]]:
+        out = []
+        for i in self.all_items():
+            if i["pk"]["S"].startswith("KEY#") and i["tenant"]["S"] == tenant:
+                out.append(
+                    {
+                        "key_id": i["key_id"]["S"],
+                        "name": i.get("name", {}).get("S", ""),
+                        "scopes": sorted(i.get("scopes", {}).get("SS", [])),
+                        "created_at": i.get("created_at", {}).get("S", ""),
+                        "expires_at": i.get("expires_at", {}).get("S", ""),
+                        "revoked": bool(i.get("revoked", {}).get("BOOL", False)),
+                    }
+                )
+        return sorted(out, key=lambda k: k["created_at"])
+
+    def revoke(self, key_id: str) -> bool:
+        for i in self.all_items():
+            if i["pk"]["S"].startswith("KEY#") and i["key_id"]["S"] == key_id:
+                self._db.update_item(
+                    TableName=self._table,
+                    Key={"pk": i["pk"]},
+                    UpdateExpression="SET revoked = :t",
+                    ExpressionAttributeValues={":t": {"BOOL": True}},
+                )
+                return True
+        return False

@@ -67,3 +67,21 @@ def test_a_request_without_accept_header_is_answered(stack):
     response = conn.getresponse()
     assert response.status == 200
     assert response.read() == b"[]"
+
+
+def test_expired_and_revoked_keys_are_refused(stack):
+    from datetime import UTC, datetime, timedelta
+
+    tenants = stack.deps.tenants
+    _, expired = tenants.create_key(
+        TENANT, frozenset({"read"}), expires_at=datetime.now(UTC) - timedelta(seconds=1)
+    )
+    assert requests.get(stack.url + "/studies", headers={"apikey": expired}).status_code == 401
+    key_id, key = tenants.create_key(TENANT, frozenset({"read"}), name="to-revoke")
+    assert requests.get(stack.url + "/studies", headers={"apikey": key}).status_code == 200
+    assert tenants.revoke(key_id)
+    # still trusted from the cache for at most its TTL (60 s), then refused
+    assert requests.get(stack.url + "/studies", headers={"apikey": key}).status_code == 200
+    stack.deps.__dict__.pop("key_cache", None)  # a new container, or the TTL elapsed
+    assert requests.get(stack.url + "/studies", headers={"apikey": key}).status_code == 401
+    assert stack.deps.settings.key_cache_ttl <= 60
