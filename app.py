@@ -26,7 +26,7 @@ app = ThreadLocalChalice(app_name="dicomweb")
 # responses unless every type is binary.
 app.api.binary_types = ["*/*"]
 app.register_middleware(observe, "http")  # registered first: it wraps authentication too
-app.register_middleware(authenticate(lambda: deps.key_cache), "http")
+app.register_middleware(authenticate(lambda: deps.key_cache, lambda: deps.rate_limiter), "http")
 
 # --- the URL surface -------------------------------------------------------------------------
 app.register_blueprint(qido.blueprint(deps))  # GET /studies, .../series, .../instances

@@ -43,6 +43,8 @@ class Settings:
     qido_max_limit: int = 1000
     #: Catalog values longer than this (JSON bytes) are left out of the index (still in S3).
     max_indexed_value_bytes: int = 1024
+    #: Requests a second a tenant may make (0: no limit); a tenant item's rate_limit overrides.
+    tenant_rate_limit: int = 0
     #: Presigned S3 URLs (uploads, large retrievals) expire after this many seconds.
     presign_expiry: int = 300
     #: Files above this size are uploaded as S3 multipart uploads of ``upload_part_size`` parts.
@@ -77,6 +79,7 @@ class Settings:
             header_read_max=int(e.get("INDEX_HEADER_READ_MAX", d.header_read_max)),
             qido_default_limit=int(e.get("QIDO_DEFAULT_LIMIT", d.qido_default_limit)),
             qido_max_limit=int(e.get("QIDO_MAX_LIMIT", d.qido_max_limit)),
+            tenant_rate_limit=int(e.get("TENANT_RATE_LIMIT", d.tenant_rate_limit)),
             presign_expiry=min(300, int(e.get("PRESIGN_EXPIRY_SECONDS", d.presign_expiry))),
             multipart_threshold=int(e.get("UPLOAD_MULTIPART_THRESHOLD", d.multipart_threshold)),
             upload_part_size=max(5 * MIB, int(e.get("UPLOAD_PART_SIZE", d.upload_part_size))),

@@ -59,3 +59,17 @@ def flush_metrics() -> None:
         metrics.clear_metrics()
     else:
         metrics.flush_metrics()
+
+
+def count(name: str, value: float, unit: str = "Count", **dimensions: str) -> None:
+    """One EMF metric with its own dimensions (e.g. tenant, transaction): safe when several
+    requests share the process, unlike dimensions on the shared Metrics object."""
+    if metrics_disabled():
+        return
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+    with single_metric(
+        name=name, unit=MetricUnit(unit), value=value, namespace=NAMESPACE
+    ) as metric:
+        for key, dimension in dimensions.items():
+            metric.add_dimension(name=key, value=dimension)

@@ -63,6 +63,10 @@ class PayloadTooLarge(DicomWebError):
     status, code = 413, "PayloadTooLarge"
 
 
+class TooManyRequests(DicomWebError):
+    status, code = 429, "TooManyRequests"
+
+
 class UnsupportedMediaType(DicomWebError):
     status, code = 415, "UnsupportedMediaType"
 

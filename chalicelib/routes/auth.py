@@ -14,7 +14,7 @@ from typing import Any
 
 from chalice.app import Request
 
-from chalicelib.dicomweb.errors import Unauthorized
+from chalicelib.dicomweb.errors import TooManyRequests, Unauthorized
 from chalicelib.observability import logger
 from chalicelib.routes.http import PRINCIPAL, error_response
 from chalicelib.services.ports import Principal, TenantStore
@@ -57,8 +57,11 @@ class KeyCache:
         return principal
 
 
-def authenticate(cache: Callable[[], KeyCache]) -> Callable[[Request, Callable[..., Any]], Any]:
-    """Chalice HTTP middleware: 401 unless the request carries a known API key."""
+def authenticate(
+    cache: Callable[[], KeyCache], limiter: Callable[[], Any] | None = None
+) -> Callable[[Request, Callable[..., Any]], Any]:
+    """Chalice HTTP middleware: 401 unless the request carries a known API key; 429 when the
+    key's tenant is over its rate limit."""
 
     def middleware(event: Request, get_response: Callable[..., Any]) -> Any:
         if event.method == "OPTIONS":
@@ -69,6 +72,13 @@ def authenticate(cache: Callable[[], KeyCache]) -> Callable[[Request, Callable[.
             return error_response(
                 Unauthorized(
                     "a valid API key is required (apikey, x-api-key or Authorization: Bearer)"
+                )
+            )
+        if limiter is not None and not limiter().allow(principal.tenant):
+            return error_response(
+                TooManyRequests(
+                    "this tenant is over its request rate; retry after a second",
+                    headers={"Retry-After": "1"},
                 )
             )
         event.context[PRINCIPAL] = principal

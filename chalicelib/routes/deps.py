@@ -12,6 +12,7 @@ from chalicelib.storage.changefeed import ChangeFeed
 from chalicelib.storage.clients import AwsClients
 from chalicelib.storage.downloads import CloudFrontDownloads, Downloads, S3Downloads
 from chalicelib.storage.objects import S3ObjectStore
+from chalicelib.storage.ratelimit import RateLimiter
 from chalicelib.storage.tenants import DynamoTenantStore
 
 
@@ -22,7 +23,16 @@ class Deps:
 
     def reset(self) -> None:
         """Drop the clients and adapters (tests: a new moto backend, changed settings)."""
-        for name in ("store", "catalog", "tenants", "key_cache", "indexer", "downloads", "feed"):
+        for name in (
+            "store",
+            "catalog",
+            "tenants",
+            "key_cache",
+            "indexer",
+            "downloads",
+            "feed",
+            "rate_limiter",
+        ):
             self.__dict__.pop(name, None)
         self.clients = AwsClients(self.settings)
 
@@ -50,6 +60,12 @@ class Deps:
                 s.download_base_url, s.download_key_id, s.download_private_key
             )
         return S3Downloads(self.store)
+
+    @cached_property
+    def rate_limiter(self) -> RateLimiter:
+        return RateLimiter(
+            self.clients.dynamodb, self.settings.tenants_table, self.settings.tenant_rate_limit
+        )
 
     @cached_property
     def feed(self) -> ChangeFeed:

@@ -11,16 +11,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from chalice.app import Request
 
-from chalicelib.observability import (
-    NAMESPACE,
-    flush_metrics,
-    logger,
-    metrics_disabled,
-    tracer,
-)
+from chalicelib.observability import count, flush_metrics, logger, tracer
+from chalicelib.routes.http import PRINCIPAL
 
 
 def observe(event: Request, get_response: Callable[[Request], Any]) -> Any:
@@ -35,12 +29,14 @@ def observe(event: Request, get_response: Callable[[Request], Any]) -> Any:
             "request",
             extra={"status": status, "ms": round((time.perf_counter() - started) * 1000, 1)},
         )
-        name = "ServerErrors" if status >= 500 else "Requests"
-        if not metrics_disabled():
-            with single_metric(
-                name=name, unit=MetricUnit.Count, value=1, namespace=NAMESPACE
-            ) as metric:
-                metric.add_dimension(name="transaction", value=transaction)
+        principal = event.context.get(PRINCIPAL)
+        tenant = principal.tenant if principal is not None else "-"
+        count(
+            "ServerErrors" if status >= 500 else "Requests",
+            1,
+            transaction=transaction,
+            tenant=tenant,
+        )
         return response
     finally:
         flush_metrics()

@@ -20,7 +20,7 @@ from chalicelib.dicomweb.media import (
 )
 from chalicelib.dicomweb.multipart import read_multipart
 from chalicelib.dicomweb.resources import path_uid
-from chalicelib.observability import logger, metrics
+from chalicelib.observability import count, logger
 from chalicelib.routes.deps import Deps
 from chalicelib.routes.http import CORS, api_view, base_url, json_response, path_param, principal_of
 from chalicelib.services.stow import InstancePart, store_instances
@@ -74,8 +74,9 @@ def blueprint(deps: Deps) -> Blueprint:
                 "failed": len(result.failed),
             },
         )
-        metrics.add_metric(name="InstancesStored", unit="Count", value=len(result.stored))
-        metrics.add_metric(name="InstancesFailed", unit="Count", value=len(result.failed))
+        count("InstancesStored", len(result.stored), tenant=tenant)
+        count("InstancesFailed", len(result.failed), tenant=tenant)
+        count("BytesStored", sum(s.size for s in result.stored), "Bytes", tenant=tenant)
         return json_response(result.to_dicom_json(base_url(request), study), status=result.status)
 
     @bp.route("/studies", methods=["POST"], content_types=["*/*"], cors=CORS)

@@ -25,6 +25,7 @@ _THROTTLED = {"SlowDown", "ServiceUnavailable", "RequestTimeout", "ThrottlingExc
 class StoredInstance:
     ref: InstanceRef
     sop_class: str
+    size: int = 0
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ def store_instances(
                     FailedInstance(header.sop_class, header.sop, reason, f"storage error {code}")
                 )
                 continue
-            result.stored.append(StoredInstance(ref, header.sop_class))
+            result.stored.append(StoredInstance(ref, header.sop_class, len(part.content)))
         except InstanceRejected as exc:
             sop_class, sop = _best_effort_uids(part.content)
             result.failed.append(FailedInstance(sop_class, sop, exc.reason, exc.message))
