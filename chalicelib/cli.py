@@ -2,7 +2,8 @@
 
 While ``make serve`` runs, the CLI started from the repo reaches that local stack without any
 flag (the stack writes ``.state/stack.json``); against AWS it uses the usual credential chain
-and ``--tenants-table`` (or ``TENANTS_TABLE``). Standard library only: nothing here enters the
+and ``--stack NAME`` (the deployed stack's ``TenantsTable`` output), ``--tenants-table`` or
+``TENANTS_TABLE``. Standard library only: nothing here enters the
 Lambda package's dependencies.
 """
 
@@ -49,6 +50,11 @@ def _store(args: argparse.Namespace) -> tuple[Any, Path | None]:
         }
         table = stack["tenants_table"]
         local = Path(stack["state_dir"])
+    elif args.stack:  # AWS: the deployed stack names its tenants table in an output
+        cloudformation = boto3.client("cloudformation")
+        (stack,) = cloudformation.describe_stacks(StackName=args.stack)["Stacks"]
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        table = outputs["TenantsTable"]
     client = boto3.client("dynamodb", **kwargs)
     return DynamoTenantStore(client, table), local
 
@@ -66,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m chalicelib.cli")
     parser.add_argument("--tenants-table", help="the tenants table (AWS; default TENANTS_TABLE)")
     parser.add_argument("--aws", action="store_true", help="ignore a running local stack")
+    parser.add_argument(
+        "--stack", help="AWS: the deployed stack, whose TenantsTable output is used"
+    )
     sub = parser.add_subparsers(dest="group", required=True)
     tenants = sub.add_parser("tenants").add_subparsers(dest="command", required=True)
     create_tenant = tenants.add_parser("create")
