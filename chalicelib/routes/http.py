@@ -147,3 +147,24 @@ def api_view(current_request: Callable[[], Request], scope: str) -> Callable[[Vi
         return wrapper
 
     return decorate
+
+
+def edge(
+    bp: Any,
+) -> tuple[
+    Callable[[str], Callable[[ViewFunc], ViewFunc]], Callable[[], str], Callable[[str], str]
+]:
+    """What every route module uses: the view wrapper for its blueprint, the caller's tenant,
+    and a path UID, decoded and validated."""
+    from chalicelib.dicomweb.resources import path_uid
+
+    def view(scope: str) -> Callable[[ViewFunc], ViewFunc]:
+        return api_view(lambda: bp.current_request, scope)
+
+    def tenant() -> str:
+        return principal_of(bp.current_request).tenant
+
+    def uid(name: str) -> str:
+        return path_uid(path_param(bp.current_request, name), name)
+
+    return view, tenant, uid

@@ -3,22 +3,18 @@
 
 from __future__ import annotations
 
-import functools
-
 from chalice.app import Blueprint, Response
 
 from chalicelib.dicomweb.errors import BadRequest, NotFound
 from chalicelib.dicomweb.media import JSON
-from chalicelib.dicomweb.resources import InstanceRef, SeriesRef, StudyRef, path_uid
+from chalicelib.dicomweb.resources import InstanceRef, SeriesRef, StudyRef
 from chalicelib.observability import logger
 from chalicelib.routes.deps import Deps
 from chalicelib.routes.http import (
     CORS,
     CORS_HEADERS,
-    api_view,
+    edge,
     json_response,
-    path_param,
-    principal_of,
 )
 from chalicelib.services.delete import delete
 
@@ -27,13 +23,7 @@ MAX_FEED_PAGE = 1000
 
 def blueprint(deps: Deps) -> Blueprint:
     bp = Blueprint(__name__)
-    view = functools.partial(api_view, lambda: bp.current_request)
-
-    def tenant() -> str:
-        return principal_of(bp.current_request).tenant
-
-    def uid(name: str) -> str:
-        return path_uid(path_param(bp.current_request, name), name)
+    view, tenant, uid = edge(bp)
 
     def deleted(ref: StudyRef | SeriesRef | InstanceRef) -> Response:
         count = delete(deps.store, ref)

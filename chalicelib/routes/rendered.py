@@ -7,7 +7,6 @@ Near the limits: a rendered image is small next to its source; one over the payl
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -16,14 +15,13 @@ from chalice.app import Blueprint, Response
 from chalicelib.dicomweb.errors import BadRequest
 from chalicelib.dicomweb.media import parse_accept
 from chalicelib.dicomweb.rendering import RenderOptions, parse_render_options
-from chalicelib.dicomweb.resources import InstanceRef, SeriesRef, StudyRef, path_uid
+from chalicelib.dicomweb.resources import InstanceRef, SeriesRef, StudyRef
 from chalicelib.routes.deps import Deps
 from chalicelib.routes.http import (
     CORS,
-    api_view,
     binary_response,
+    edge,
     path_param,
-    principal_of,
     query_lists,
 )
 from chalicelib.routes.wado import see_other
@@ -36,13 +34,7 @@ INSTANCE = "/studies/{study}/series/{series}/instances/{instance}"
 
 def blueprint(deps: Deps) -> Blueprint:
     bp = Blueprint(__name__)
-    view = functools.partial(api_view, lambda: bp.current_request)
-
-    def tenant() -> str:
-        return principal_of(bp.current_request).tenant
-
-    def uid(name: str) -> str:
-        return path_uid(path_param(bp.current_request, name), name)
+    view, tenant, uid = edge(bp)
 
     def options(thumbnail: bool) -> RenderOptions:
         request = bp.current_request

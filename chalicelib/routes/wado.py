@@ -8,7 +8,6 @@ Metadata is gzip-compressed when the client accepts it, which keeps large series
 
 from __future__ import annotations
 
-import functools
 import gzip
 import json
 
@@ -26,17 +25,16 @@ from chalicelib.dicomweb.media import (
 )
 from chalicelib.dicomweb.metadata import absolute_uris
 from chalicelib.dicomweb.multipart import Part
-from chalicelib.dicomweb.resources import InstanceRef, SeriesRef, StudyRef, path_uid
+from chalicelib.dicomweb.resources import InstanceRef, SeriesRef, StudyRef
 from chalicelib.routes.deps import Deps
 from chalicelib.routes.http import (
     CORS,
     CORS_HEADERS,
-    api_view,
     base_url,
     binary_response,
+    edge,
     multipart_response,
     path_param,
-    principal_of,
 )
 from chalicelib.services import frames as frame_service
 from chalicelib.services import metadata as metadata_service
@@ -69,13 +67,7 @@ def _dicom_response(got: Retrieved) -> Response:
 
 def blueprint(deps: Deps) -> Blueprint:
     bp = Blueprint(__name__)
-    view = functools.partial(api_view, lambda: bp.current_request)
-
-    def tenant() -> str:
-        return principal_of(bp.current_request).tenant
-
-    def uid(name: str) -> str:
-        return path_uid(path_param(bp.current_request, name), name)
+    view, tenant, uid = edge(bp)
 
     def study_ref() -> StudyRef:
         return StudyRef(tenant(), uid("study"))
