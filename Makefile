@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: serve test lint typecheck unit install clean
+.PHONY: serve test lint typecheck unit install clean infra-check infra-tools deploy destroy
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -24,13 +24,41 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy chalicelib
+	$(BIN)/mypy chalicelib infra
 
-test: lint typecheck
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+test: lint typecheck infra-check
+	$(BIN)/python -m pytest --ignore=tests/infra $(PYTEST_ARGS)
+
+# --- the deployable stack (infra/README.md) ---------------------------------------------------
+INFRA_VENV := .venv-infra
+INFRA_STAMP := $(INFRA_VENV)/.installed-$(shell cksum < infra/requirements-scan.txt | cut -d' ' -f1)
+INFRA_OUT := build/infra
+STAGE ?= prod
+REGION ?= $(or $(AWS_REGION),$(AWS_DEFAULT_REGION),us-east-1)
+
+$(INFRA_STAMP): infra/requirements-scan.txt
+	test -x $(INFRA_VENV)/bin/python || $(PY) -m venv $(INFRA_VENV)
+	$(INFRA_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r infra/requirements-scan.txt
+	rm -f $(INFRA_VENV)/.installed-*
+	touch $@
+
+infra-tools: $(INFRA_STAMP)
+
+infra-check: $(STAMP) $(INFRA_STAMP)  ## build the template offline, lint it, scan it, test it against the code
+	$(BIN)/python -m infra.build --stage $(STAGE) --out $(INFRA_OUT)
+	$(INFRA_VENV)/bin/cfn-lint $(INFRA_OUT)/sam.json
+	$(INFRA_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation \
+		-f $(INFRA_OUT)/sam.json
+	$(BIN)/python -m pytest tests/infra
+
+deploy: $(STAMP)  ## STAGE=prod REGION=eu-west-1 [ALARM_EMAIL=..]: build and deploy to the current AWS account
+	$(BIN)/python -m infra.deploy deploy --stage $(STAGE) --region $(REGION) $(if $(ALARM_EMAIL),--alarm-email $(ALARM_EMAIL))
+
+destroy: $(STAMP)  ## STAGE=prod REGION=..: delete the stack; the bucket and tables are retained
+	$(BIN)/python -m infra.deploy destroy --stage $(STAGE) --region $(REGION)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(INFRA_VENV) build .pytest_cache .mypy_cache .ruff_cache
 
 .PHONY: bench-indexing bench-lag
 bench-indexing: $(STAMP)  ## AWS calls and bytes per stored-and-indexed instance (in-process moto)

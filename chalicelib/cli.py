@@ -51,10 +51,12 @@ def _store(args: argparse.Namespace) -> tuple[Any, Path | None]:
         table = stack["tenants_table"]
         local = Path(stack["state_dir"])
     elif args.stack:  # AWS: the deployed stack names its tenants table in an output
-        cloudformation = boto3.client("cloudformation")
+        cloudformation = boto3.client("cloudformation", region_name=args.region)
         (stack,) = cloudformation.describe_stacks(StackName=args.stack)["Stacks"]
         outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
         table = outputs["TenantsTable"]
+    if args.region and local is None:
+        kwargs["region_name"] = args.region
     client = boto3.client("dynamodb", **kwargs)
     return DynamoTenantStore(client, table), local
 
@@ -75,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--stack", help="AWS: the deployed stack, whose TenantsTable output is used"
     )
+    parser.add_argument("--region", help="AWS: the stack's region (default: AWS_REGION)")
     sub = parser.add_subparsers(dest="group", required=True)
     tenants = sub.add_parser("tenants").add_subparsers(dest="command", required=True)
     create_tenant = tenants.add_parser("create")

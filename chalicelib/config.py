@@ -17,6 +17,16 @@ LAMBDA_PAYLOAD_LIMIT = 6 * MIB
 #: API Gateway (REST) request body limit, in bytes.
 API_GATEWAY_BODY_LIMIT = 10 * MIB
 
+#: The environment variables that name the stack's resources (Settings field -> variable).
+#: One definition: ``from_env`` reads them, ``infra/template.py`` sets them on every function.
+RESOURCE_ENV = {
+    "bucket": "DICOM_BUCKET",
+    "catalog_table": "CATALOG_TABLE",
+    "tenants_table": "TENANTS_TABLE",
+    "index_queue": "INDEX_QUEUE",
+    "index_dlq": "INDEX_DLQ",
+}
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -67,11 +77,11 @@ class Settings:
         d = cls()
         return cls(
             region=e.get("AWS_REGION") or e.get("AWS_DEFAULT_REGION") or d.region,
-            bucket=e.get("DICOM_BUCKET", d.bucket),
-            catalog_table=e.get("CATALOG_TABLE", d.catalog_table),
-            tenants_table=e.get("TENANTS_TABLE", d.tenants_table),
-            index_queue=e.get("INDEX_QUEUE", d.index_queue),
-            index_dlq=e.get("INDEX_DLQ", d.index_dlq),
+            bucket=e.get(RESOURCE_ENV["bucket"], d.bucket),
+            catalog_table=e.get(RESOURCE_ENV["catalog_table"], d.catalog_table),
+            tenants_table=e.get(RESOURCE_ENV["tenants_table"], d.tenants_table),
+            index_queue=e.get(RESOURCE_ENV["index_queue"], d.index_queue),
+            index_dlq=e.get(RESOURCE_ENV["index_dlq"], d.index_dlq),
             payload_limit=int(e.get("PAYLOAD_LIMIT_BYTES", d.payload_limit)),
             request_limit=int(e.get("REQUEST_LIMIT_BYTES", d.request_limit)),
             key_cache_ttl=float(e.get("API_KEY_CACHE_TTL", d.key_cache_ttl)),

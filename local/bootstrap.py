@@ -30,6 +30,14 @@ def create_resources(
     ):
         if definition["TableName"] not in existing_tables:
             db.create_table(**definition)
+            if definition["TableName"] == settings.tenants_table:
+                db.update_time_to_live(
+                    TableName=settings.tenants_table,
+                    TimeToLiveSpecification={
+                        "Enabled": True,
+                        "AttributeName": schema.TENANTS_TTL_ATTRIBUTE,
+                    },
+                )
     dlq_url = sqs.create_queue(QueueName=settings.index_dlq)["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
         "QueueArn"
@@ -51,6 +59,9 @@ def create_resources(
     if settings.bucket not in buckets:
         s3.create_bucket(Bucket=settings.bucket)
     s3.put_bucket_versioning(Bucket=settings.bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_cors(
+        Bucket=settings.bucket, CORSConfiguration={"CORSRules": schema.BUCKET_CORS_RULES}
+    )
     s3.put_bucket_notification_configuration(
         Bucket=settings.bucket,
         NotificationConfiguration={

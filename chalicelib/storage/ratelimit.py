@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from chalicelib.storage.catalog_reads import av
+from chalicelib.storage.schema import TENANTS_TTL_ATTRIBUTE
 
 
 class RateLimiter:
@@ -26,7 +27,8 @@ class RateLimiter:
         got = self._db.update_item(
             TableName=self._table,
             Key={"pk": av(f"{tenant}#RATE#{second}")},
-            UpdateExpression="ADD n :one SET expires = :ttl",
+            UpdateExpression="ADD n :one SET #ttl = :ttl",
+            ExpressionAttributeNames={"#ttl": TENANTS_TTL_ATTRIBUTE},
             ExpressionAttributeValues={":one": av(1), ":ttl": av(second + 60)},
             ReturnValues="UPDATED_NEW",
         )

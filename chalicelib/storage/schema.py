@@ -41,6 +41,18 @@ INDEXER_TIMEOUT_S: Final = 60
 QUEUE_VISIBILITY_TIMEOUT_S: Final = 6 * INDEXER_TIMEOUT_S
 INDEXER_BATCH_SIZE: Final = 10
 
+#: Bucket CORS (S3 API shape): browsers follow a 303 to a presigned GET (large retrievals) and
+#: PUT the parts of a presigned upload, reading each part's ETag.
+BUCKET_CORS_RULES: Final = [
+    {
+        "AllowedMethods": ["GET", "HEAD", "PUT"],
+        "AllowedOrigins": ["*"],
+        "AllowedHeaders": ["*"],
+        "ExposeHeaders": ["ETag", "Content-Length", "Content-Type", "Content-Range"],
+        "MaxAgeSeconds": 3600,
+    }
+]
+
 CATALOG_INDEXES: Final = {
     "by_uid": ("uid_pk", "uid_sk"),
     "by_date": ("date_pk", "date_sk"),
@@ -75,6 +87,11 @@ def catalog_table(name: str) -> dict[str, Any]:
             for index, (hash_key, range_key) in CATALOG_INDEXES.items()
         ],
     }
+
+
+#: Tenants-table items carrying this numeric attribute (epoch seconds) expire by DynamoDB TTL
+#: (the rate limiter's one-second counters).
+TENANTS_TTL_ATTRIBUTE: Final = "expires"
 
 
 def tenants_table(name: str) -> dict[str, Any]:

@@ -1,0 +1,230 @@
+"""Deploy, destroy and purge the stack in a real AWS account (credentials from the usual AWS
+chain: environment, profile, SSO).
+
+    python -m infra.deploy deploy  --stage prod --region eu-west-1 [--alarm-email ops@x]
+    python -m infra.deploy destroy --stage prod --region eu-west-1
+    python -m infra.deploy purge   --stage prod --region eu-west-1 --confirm dicomweb-prod
+
+``deploy`` builds the template (``infra/build.py``), uploads the deployment package and the
+template to an artifact bucket (``dicomweb-artifacts-<account>-<region>``, created private and
+encrypted on first use), and creates or updates the stack ``dicomweb-<stage>`` through a change
+set. ``destroy`` deletes the stack; the archive bucket, the access-log bucket and both tables
+are retained (DeletionPolicy Retain) and listed. ``purge`` deletes those retained resources,
+every object version included: it is irreversible and asks for the stack name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from infra import build
+
+RETAINED = {"DicomBucket", "AccessLogBucket", "CatalogTable", "TenantsTable"}
+
+
+def stack_name(stage: str) -> str:
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,20}", stage):
+        raise SystemExit("--stage: lower-case letters, digits and '-', at most 21 characters")
+    return f"dicomweb-{stage}"
+
+
+def with_code_location(sam: dict[str, Any], bucket: str, key: str) -> dict[str, Any]:
+    """The template with every function's CodeUri pointing at the uploaded package."""
+    out: dict[str, Any] = json.loads(json.dumps(sam))
+    for resource in out["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = {"Bucket": bucket, "Key": key}
+    return out
+
+
+def ensure_artifact_bucket(s3: Any, bucket: str, region: str) -> None:
+    try:
+        s3.head_bucket(Bucket=bucket)
+        return
+    except ClientError:
+        pass
+    config = {} if region == "us-east-1" else {"LocationConstraint": region}
+    s3.create_bucket(Bucket=bucket, **({"CreateBucketConfiguration": config} if config else {}))
+    s3.put_public_access_block(
+        Bucket=bucket,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    s3.put_bucket_encryption(
+        Bucket=bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
+    )
+
+
+def upload(s3: Any, bucket: str, key: str, data: bytes) -> None:
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except ClientError:
+        s3.put_object(Bucket=bucket, Key=key, Body=data)
+
+
+def parameters(alarm_email: str | None) -> list[dict[str, str]]:
+    return [{"ParameterKey": "AlarmEmail", "ParameterValue": alarm_email}] if alarm_email else []
+
+
+def deploy(stage: str, region: str, alarm_email: str | None = None) -> dict[str, str]:
+    stack = stack_name(stage)
+    sam_path = build.build(stage)
+    session = boto3.session.Session(region_name=region)
+    account = session.client("sts").get_caller_identity()["Account"]
+    s3 = session.client("s3")
+    cfn = session.client("cloudformation")
+    bucket = f"dicomweb-artifacts-{account}-{region}"
+    ensure_artifact_bucket(s3, bucket, region)
+
+    package = (sam_path.parent / "deployment.zip").read_bytes()
+    code_key = f"{stack}/{hashlib.sha256(package).hexdigest()}.zip"
+    upload(s3, bucket, code_key, package)
+    body = json.dumps(with_code_location(json.loads(sam_path.read_text()), bucket, code_key))
+    template_key = f"{stack}/{hashlib.sha256(body.encode()).hexdigest()}.json"
+    upload(s3, bucket, template_key, body.encode())  # over CloudFormation's 51 KB inline limit
+
+    try:
+        cfn.describe_stacks(StackName=stack)
+        kind = "UPDATE"
+    except ClientError:
+        kind = "CREATE"
+    change_set = f"deploy-{int(time.time())}"
+    cfn.create_change_set(
+        StackName=stack,
+        ChangeSetName=change_set,
+        ChangeSetType=kind,
+        TemplateURL=f"https://{bucket}.s3.{region}.amazonaws.com/{template_key}",
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+        Parameters=parameters(alarm_email),
+        Tags=[{"Key": "app", "Value": "dicomweb"}, {"Key": "stage", "Value": stage}],
+    )
+    try:
+        cfn.get_waiter("change_set_create_complete").wait(StackName=stack, ChangeSetName=change_set)
+    except Exception:
+        got = cfn.describe_change_set(StackName=stack, ChangeSetName=change_set)
+        if "didn't contain changes" in got.get("StatusReason", ""):
+            print(f"{stack}: no changes")
+            return outputs(cfn, stack)
+        raise SystemExit(f"{stack}: change set failed: {got.get('StatusReason')}") from None
+    cfn.execute_change_set(StackName=stack, ChangeSetName=change_set)
+    waiter = "stack_create_complete" if kind == "CREATE" else "stack_update_complete"
+    cfn.get_waiter(waiter).wait(StackName=stack, WaiterConfig={"Delay": 15, "MaxAttempts": 240})
+    return outputs(cfn, stack)
+
+
+def outputs(cfn: Any, stack: str) -> dict[str, str]:
+    (described,) = cfn.describe_stacks(StackName=stack)["Stacks"]
+    return {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+
+
+def retained(cfn: Any, stack: str) -> dict[str, str]:
+    """Logical id -> physical id of the data resources the stack keeps on deletion."""
+    found: dict[str, str] = {}
+    paginator = cfn.get_paginator("list_stack_resources")
+    for page in paginator.paginate(StackName=stack):
+        for r in page["StackResourceSummaries"]:
+            if r["LogicalResourceId"] in RETAINED and r.get("PhysicalResourceId"):
+                found[r["LogicalResourceId"]] = r["PhysicalResourceId"]
+    return found
+
+
+def destroy(stage: str, region: str) -> dict[str, str]:
+    stack = stack_name(stage)
+    cfn = boto3.session.Session(region_name=region).client("cloudformation")
+    kept = retained(cfn, stack)
+    Path(build.DEFAULT_OUT).mkdir(parents=True, exist_ok=True)
+    (build.DEFAULT_OUT / f"{stack}-retained.json").write_text(json.dumps(kept, indent=2))
+    cfn.delete_stack(StackName=stack)
+    cfn.get_waiter("stack_delete_complete").wait(StackName=stack)
+    return kept
+
+
+def empty_bucket(s3: Any, bucket: str) -> int:
+    """Delete every object version and delete marker; the count removed."""
+    removed = 0
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        doomed = [
+            {"Key": v["Key"], "VersionId": v["VersionId"]}
+            for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
+        ]
+        for i in range(0, len(doomed), 1000):
+            s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed[i : i + 1000]})
+        removed += len(doomed)
+    return removed
+
+
+def purge(resources: dict[str, str], session: Any) -> list[str]:
+    """Delete retained data resources (buckets emptied first, tables unprotected first)."""
+    s3, db = session.client("s3"), session.client("dynamodb")
+    done = []
+    for logical, physical in resources.items():
+        if logical.endswith("Bucket"):
+            count = empty_bucket(s3, physical)
+            s3.delete_bucket(Bucket=physical)
+            done.append(f"bucket {physical} ({count} object versions)")
+        else:
+            db.update_table(TableName=physical, DeletionProtectionEnabled=False)
+            db.delete_table(TableName=physical)
+            done.append(f"table {physical}")
+    return done
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("action", choices=["deploy", "destroy", "purge"])
+    parser.add_argument("--stage", default="prod")
+    parser.add_argument("--region", required=True)
+    parser.add_argument("--alarm-email")
+    parser.add_argument("--confirm", help="purge: the stack name, typed out")
+    args = parser.parse_args(argv)
+    stack = stack_name(args.stage)
+    if args.action == "deploy":
+        for key, value in deploy(args.stage, args.region, args.alarm_email).items():
+            print(f"{key}: {value}")
+        print(
+            "\nFirst tenant and key:\n"
+            f"  python -m chalicelib.cli --stack {stack} --region {args.region} "
+            "tenants create <tenant>\n"
+            f"  python -m chalicelib.cli --stack {stack} --region {args.region} "
+            "keys create <tenant> --scopes read,write,delete"
+        )
+    elif args.action == "destroy":
+        kept = destroy(args.stage, args.region)
+        print(f"{stack} deleted. Retained (your data): {json.dumps(kept)}")
+        print(
+            f"Delete them, every object version included: python -m infra.deploy purge "
+            f"--stage {args.stage} --region {args.region} --confirm {stack}"
+        )
+    else:
+        if args.confirm != stack:
+            print(f"purge deletes every stored instance: pass --confirm {stack}", file=sys.stderr)
+            return 2
+        saved = build.DEFAULT_OUT / f"{stack}-retained.json"
+        if not saved.exists():
+            print(f"{saved} not found: run destroy first", file=sys.stderr)
+            return 2
+        session = boto3.session.Session(region_name=args.region)
+        for line in purge(json.loads(saved.read_text()), session):
+            print(f"deleted {line}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,800 @@
+"""The resources Chalice does not generate, as a template merged into ``chalice package``.
+
+Everything the code depends on comes from the code's own definitions: the table keys and
+indexes (``chalicelib/storage/schema.py``), the bucket roots and notification filters, the queue
+settings, the environment variable names (``chalicelib/config.RESOURCE_ENV``) and the JSON error
+body (``chalicelib/routes/http.error_body``). ``tests/infra`` checks the built template against
+the same definitions, so the two cannot drift.
+
+Chalice generates the two functions (``APIHandler``, ``IndexObjects``), the REST API and its
+invoke permission; this template adds to them (deep merge): roles, names, environment, API
+access logs, throttling, tracing and GatewayResponses, and the SQS event source's
+``FunctionResponseTypes``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chalicelib.config import RESOURCE_ENV
+from chalicelib.routes.http import CORS_HEADERS, error_body
+from chalicelib.storage import schema
+
+APP_NAME = "dicomweb"  # .chalice/config.json app_name: the REST API's name (ApiName metric)
+API_STAGE = "api"  # .chalice/config.json api_gateway_stage
+API_FUNCTION = "APIHandler"
+INDEX_FUNCTION = "IndexObjects"
+INDEX_EVENT_SOURCE = "IndexObjectsSqsEventSource"
+
+#: Sizing from measurements (infra/README.md, "Sizing"): the whole in-process stack (API,
+#: indexer and moto holding every object) peaks at 249 MB RSS in ``make bench-wado`` and 232 MB
+#: in ``make bench-indexing``; importing the app costs 86 MB. The API gets 1024 MB for the
+#: ~0.6 vCPU that comes with it (pixel decoding, transcoding, rendering are CPU-bound).
+API_MEMORY_MB = 1024
+API_TIMEOUT_S = 29  # API Gateway's integration timeout: a longer Lambda run is never answered
+INDEX_MEMORY_MB = 512
+INDEX_MAX_CONCURRENCY = 10  # SQS pollers: bounds the catalog's write rate
+LOG_RETENTION_DAYS = 90
+SQS_RETENTION_S = 14 * 24 * 3600
+
+RETAIN = {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}
+
+
+def sub(text: str) -> dict[str, str]:
+    return {"Fn::Sub": text}
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"Ref": name}
+
+
+def att(name: str, attribute: str) -> dict[str, list[str]]:
+    return {"Fn::GetAtt": [name, attribute]}
+
+
+def skip(*checks: tuple[str, str]) -> dict[str, Any]:
+    """checkov inline suppressions, each with its reason."""
+    return {"checkov": {"skip": [{"id": c, "comment": why} for c, why in checks]}}
+
+
+BUCKET_NAME = "${AWS::StackName}-dicom-${AWS::AccountId}-${AWS::Region}"
+LOG_BUCKET_NAME = "${AWS::StackName}-logs-${AWS::AccountId}-${AWS::Region}"
+BUCKET_ARN = "arn:${AWS::Partition}:s3:::" + BUCKET_NAME
+API_FUNCTION_NAME = "${AWS::StackName}-api"
+INDEX_FUNCTION_NAME = "${AWS::StackName}-indexer"
+ROOTS = (schema.DICOM_ROOT, schema.IMPORT_ROOT, schema.DERIVED_ROOT, schema.REJECTED_ROOT)
+
+
+def tls_only(resource_arns: list[Any], action: str) -> dict[str, Any]:
+    return {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": action,
+        "Resource": resource_arns,
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+
+
+def table_properties(definition: dict[str, Any]) -> dict[str, Any]:
+    """CreateTable arguments (the schema) -> AWS::DynamoDB::Table properties."""
+    props = {k: v for k, v in definition.items() if k != "TableName"}
+    props.update(
+        PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
+        SSESpecification={"SSEEnabled": True},
+        DeletionProtectionEnabled=True,
+    )
+    return props
+
+
+def bucket_cors() -> list[dict[str, Any]]:
+    """schema.BUCKET_CORS_RULES (S3 API shape) -> CloudFormation CorsRule shape."""
+    rename = {"ExposeHeaders": "ExposedHeaders", "MaxAgeSeconds": "MaxAge"}
+    return [{rename.get(k, k): v for k, v in rule.items()} for rule in schema.BUCKET_CORS_RULES]
+
+
+def gateway_response(status: int, code: str, message: str, **headers: str) -> dict[str, Any]:
+    """A GatewayResponse giving API Gateway's own errors the service's body and CORS headers."""
+    quoted = {k: f"'{v}'" for k, v in {**CORS_HEADERS, **headers}.items()}
+    return {
+        "StatusCode": str(status),
+        "ResponseParameters": {"Headers": quoted},
+        "ResponseTemplates": {"application/json": json.dumps(error_body(status, code, message))},
+    }
+
+
+LARGE = "bodies over 6 MB go through POST /uploads (presigned S3 upload)"
+GATEWAY_RESPONSES = {
+    # API Gateway answers an unknown path with 403 "Missing Authentication Token".
+    "MISSING_AUTHENTICATION_TOKEN": gateway_response(404, "NotFound", "no such resource"),
+    "REQUEST_TOO_LARGE": gateway_response(
+        413, "PayloadTooLarge", f"the request exceeds API Gateway's 10 MB body limit; {LARGE}"
+    ),
+    "THROTTLED": gateway_response(
+        429, "TooManyRequests", "the API's request rate limit was exceeded", **{"Retry-After": "1"}
+    ),
+    "QUOTA_EXCEEDED": gateway_response(429, "TooManyRequests", "the API's quota was exceeded"),
+    "INTEGRATION_TIMEOUT": gateway_response(
+        504,
+        "GatewayTimeout",
+        "the request did not finish within API Gateway's 29 s; retrieve large studies with "
+        "Accept: multipart/related and follow the 303 to a presigned URL",
+    ),
+    # Lambda refuses an event or a response over its 6 MB payload limit.
+    "INTEGRATION_FAILURE": gateway_response(
+        502, "BadGateway", f"the function could not be invoked (payload over 6 MB?); {LARGE}"
+    ),
+    "DEFAULT_5XX": gateway_response(502, "BadGateway", "the gateway could not serve the request"),
+}
+
+
+def env() -> dict[str, Any]:
+    values = {
+        "bucket": ref("DicomBucket"),
+        "catalog_table": ref("CatalogTable"),
+        "tenants_table": ref("TenantsTable"),
+        "index_queue": att("IndexQueue", "QueueName"),
+        "index_dlq": att("IndexDLQ", "QueueName"),
+    }
+    assert values.keys() == RESOURCE_ENV.keys()
+    return {
+        **{RESOURCE_ENV[k]: v for k, v in values.items()},
+        "TENANT_RATE_LIMIT": ref("TenantRateLimit"),
+        "POWERTOOLS_SERVICE_NAME": "dicomweb",
+        "POWERTOOLS_METRICS_NAMESPACE": "DicomWeb",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+
+
+def objects(*roots: str) -> list[dict[str, str]]:
+    return [sub(f"{BUCKET_ARN}/{root}*") for root in roots]
+
+
+def table_arns(*tables: str, indexes: bool = False) -> list[Any]:
+    arns: list[Any] = [att(t, "Arn") for t in tables]
+    if indexes:
+        arns += [{"Fn::Join": ["", [att(t, "Arn"), "/index/*"]]} for t in tables]
+    return arns
+
+
+def role(name: str, function_name: str, statements: list[dict[str, Any]]) -> dict[str, Any]:
+    logs = {
+        "Effect": "Allow",
+        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+        "Resource": sub(
+            "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:"
+            f"/aws/lambda/{function_name}:*"
+        ),
+    }
+    return {
+        "Type": "AWS::IAM::Role",
+        "Properties": {
+            "AssumeRolePolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "lambda.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            },
+            # X-Ray's write actions have no resource-level permissions.
+            "ManagedPolicyArns": [
+                sub("arn:${AWS::Partition}:iam::aws:policy/AWSXRayDaemonWriteAccess")
+            ],
+            "Policies": [
+                {
+                    "PolicyName": name,
+                    "PolicyDocument": {"Version": "2012-10-17", "Statement": [logs, *statements]},
+                }
+            ],
+        },
+    }
+
+
+S3_READ = ["s3:GetObject", "s3:GetObjectVersion"]
+S3_WRITE = ["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"]
+S3_MULTIPART = ["s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
+# ListBucket also turns a missing key's 403 into the 404 the code relies on.
+S3_LIST = ["s3:ListBucket", "s3:ListBucketVersions"]
+CATALOG_RW = [
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:ConditionCheckItem",
+]
+
+
+def allow(actions: list[str], resources: Any) -> dict[str, Any]:
+    return {"Effect": "Allow", "Action": actions, "Resource": resources}
+
+
+def api_role() -> dict[str, Any]:
+    """STOW writes dicom/; uploads presign import/; WADO reads, composes bundles and caches
+    renderings under derived/; DELETE purges every version; /imports/rejected lists rejected/."""
+    return role(
+        "api",
+        API_FUNCTION_NAME,
+        [
+            allow(S3_READ + S3_WRITE + S3_MULTIPART, objects(*ROOTS)),
+            allow(S3_LIST, sub(BUCKET_ARN)),
+            allow(CATALOG_RW, table_arns("CatalogTable", indexes=True)),
+            # API keys and tenants are read; the rate limiter counts with UpdateItem.
+            allow(["dynamodb:GetItem", "dynamodb:UpdateItem"], table_arns("TenantsTable")),
+        ],
+    )
+
+
+def indexer_role() -> dict[str, Any]:
+    """Ranged header reads; derived/ documents; imports copied into dicom/ or rejected/ and
+    removed; the catalog and its change feed; the queue it consumes."""
+    return role(
+        "indexer",
+        INDEX_FUNCTION_NAME,
+        [
+            allow(S3_READ + S3_WRITE, objects(*ROOTS)),
+            allow(S3_LIST, sub(BUCKET_ARN)),
+            allow(CATALOG_RW, table_arns("CatalogTable", indexes=True)),
+            allow(
+                [
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:ChangeMessageVisibility",
+                    "sqs:GetQueueAttributes",
+                ],
+                att("IndexQueue", "Arn"),
+            ),
+        ],
+    )
+
+
+def bucket() -> dict[str, Any]:
+    return {
+        "Type": "AWS::S3::Bucket",
+        **RETAIN,
+        "DependsOn": ["IndexQueuePolicy"],  # S3 tests the queue's permission at creation
+        "Properties": {
+            "BucketName": sub(BUCKET_NAME),
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": [
+                    {
+                        "ServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"},
+                        "BucketKeyEnabled": True,
+                    }
+                ]
+            },
+            "VersioningConfiguration": {"Status": "Enabled"},
+            "PublicAccessBlockConfiguration": {
+                "BlockPublicAcls": True,
+                "BlockPublicPolicy": True,
+                "IgnorePublicAcls": True,
+                "RestrictPublicBuckets": True,
+            },
+            "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+            "LoggingConfiguration": {
+                "DestinationBucketName": ref("AccessLogBucket"),
+                "LogFilePrefix": "s3/dicom/",
+            },
+            "LifecycleConfiguration": {
+                "Rules": [
+                    {
+                        "Id": "abort-incomplete-multipart-uploads",
+                        "Status": "Enabled",
+                        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 2},
+                    },
+                    {
+                        # Re-stored instances leave their old bytes as noncurrent versions
+                        # (DELETE purges every version itself).
+                        "Id": "expire-noncurrent-versions",
+                        "Status": "Enabled",
+                        "NoncurrentVersionExpiration": {
+                            "NoncurrentDays": ref("NoncurrentVersionDays")
+                        },
+                        "ExpiredObjectDeleteMarker": True,
+                    },
+                ]
+            },
+            "CorsConfiguration": {"CorsRules": bucket_cors()},
+            "NotificationConfiguration": {
+                "QueueConfigurations": [
+                    {
+                        "Event": event,
+                        "Queue": att("IndexQueue", "Arn"),
+                        "Filter": {"S3Key": {"Rules": [{"Name": "prefix", "Value": root}]}},
+                    }
+                    for root in schema.NOTIFIED_ROOTS
+                    for event in schema.NOTIFIED_EVENTS
+                ]
+            },
+        },
+    }
+
+
+def log_bucket() -> dict[str, Any]:
+    return {
+        "Type": "AWS::S3::Bucket",
+        **RETAIN,
+        "Metadata": skip(
+            ("CKV_AWS_18", "this is the access-log target; logging it would recurse"),
+        ),
+        "Properties": {
+            "BucketName": sub(LOG_BUCKET_NAME),
+            # S3 server access logs can be delivered only to SSE-S3 buckets.
+            "BucketEncryption": {
+                "ServerSideEncryptionConfiguration": [
+                    {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+                ]
+            },
+            "VersioningConfiguration": {"Status": "Enabled"},
+            "PublicAccessBlockConfiguration": {
+                "BlockPublicAcls": True,
+                "BlockPublicPolicy": True,
+                "IgnorePublicAcls": True,
+                "RestrictPublicBuckets": True,
+            },
+            "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+            "LifecycleConfiguration": {
+                "Rules": [
+                    {
+                        "Id": "expire-logs",
+                        "Status": "Enabled",
+                        "ExpirationInDays": 365,
+                        "NoncurrentVersionExpiration": {"NoncurrentDays": 30},
+                    }
+                ]
+            },
+        },
+    }
+
+
+def bucket_policies() -> dict[str, Any]:
+    log_arn = "arn:${AWS::Partition}:s3:::" + LOG_BUCKET_NAME
+    return {
+        "DicomBucketPolicy": {
+            "Type": "AWS::S3::BucketPolicy",
+            "Properties": {
+                "Bucket": ref("DicomBucket"),
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [tls_only([sub(BUCKET_ARN), sub(BUCKET_ARN + "/*")], "s3:*")],
+                },
+            },
+        },
+        "AccessLogBucketPolicy": {
+            "Type": "AWS::S3::BucketPolicy",
+            "Properties": {
+                "Bucket": ref("AccessLogBucket"),
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        tls_only([sub(log_arn), sub(log_arn + "/*")], "s3:*"),
+                        {
+                            "Sid": "S3ServerAccessLogs",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "logging.s3.amazonaws.com"},
+                            "Action": "s3:PutObject",
+                            "Resource": sub(log_arn + "/s3/*"),
+                            "Condition": {
+                                "ArnLike": {"aws:SourceArn": sub(BUCKET_ARN)},
+                                "StringEquals": {"aws:SourceAccount": sub("${AWS::AccountId}")},
+                            },
+                        },
+                    ],
+                },
+            },
+        },
+    }
+
+
+SSE_SQS = (
+    "CKV_AWS_27",
+    "encrypted with SSE-SQS (SqsManagedSseEnabled), which the check does not recognise; S3 "
+    "cannot publish to a queue under the AWS-managed alias/aws/sqs key",
+)
+AWS_MANAGED_KEY = (
+    "CKV_AWS_119",
+    "encrypted at rest with the AWS-managed key (SSEEnabled); a customer-managed key adds a "
+    "fixed monthly cost to an idle stack and is one property away for those who need it",
+)
+
+
+def queues() -> dict[str, Any]:
+    return {
+        "IndexDLQ": {
+            "Type": "AWS::SQS::Queue",
+            "Metadata": skip(SSE_SQS),
+            "Properties": {
+                "QueueName": sub("${AWS::StackName}-index-dlq"),
+                "SqsManagedSseEnabled": True,
+                "MessageRetentionPeriod": SQS_RETENTION_S,
+            },
+        },
+        "IndexQueue": {
+            "Type": "AWS::SQS::Queue",
+            "Metadata": skip(SSE_SQS),
+            "Properties": {
+                "QueueName": sub("${AWS::StackName}-index"),
+                # SSE-SQS: S3 cannot publish to a queue encrypted with alias/aws/sqs.
+                "SqsManagedSseEnabled": True,
+                "VisibilityTimeout": schema.QUEUE_VISIBILITY_TIMEOUT_S,
+                "MessageRetentionPeriod": SQS_RETENTION_S,
+                "RedrivePolicy": {
+                    "deadLetterTargetArn": att("IndexDLQ", "Arn"),
+                    "maxReceiveCount": schema.MAX_RECEIVE_COUNT,
+                },
+            },
+        },
+        "IndexQueuePolicy": {
+            "Type": "AWS::SQS::QueuePolicy",
+            "Properties": {
+                "Queues": [ref("IndexQueue")],
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "BucketNotifications",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "s3.amazonaws.com"},
+                            "Action": "sqs:SendMessage",
+                            "Resource": att("IndexQueue", "Arn"),
+                            "Condition": {
+                                "ArnLike": {"aws:SourceArn": sub(BUCKET_ARN)},
+                                "StringEquals": {"aws:SourceAccount": sub("${AWS::AccountId}")},
+                            },
+                        },
+                        tls_only([att("IndexQueue", "Arn")], "sqs:*"),
+                    ],
+                },
+            },
+        },
+    }
+
+
+def tables() -> dict[str, Any]:
+    tenants = table_properties(schema.tenants_table("unused"))
+    tenants["TimeToLiveSpecification"] = {
+        "AttributeName": schema.TENANTS_TTL_ATTRIBUTE,
+        "Enabled": True,
+    }
+    return {
+        "CatalogTable": {
+            "Type": "AWS::DynamoDB::Table",
+            **RETAIN,
+            "Metadata": skip(AWS_MANAGED_KEY),
+            "Properties": table_properties(schema.catalog_table("unused")),
+        },
+        "TenantsTable": {
+            "Type": "AWS::DynamoDB::Table",
+            **RETAIN,
+            "Metadata": skip(AWS_MANAGED_KEY),
+            "Properties": tenants,
+        },
+    }
+
+
+NO_KMS_LOGS = (
+    "CKV_AWS_158",
+    "logs hold UIDs, counts and request ids, never patient data (chalicelib/observability.py); "
+    "a customer-managed key adds a fixed monthly cost to an idle stack",
+)
+
+
+def log_groups() -> dict[str, Any]:
+    def group(name: str) -> dict[str, Any]:
+        return {
+            "Type": "AWS::Logs::LogGroup",
+            "Metadata": skip(NO_KMS_LOGS),
+            "Properties": {"LogGroupName": sub(name), "RetentionInDays": LOG_RETENTION_DAYS},
+        }
+
+    return {
+        "ApiHandlerLogGroup": group(f"/aws/lambda/{API_FUNCTION_NAME}"),
+        "IndexerLogGroup": group(f"/aws/lambda/{INDEX_FUNCTION_NAME}"),
+        "ApiAccessLogGroup": group("/aws/apigateway/${AWS::StackName}-access"),
+    }
+
+
+LAMBDA_SKIPS = skip(
+    ("CKV_AWS_117", "no VPC resources are used; a VPC would need NAT or endpoints (fixed cost)"),
+    ("CKV_AWS_116", "not invoked asynchronously: API Gateway waits, SQS redrives to IndexDLQ"),
+    ("CKV_AWS_173", "the environment holds resource names only, no secrets"),
+    (
+        "CKV_AWS_115",
+        "concurrency is bounded by API throttling and the SQS source's MaximumConcurrency; "
+        "reserving it fails on new accounts (10 concurrent executions)",
+    ),
+)
+
+# $context.path holds UIDs only; query strings (patient names in QIDO) are never logged.
+ACCESS_LOG_FORMAT = json.dumps(
+    {
+        "requestId": "$context.requestId",
+        "time": "$context.requestTime",
+        "ip": "$context.identity.sourceIp",
+        "method": "$context.httpMethod",
+        "resource": "$context.resourcePath",
+        "status": "$context.status",
+        "bytes": "$context.responseLength",
+        "latencyMs": "$context.responseLatency",
+        "integrationMs": "$context.integrationLatency",
+        "error": "$context.error.responseType",
+    }
+)
+
+
+def functions() -> dict[str, Any]:
+    common = {"Environment": {"Variables": env()}}
+    return {
+        API_FUNCTION: {
+            "Metadata": LAMBDA_SKIPS,
+            "DependsOn": ["ApiHandlerLogGroup"],
+            "Properties": {
+                **common,
+                "FunctionName": sub(API_FUNCTION_NAME),
+                "Role": att("ApiHandlerRole", "Arn"),
+                "MemorySize": API_MEMORY_MB,
+                "Timeout": API_TIMEOUT_S,
+            },
+        },
+        INDEX_FUNCTION: {
+            "Metadata": LAMBDA_SKIPS,
+            "DependsOn": ["IndexerLogGroup"],
+            "Properties": {
+                **common,
+                "FunctionName": sub(INDEX_FUNCTION_NAME),
+                "Role": att("IndexerRole", "Arn"),
+                "MemorySize": INDEX_MEMORY_MB,
+                "Timeout": schema.INDEXER_TIMEOUT_S,
+                "Events": {
+                    INDEX_EVENT_SOURCE: {
+                        "Type": "SQS",
+                        "Properties": {
+                            "BatchSize": schema.INDEXER_BATCH_SIZE,
+                            # the indexer returns batchItemFailures: only those are retried
+                            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+                            "ScalingConfig": {"MaximumConcurrency": INDEX_MAX_CONCURRENCY},
+                        },
+                    }
+                },
+            },
+        },
+        "ApiHandlerRole": api_role(),
+        "IndexerRole": indexer_role(),
+    }
+
+
+def api() -> dict[str, Any]:
+    return {
+        "RestAPI": {
+            "Metadata": skip(
+                ("CKV_AWS_120", "responses are per tenant and per API key: a cache would leak"),
+                (
+                    "CKV2_AWS_29",
+                    "WAF has a fixed monthly cost; attach a web ACL to the stage in production",
+                ),
+            ),
+            "Properties": {
+                "TracingEnabled": True,
+                "AccessLogSetting": {
+                    "DestinationArn": att("ApiAccessLogGroup", "Arn"),
+                    "Format": ACCESS_LOG_FORMAT,
+                },
+                "MethodSettings": [
+                    {
+                        "ResourcePath": "/*",
+                        "HttpMethod": "*",
+                        # Execution logs would record query strings, i.e. patient names.
+                        "LoggingLevel": "OFF",
+                        "DataTraceEnabled": False,
+                        "MetricsEnabled": True,
+                        "ThrottlingRateLimit": ref("ApiThrottleRate"),
+                        "ThrottlingBurstLimit": ref("ApiThrottleBurst"),
+                    }
+                ],
+                "GatewayResponses": GATEWAY_RESPONSES,
+            },
+        },
+        # Access logging needs the account's API Gateway CloudWatch role (one per region).
+        "ApiGatewayCloudWatchRole": {
+            "Type": "AWS::IAM::Role",
+            "Condition": "SetAccountRole",
+            "Properties": {
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "apigateway.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                },
+                "ManagedPolicyArns": [
+                    sub(
+                        "arn:${AWS::Partition}:iam::aws:policy/service-role/"
+                        "AmazonAPIGatewayPushToCloudWatchLogs"
+                    )
+                ],
+            },
+        },
+        "ApiGatewayAccount": {
+            "Type": "AWS::ApiGateway::Account",
+            "Condition": "SetAccountRole",
+            "Properties": {"CloudWatchRoleArn": att("ApiGatewayCloudWatchRole", "Arn")},
+        },
+    }
+
+
+def alarm(
+    description: str, metric: dict[str, Any], threshold: float, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "Type": "AWS::CloudWatch::Alarm",
+        "Properties": {
+            "AlarmDescription": description,
+            **metric,
+            "Period": 300,
+            "EvaluationPeriods": extra.pop("EvaluationPeriods", 1),
+            "Threshold": threshold,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "TreatMissingData": "notBreaching",
+            "AlarmActions": [ref("AlarmTopic")],
+            "OKActions": [ref("AlarmTopic")],
+            **extra,
+        },
+    }
+
+
+def metric(namespace: str, name: str, stat: str, **dimensions: Any) -> dict[str, Any]:
+    return {
+        "Namespace": namespace,
+        "MetricName": name,
+        "Statistic": stat,
+        "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
+    }
+
+
+def alarms() -> dict[str, Any]:
+    api_dims = {"ApiName": APP_NAME, "Stage": API_STAGE}
+    return {
+        "AlarmTopic": {
+            "Type": "AWS::SNS::Topic",
+            "Properties": {"KmsMasterKeyId": "alias/aws/sns"},
+        },
+        "AlarmEmailSubscription": {
+            "Type": "AWS::SNS::Subscription",
+            "Condition": "HasAlarmEmail",
+            "Properties": {
+                "TopicArn": ref("AlarmTopic"),
+                "Protocol": "email",
+                "Endpoint": ref("AlarmEmail"),
+            },
+        },
+        "DeadLetterAlarm": alarm(
+            "Objects the indexer gave up on are in the dead-letter queue",
+            metric(
+                "AWS/SQS",
+                "ApproximateNumberOfMessagesVisible",
+                "Maximum",
+                QueueName=att("IndexDLQ", "QueueName"),
+            ),
+            1,
+        ),
+        "IndexLagAlarm": alarm(
+            "Stored objects wait over 15 minutes to be indexed",
+            metric(
+                "AWS/SQS",
+                "ApproximateAgeOfOldestMessage",
+                "Maximum",
+                QueueName=att("IndexQueue", "QueueName"),
+            ),
+            900,
+        ),
+        "IndexerErrorAlarm": alarm(
+            "The indexer function failed",
+            metric("AWS/Lambda", "Errors", "Sum", FunctionName=ref(INDEX_FUNCTION)),
+            1,
+        ),
+        "Api5xxAlarm": alarm(
+            "Over 1% of API requests answered 5xx",
+            metric("AWS/ApiGateway", "5XXError", "Average", **api_dims),
+            0.01,
+            EvaluationPeriods=3,
+            DatapointsToAlarm=2,
+        ),
+        "ApiThrottleAlarm": alarm(
+            "The API function was throttled",
+            metric("AWS/Lambda", "Throttles", "Sum", FunctionName=ref(API_FUNCTION)),
+            1,
+        ),
+        "IndexerThrottleAlarm": alarm(
+            "The indexer function was throttled",
+            metric("AWS/Lambda", "Throttles", "Sum", FunctionName=ref(INDEX_FUNCTION)),
+            1,
+        ),
+    }
+
+
+def outputs() -> dict[str, Any]:
+    def out(description: str, value: Any) -> dict[str, Any]:
+        return {"Description": description, "Value": value}
+
+    return {
+        "DicomBucket": out("S3 bucket of the archive (Retain)", ref("DicomBucket")),
+        "CatalogTable": out("DynamoDB catalog table (Retain)", ref("CatalogTable")),
+        "TenantsTable": out(
+            "DynamoDB tenants and API keys (python -m chalicelib.cli --stack NAME)",
+            ref("TenantsTable"),
+        ),
+        "IndexQueueUrl": out("S3 events to the indexer", ref("IndexQueue")),
+        "IndexDLQUrl": out("Objects the indexer gave up on", ref("IndexDLQ")),
+        "AccessLogBucket": out("S3 server access logs (Retain)", ref("AccessLogBucket")),
+        "AlarmTopic": out("SNS topic of the alarms", ref("AlarmTopic")),
+    }
+
+
+PARAMETERS = {
+    "ApiThrottleRate": {
+        "Type": "Number",
+        "Default": 200,
+        "Description": "API Gateway steady requests a second (all tenants)",
+    },
+    "ApiThrottleBurst": {
+        "Type": "Number",
+        "Default": 400,
+        "Description": "API Gateway burst (all tenants)",
+    },
+    "TenantRateLimit": {
+        "Type": "Number",
+        "Default": 0,
+        "Description": "Requests a second one tenant may make (0: no per-tenant limit)",
+    },
+    "NoncurrentVersionDays": {
+        "Type": "Number",
+        "Default": 30,
+        "MinValue": 1,
+        "Description": "Days a replaced object's old bytes are kept",
+    },
+    "AlarmEmail": {
+        "Type": "String",
+        "Default": "",
+        "Description": "Address subscribed to the alarms (empty: none)",
+    },
+    "SetApiGatewayAccountRole": {
+        "Type": "String",
+        "Default": "true",
+        "AllowedValues": ["true", "false"],
+        "Description": "Set the region's API Gateway CloudWatch role (needed for access logs); "
+        "false if the account already has one",
+    },
+}
+
+
+def merge_template() -> dict[str, Any]:
+    """The template given to ``chalice package --merge-template``."""
+    resources: dict[str, Any] = {
+        "DicomBucket": bucket(),
+        "AccessLogBucket": log_bucket(),
+        **bucket_policies(),
+        **queues(),
+        **tables(),
+        **log_groups(),
+        **functions(),
+        **api(),
+        **alarms(),
+    }
+    return {
+        "Description": "Serverless DICOMweb service: API, indexer, archive bucket, catalog",
+        "Parameters": PARAMETERS,
+        "Conditions": {
+            "HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [ref("AlarmEmail"), ""]}]},
+            "SetAccountRole": {"Fn::Equals": [ref("SetApiGatewayAccountRole"), "true"]},
+        },
+        "Resources": resources,
+        "Outputs": outputs(),
+    }

@@ -1,0 +1,230 @@
+"""The built template (``make infra-check`` builds it first) against the code's own definitions:
+table keys and indexes, bucket roots and notifications, queue settings, environment variables,
+roles, the API's GatewayResponses. What is checked here cannot drift between the local stack
+and a deployment."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chalicelib.config import RESOURCE_ENV, Settings
+from chalicelib.storage import schema
+from infra import build, template
+
+SAM = build.DEFAULT_OUT / "sam.json"
+
+
+@pytest.fixture(scope="module")
+def sam() -> dict[str, Any]:
+    if not SAM.exists():  # `make infra-check` builds it; alone, build it here
+        build.build()
+    return json.loads(SAM.read_text())
+
+
+def of_type(sam: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in sam["Resources"].items() if v["Type"] == kind}
+
+
+def props(sam: dict[str, Any], name: str) -> dict[str, Any]:
+    return sam["Resources"][name]["Properties"]
+
+
+def test_tables_have_exactly_the_schema_keys_and_indexes(sam: dict[str, Any]) -> None:
+    assert set(of_type(sam, "AWS::DynamoDB::Table")) == {"CatalogTable", "TenantsTable"}
+    for name, definition in (
+        ("CatalogTable", schema.catalog_table("x")),
+        ("TenantsTable", schema.tenants_table("x")),
+    ):
+        p = props(sam, name)
+        for key in ("KeySchema", "AttributeDefinitions", "BillingMode"):
+            assert p[key] == definition[key], (name, key)
+        assert p.get("GlobalSecondaryIndexes") == definition.get("GlobalSecondaryIndexes")
+        assert p["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+        assert p["SSESpecification"]["SSEEnabled"] is True
+        assert sam["Resources"][name]["DeletionPolicy"] == "Retain"
+    gsi = {g["IndexName"] for g in props(sam, "CatalogTable")["GlobalSecondaryIndexes"]}
+    assert gsi == set(schema.CATALOG_INDEXES)
+    ttl = props(sam, "TenantsTable")["TimeToLiveSpecification"]
+    assert ttl == {"AttributeName": schema.TENANTS_TTL_ATTRIBUTE, "Enabled": True}
+
+
+def test_bucket_notifies_the_index_queue_for_the_fixed_roots_only(sam: dict[str, Any]) -> None:
+    p = props(sam, "DicomBucket")
+    configs = p["NotificationConfiguration"]["QueueConfigurations"]
+    got = {
+        (c["Event"], c["Filter"]["S3Key"]["Rules"][0]["Value"])
+        for c in configs
+        if c["Queue"] == {"Fn::GetAtt": ["IndexQueue", "Arn"]}
+    }
+    assert len(configs) == len(got)
+    assert got == {(e, r) for e in schema.NOTIFIED_EVENTS for r in schema.NOTIFIED_ROOTS}
+    assert schema.DERIVED_ROOT not in {r for _, r in got}
+    assert p["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert all(p["PublicAccessBlockConfiguration"].values())
+    assert "LoggingConfiguration" in p
+    rules = {r["Id"]: r for r in p["LifecycleConfiguration"]["Rules"]}
+    assert "AbortIncompleteMultipartUpload" in rules["abort-incomplete-multipart-uploads"]
+    assert "NoncurrentVersionExpiration" in rules["expire-noncurrent-versions"]
+    cors = p["CorsConfiguration"]["CorsRules"][0]
+    assert set(cors["AllowedMethods"]) == set(schema.BUCKET_CORS_RULES[0]["AllowedMethods"])
+    assert "ETag" in cors["ExposedHeaders"]
+    assert sam["Resources"]["DicomBucket"]["DeletionPolicy"] == "Retain"
+
+
+def test_buckets_refuse_plain_http(sam: dict[str, Any]) -> None:
+    for policy in ("DicomBucketPolicy", "AccessLogBucketPolicy"):
+        statements = props(sam, policy)["PolicyDocument"]["Statement"]
+        assert any(
+            s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+            for s in statements
+        ), policy
+
+
+def test_queue_settings_match_the_indexer(sam: dict[str, Any]) -> None:
+    queue = props(sam, "IndexQueue")
+    assert queue["SqsManagedSseEnabled"] is True and "KmsMasterKeyId" not in queue
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == schema.MAX_RECEIVE_COUNT
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["IndexDLQ", "Arn"]}
+    indexer = props(sam, template.INDEX_FUNCTION)
+    assert queue["VisibilityTimeout"] >= 6 * indexer["Timeout"]
+    assert indexer["Timeout"] == schema.INDEXER_TIMEOUT_S
+    source = indexer["Events"][template.INDEX_EVENT_SOURCE]
+    assert source["Type"] == "SQS"
+    assert source["Properties"]["Queue"] == {"Fn::GetAtt": ["IndexQueue", "Arn"]}
+    assert source["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert source["Properties"]["BatchSize"] == schema.INDEXER_BATCH_SIZE
+    assert props(sam, "IndexDLQ")["SqsManagedSseEnabled"] is True
+
+
+def test_functions_get_every_resource_the_code_reads_from_the_environment(
+    sam: dict[str, Any],
+) -> None:
+    functions = of_type(sam, "AWS::Serverless::Function")
+    assert set(functions) == {template.API_FUNCTION, template.INDEX_FUNCTION}
+    expected = {
+        RESOURCE_ENV["bucket"]: {"Ref": "DicomBucket"},
+        RESOURCE_ENV["catalog_table"]: {"Ref": "CatalogTable"},
+        RESOURCE_ENV["tenants_table"]: {"Ref": "TenantsTable"},
+        RESOURCE_ENV["index_queue"]: {"Fn::GetAtt": ["IndexQueue", "QueueName"]},
+        RESOURCE_ENV["index_dlq"]: {"Fn::GetAtt": ["IndexDLQ", "QueueName"]},
+    }
+    for name, function in functions.items():
+        variables = function["Properties"]["Environment"]["Variables"]
+        for var, value in expected.items():
+            assert variables[var] == value, (name, var)
+        # every variable set is one the code reads (a typo would go unnoticed otherwise)
+        read = set(re.findall(r'e\.get\("([A-Z_]+)"', inspect.getsource(Settings.from_env)))
+        unknown = {v for v in variables if not v.startswith("POWERTOOLS_")}
+        assert unknown <= read | set(RESOURCE_ENV.values()), unknown - read
+        assert function["Properties"]["Runtime"] == "python3.11"
+        assert function["Properties"]["Tracing"] == "Active"
+        assert function["Properties"]["Role"]["Fn::GetAtt"][1] == "Arn"
+    assert set(RESOURCE_ENV.values()) <= set(expected)
+
+
+def test_each_function_has_its_own_least_privilege_role(sam: dict[str, Any]) -> None:
+    roles = {
+        template.API_FUNCTION: "ApiHandlerRole",
+        template.INDEX_FUNCTION: "IndexerRole",
+    }
+    for function, role in roles.items():
+        assert props(sam, function)["Role"] == {"Fn::GetAtt": [role, "Arn"]}
+        statements = [
+            s for p in props(sam, role)["Policies"] for s in p["PolicyDocument"]["Statement"]
+        ]
+        for s in statements:
+            actions = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
+            assert not any(a.endswith("*") for a in actions), (role, actions)
+            assert s["Resource"] != "*", (role, actions)
+        text = json.dumps(statements)
+        assert "dynamodb:Scan" not in text  # QIDO answers from indexes, never by scanning
+        assert "s3:DeleteBucket" not in text
+    api_text = json.dumps(props(sam, "ApiHandlerRole"))
+    indexer_text = json.dumps(props(sam, "IndexerRole"))
+    assert "sqs:ReceiveMessage" in indexer_text and "sqs:" not in api_text
+    assert "TenantsTable" in api_text and "TenantsTable" not in indexer_text
+
+
+def test_api_gateway_settings(sam: dict[str, Any]) -> None:
+    api = props(sam, "RestAPI")
+    body = api["DefinitionBody"]
+    assert body["x-amazon-apigateway-binary-media-types"] == ["*/*"]
+    (method,) = api["MethodSettings"]
+    assert method["DataTraceEnabled"] is False and method["LoggingLevel"] == "OFF"
+    assert "ThrottlingRateLimit" in method and "ThrottlingBurstLimit" in method
+    assert api["TracingEnabled"] is True
+    log_format = json.loads(api["AccessLogSetting"]["Format"])
+    assert not any("querystring" in v.lower() for v in log_format.values())
+    # every route of the app is in the API, with its CORS preflight
+    paths = body["paths"]
+    assert "/studies" in paths and "options" in paths["/studies"]
+    assert "/studies/{study}/series/{series}/instances/{instance}/frames/{frames}" in paths
+
+
+@pytest.mark.parametrize(
+    ("response_type", "status"),
+    [
+        ("REQUEST_TOO_LARGE", 413),
+        ("THROTTLED", 429),
+        ("INTEGRATION_TIMEOUT", 504),
+        ("MISSING_AUTHENTICATION_TOKEN", 404),
+    ],
+)
+def test_gateway_errors_carry_the_service_error_body_and_cors(
+    sam: dict[str, Any], response_type: str, status: int
+) -> None:
+    response = props(sam, "RestAPI")["GatewayResponses"][response_type]
+    assert response["StatusCode"] == str(status)
+    body = json.loads(response["ResponseTemplates"]["application/json"])
+    assert set(body) == {"error"} and body["error"]["status"] == status
+    assert body["error"]["code"] and body["error"]["message"]
+    headers = response["ResponseParameters"]["Headers"]
+    assert headers["Access-Control-Allow-Origin"] == "'*'"
+
+
+def test_alarms_cover_the_failure_signals(sam: dict[str, Any]) -> None:
+    alarms = of_type(sam, "AWS::CloudWatch::Alarm")
+    metrics = {
+        (a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms.values()
+    }
+    assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible") in metrics  # DLQ not empty
+    assert ("AWS/Lambda", "Errors") in metrics
+    assert ("AWS/ApiGateway", "5XXError") in metrics
+    assert ("AWS/Lambda", "Throttles") in metrics
+    for alarm in alarms.values():
+        assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def test_data_resources_are_retained_and_outputs_serve_the_cli(sam: dict[str, Any]) -> None:
+    for name in ("DicomBucket", "AccessLogBucket", "CatalogTable", "TenantsTable"):
+        assert sam["Resources"][name]["DeletionPolicy"] == "Retain", name
+        assert sam["Resources"][name]["UpdateReplacePolicy"] == "Retain", name
+    assert sam["Outputs"]["TenantsTable"]["Value"] == {"Ref": "TenantsTable"}
+    assert "EndpointURL" in sam["Outputs"]
+
+
+def test_every_runtime_dependency_is_packaged() -> None:
+    zip_path = build.DEFAULT_OUT / "deployment.zip"
+    if not zip_path.exists():
+        build.build()
+    assert build.missing_dependencies(zip_path) == []
+    assert set(build.requirements()) <= set(build.packaged(zip_path))
+
+
+def test_a_dependency_the_package_lacks_is_reported(tmp_path: Path) -> None:
+    import zipfile
+
+    fake = tmp_path / "deployment.zip"
+    with zipfile.ZipFile(fake, "w") as z:
+        z.writestr("pydicom-3.0.2.dist-info/METADATA", "")
+        z.writestr("numpy-1.0.0.dist-info/METADATA", "")
+    missing = build.missing_dependencies(fake)
+    assert any(m.startswith("numpy==") and "packaged: 1.0.0" in m for m in missing)
+    assert any(m.startswith("pillow==") and "packaged: none" in m for m in missing)
+    assert not any(m.startswith("pydicom==") for m in missing)
