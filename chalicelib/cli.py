@@ -1,4 +1,7 @@
-"""The admin CLI: ``python -m chalicelib.cli tenants|keys ...``.
+"""The admin CLI: ``python -m chalicelib.cli tenants|keys|reindex ...``.
+
+``reindex [--tenant T]`` rebuilds the catalog from the objects in S3
+(``chalicelib/services/reindex.py``).
 
 While ``make serve`` runs, the CLI started from the repo reaches that local stack without any
 flag (the stack writes ``.state/stack.json``); against AWS it uses the usual credential chain
@@ -61,6 +64,53 @@ def _store(args: argparse.Namespace) -> tuple[Any, Path | None]:
     return DynamoTenantStore(client, table), local
 
 
+def _deps(args: argparse.Namespace) -> Any:
+    """The service's own wiring, pointed at the local stack or the deployed one."""
+    from chalicelib.config import RESOURCE_ENV, Settings
+    from chalicelib.routes.deps import Deps
+
+    state_file = Path(os.environ.get("DICOMWEB_STACK_FILE", LOCAL_STATE))
+    env: dict[str, str] = {}
+    if state_file.exists() and not os.environ.get("AWS_ENDPOINT_URL") and not args.aws:
+        stack = json.loads(state_file.read_text())
+        env = {
+            "AWS_ENDPOINT_URL": stack["endpoint"],
+            "AWS_REGION": stack["region"],
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            RESOURCE_ENV["bucket"]: stack["bucket"],
+            RESOURCE_ENV["catalog_table"]: stack["catalog_table"],
+            RESOURCE_ENV["tenants_table"]: stack["tenants_table"],
+        }
+    elif args.stack:
+        import boto3
+
+        cloudformation = boto3.client("cloudformation", region_name=args.region)
+        (stack,) = cloudformation.describe_stacks(StackName=args.stack)["Stacks"]
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        env = {
+            RESOURCE_ENV["bucket"]: outputs["DicomBucket"],
+            RESOURCE_ENV["catalog_table"]: outputs["CatalogTable"],
+            RESOURCE_ENV["tenants_table"]: outputs["TenantsTable"],
+        }
+    if args.region and "AWS_REGION" not in env:
+        env["AWS_REGION"] = args.region
+    os.environ.update(env)  # boto3 reads the endpoint and credentials from the environment
+    return Deps(Settings.from_env())
+
+
+def _reindex(args: argparse.Namespace) -> int:
+    from chalicelib.services.reindex import reindex
+
+    deps = _deps(args)
+    tenants = [args.tenant] if args.tenant else [t["tenant"] for t in deps.tenants.tenants()]
+    for tenant in tenants:
+        counts = reindex(deps.store, deps.catalog, deps.indexer, tenant)
+        summary = ", ".join(f"{n} {action}" for action, n in sorted(counts.items())) or "nothing"
+        print(f"{tenant}: {summary}")
+    return 0
+
+
 def _persist(store: Any, local: Path | None) -> None:
     """Local stack: keep the tenants table in the state directory, restored at start."""
     if local is not None:
@@ -94,7 +144,11 @@ def main(argv: list[str] | None = None) -> int:
     list_keys.add_argument("tenant")
     revoke = keys.add_parser("revoke")
     revoke.add_argument("key_id")
+    rebuild = sub.add_parser("reindex", help="rebuild the catalog from the objects in S3")
+    rebuild.add_argument("--tenant", help="one tenant (default: every tenant)")
     args = parser.parse_args(argv)
+    if args.group == "reindex":
+        return _reindex(args)
 
     from chalicelib.storage.keys import is_valid_tenant
     from chalicelib.storage.tenants import ALL_SCOPES

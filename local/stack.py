@@ -142,6 +142,8 @@ class Stack:
                     "endpoint": f"http://127.0.0.1:{moto_port}",
                     "region": deps.settings.region,
                     "tenants_table": deps.settings.tenants_table,
+                    "catalog_table": deps.settings.catalog_table,
+                    "bucket": deps.settings.bucket,
                     "state_dir": str(self.state_dir),
                 }
             )

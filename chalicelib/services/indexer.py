@@ -72,7 +72,10 @@ class Indexer:
         return [self.handle_s3_record(r) for r in body.get("Records", [])]
 
     def handle_s3_record(self, record: dict[str, Any]) -> Outcome:
-        key = unquote_plus(record["s3"]["object"]["key"])
+        return self.handle_key(unquote_plus(record["s3"]["object"]["key"]))
+
+    def handle_key(self, key: str) -> Outcome:
+        """Make the catalog match the object at ``key`` as S3 holds it now."""
         parsed = parse_object_key(key)
         if parsed is None:
             return Outcome("ignored", key_hash(key))
