@@ -282,6 +282,23 @@ class DynamoCatalog(CatalogReads):
             keys.study_pk(rec.ref), keys.instance_sk(rec.ref.series, rec.ref.sop), consistent=True
         )
         if current is not None and current.get("etag") == rec.object.etag:
+            if rec.object.version_id and current.get("version_id") != rec.object.version_id:
+                # the same bytes written again (a redelivered import copies them anew): keep
+                # the catalog naming S3's current version, without a change to report
+                try:
+                    self._db.update_item(
+                        TableName=self._table,
+                        Key=to_item({"pk": current["pk"], "sk": current["sk"]}),
+                        UpdateExpression="SET version_id = :v",
+                        ConditionExpression="etag = :e",
+                        ExpressionAttributeValues={
+                            ":v": av(rec.object.version_id),
+                            ":e": av(rec.object.etag),
+                        },
+                    )
+                except ClientError as exc:  # replaced meanwhile: that write's event follows
+                    if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                        raise
             return "unchanged"
         ops, sks = self._value_entries(rec)
         self._transact(

@@ -14,35 +14,16 @@ import pytest
 from chalicelib import cli
 from tests.conftest import OTHER_KEY, OTHER_TENANT, TENANT
 from tests.factories import dataset, multipart_body, to_bytes
+from tests.service.helpers import catalog_items, wipe_catalog
 
 CT = 'multipart/related; type="application/dicom"; boundary=test-boundary'
-HISTORY = {"indexed_at", "meta_v"}
 
 
 def catalog(stack: Any, tenant: str) -> dict[tuple[str, str], dict[str, Any]]:
-    db, table = stack.deps.clients.dynamodb, stack.deps.settings.catalog_table
-    items: dict[tuple[str, str], dict[str, Any]] = {}
-    kwargs: dict[str, Any] = {"TableName": table}
-    while True:  # a test may scan: the service never does
-        page = db.scan(**kwargs)
-        for item in page["Items"]:
-            pk, sk = item["pk"]["S"], item["sk"]["S"]
-            if pk.startswith(f"{tenant}#") and not pk.endswith("#FEED"):
-                items[(pk, sk)] = {k: _sets(v) for k, v in item.items() if k not in HISTORY}
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return catalog_items(stack, tenant)
 
 
-def _sets(value: dict[str, Any]) -> dict[str, Any]:
-    """A string set's order means nothing."""
-    return {"SS": sorted(value["SS"])} if "SS" in value else value
-
-
-def wipe(stack: Any, keys: list[tuple[str, str]]) -> None:
-    db, table = stack.deps.clients.dynamodb, stack.deps.settings.catalog_table
-    for pk, sk in keys:
-        db.delete_item(TableName=table, Key={"pk": {"S": pk}, "sk": {"S": sk}})
+wipe = wipe_catalog
 
 
 @pytest.fixture
