@@ -27,7 +27,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy chalicelib infra
 
 test: lint typecheck infra-check
-	$(BIN)/python -m pytest --ignore=tests/infra $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --ignore=tests/infra $(PYTEST_ARGS)
 
 # --- the deployable stack (infra/README.md) ---------------------------------------------------
 INFRA_VENV := .venv-infra
