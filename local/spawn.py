@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,21 @@ class Served:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout=30)
+
+
+def _keep_draining(proc: subprocess.Popen[str], output: list[str], keep: int = 2000) -> None:
+    """Read the stack's output for as long as it runs: a full pipe would block its logging (and
+    with it the API and the indexer) once a long run has written 64 kB. The last ``keep`` lines
+    stay in ``output`` for diagnostics."""
+
+    def drain() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            output.append(line)
+            if len(output) > keep:
+                del output[: len(output) - keep]
+
+    threading.Thread(target=drain, name="stack-output", daemon=True).start()
 
 
 def spawn_stack(state_dir: Path, key: str, extra_env: dict[str, str] | None = None) -> Served:
@@ -57,6 +73,7 @@ def spawn_stack(state_dir: Path, key: str, extra_env: dict[str, str] | None = No
             break
         output.append(line)
         if line.startswith("API key:"):
+            _keep_draining(proc, output)
             return Served(
                 f"http://127.0.0.1:{port}",
                 f"http://127.0.0.1:{moto_port}",

@@ -129,7 +129,11 @@ class Stack:
         from local.state import ObjectMirror
 
         deps = lambda_app.deps
-        create_resources(deps.clients, deps.settings, visibility_timeout=5)
+        create_resources(
+            deps.clients,
+            deps.settings,
+            visibility_timeout=int(os.environ.get("LOCAL_VISIBILITY_TIMEOUT", "30")),
+        )
         key = demo_key(self.state_dir)
         saved = self.state_dir / "tenants.json"
         if saved.exists():  # tenants and keys made with the admin CLI
