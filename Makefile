@@ -27,7 +27,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy chalicelib infra
 
 test: lint typecheck infra-check
-	$(BIN)/python -m pytest -n 2 --ignore=tests/infra $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --ignore=tests/infra --ignore=tests/browser $(PYTEST_ARGS)
 
 # --- the deployable stack (infra/README.md) ---------------------------------------------------
 INFRA_VENV := .venv-infra
@@ -77,3 +77,24 @@ bench-wado: $(STAMP)  ## WADO requests and bytes: instance, study metadata, a fr
 .PHONY: bench-render
 bench-render: $(STAMP)  ## CPU time and bytes read: a rendered 512x512 CT frame, a thumbnail
 	$(BIN)/python -m bench.render_cost
+
+.PHONY: soak
+soak: $(STAMP)  ## 5 minutes of mixed STOW/QIDO/WADO from 6 threads on its own local stack: errors, p95, RSS
+	$(BIN)/python -m bench.soak --duration $(or $(DURATION),300) --threads 6 --out artifacts/soak.json
+
+# --- the viewer (OHIF) and the browser test ---------------------------------------------------
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+E2E_STAMP := $(VENV)/.e2e-$(shell cksum < requirements-e2e.txt | cut -d' ' -f1)
+
+$(E2E_STAMP): $(STAMP) requirements-e2e.txt
+	command -v chromium >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-e2e.txt
+	$(BIN)/python -c "from local.viewer import ensure_ohif; ensure_ohif()"
+	touch $@
+
+.PHONY: viewer e2e
+viewer: $(E2E_STAMP)  ## the local stack and OHIF on http://127.0.0.1:3000 (another origin)
+	$(BIN)/python -m local.viewer --port $(or $(VIEWER_PORT),3000)
+
+e2e: $(E2E_STAMP)  ## OHIF in headless Chromium against the local stack; screenshots in artifacts/
+	$(BIN)/python -m pytest -p no:randomly tests/browser
