@@ -21,9 +21,11 @@ from chalicelib.dicomweb.rendering import (
 from chalicelib.dicomweb.resources import InstanceRef, is_valid_uid
 from chalicelib.routes.deps import Deps
 from chalicelib.routes.http import CORS, api_view, binary_response, principal_of
+from chalicelib.routes.wado import see_other
 from chalicelib.services import render
+from chalicelib.services.large import redirect_to_document, redirect_to_object
 from chalicelib.services.transcode import can_write, transcode
-from chalicelib.storage.keys import instance_key
+from chalicelib.storage.keys import bundles_prefix, instance_key
 
 
 def _param(params: dict[str, str], name: str, required: bool = False) -> str | None:
@@ -36,6 +38,32 @@ def _param(params: dict[str, str], name: str, required: bool = False) -> str | N
 def blueprint(deps: Deps) -> Blueprint:
     bp = Blueprint(__name__)
     view = functools.partial(api_view, lambda: bp.current_request)
+
+    def link(key: str, content_type: str) -> str:
+        return deps.downloads.url(key, deps.settings.presign_expiry, content_type)
+
+    def _instance(ref: InstanceRef, target: str | None) -> Response:
+        """The Part 10 instance; over Lambda's payload limit, a 303 to a presigned URL (the
+        stored object itself, or the converted one stored once under ``bundles/``)."""
+        key, limit = instance_key(ref), deps.settings.max_binary_response()
+        if target and not can_write(target):
+            raise NotAcceptable(f"cannot convert to {target}")
+        if target:
+            stored = deps.store.get(key)
+            if stored is None:
+                raise NotFound("instance not found")
+            converted = transcode(stored, target)
+            if len(converted) > limit:
+                scope = bundles_prefix(ref.tenant, ref.study, ref.series)
+                url = redirect_to_document(deps.store, scope, converted, APPLICATION_DICOM, link)
+                return see_other(url)
+            return binary_response(converted, APPLICATION_DICOM)
+        data, size = deps.store.get_bounded(key, limit)
+        if size < 0:
+            raise NotFound("instance not found")
+        if data is None:  # the stored object is over the limit: its body is not read
+            return see_other(redirect_to_object(link, key))
+        return binary_response(data, APPLICATION_DICOM)
 
     @bp.route("/wado", methods=["GET"], cors=CORS)
     @view("read")
@@ -52,15 +80,7 @@ def blueprint(deps: Deps) -> Blueprint:
         content_type = (_param(params, "contentType") or "image/jpeg").split(",")[0]
         essence = parse_media_type(content_type).essence
         if essence == APPLICATION_DICOM:
-            data = deps.store.get(instance_key(ref))
-            if data is None:
-                raise NotFound("instance not found")
-            target = _param(params, "transferSyntax")
-            if target:
-                if not can_write(target):
-                    raise NotAcceptable(f"cannot convert to {target}")
-                data = transcode(data, target)
-            return binary_response(data, APPLICATION_DICOM)
+            return _instance(ref, _param(params, "transferSyntax"))
         if essence not in RENDERED_TYPES:
             raise NotAcceptable(
                 "contentType is application/dicom, image/jpeg, image/png or image/gif"

@@ -101,6 +101,33 @@ def test_instance_single_part_redirects_to_the_object(limited, big_series):
     assert parts[0].content == to_bytes(made[0])
 
 
+def test_wado_uri_dicom_over_the_limit_redirects(limited, big_series):
+    """WADO-URI's application/dicom over the payload limit: a 303 (never Lambda's 502), both
+    for the stored object and for a converted one; a small instance still comes inline."""
+    study, series, made = big_series
+    params = {
+        "requestType": "WADO",
+        "studyUID": study,
+        "seriesUID": series,
+        "objectUID": made[0].SOPInstanceUID,
+        "contentType": "application/dicom",
+    }
+    r = limited.get("/wado", params=params, allow_redirects=False)
+    assert r.status_code == 303
+    check_signed(r.headers["Location"], limited.url)
+    assert limited.get("/wado", params=params).content == to_bytes(made[0])
+    implicit = {**params, "transferSyntax": "1.2.840.10008.1.2"}
+    r = limited.get("/wado", params=implicit, allow_redirects=False)
+    assert r.status_code == 303
+    got = pydicom.dcmread(io.BytesIO(limited.get("/wado", params=implicit).content))
+    assert got.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2"
+    assert got.SOPInstanceUID == made[0].SOPInstanceUID
+    assert got.PixelData == made[0].PixelData
+    small = {**params, "objectUID": made[1].SOPInstanceUID}
+    r = limited.get("/wado", params=small, allow_redirects=False)
+    assert r.status_code == 200 and r.content == to_bytes(made[1])
+
+
 def test_large_frame_and_metadata(limited, big_series):
     study, series, made = big_series
     path = f"/studies/{study}/series/{series}/instances/{made[0].SOPInstanceUID}/frames/1"
