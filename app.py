@@ -15,6 +15,7 @@ from chalicelib.routes import imports, lifecycle, qido, rendered, stow, uploads,
 from chalicelib.routes.auth import authenticate
 from chalicelib.routes.chalice_app import ThreadLocalChalice
 from chalicelib.routes.deps import Deps
+from chalicelib.routes.http import bodiless_routes_take_any_content_type
 from chalicelib.routes.indexing import handle_batch
 from chalicelib.routes.observe import observe
 
@@ -37,6 +38,7 @@ app.register_blueprint(wado_uri.blueprint(deps))  # GET /wado?requestType=WADO&.
 app.register_blueprint(lifecycle.blueprint(deps))  # DELETE study/series/instance, /changefeed
 app.register_blueprint(imports.blueprint(deps))  # GET /imports/rejected
 app.register_blueprint(uploads.blueprint(deps))  # POST /uploads, GET /uploads/{id}, .../complete
+bodiless_routes_take_any_content_type(app.routes)
 
 
 @app.on_sqs_message(queue=settings.index_queue, batch_size=10)

@@ -26,3 +26,13 @@ def test_every_route_needs_a_scope():
             scope = getattr(entry.view_function, "dicomweb_scope", None)
             assert scope in {"read", "write", "delete"}, (method, path)
             assert entry.cors, (method, path)
+
+
+def test_a_get_with_any_content_type_reaches_the_service(stack):
+    """Chalice's own 415 (another body shape) never answers a bodiless request."""
+    r = stack.get("/studies", headers={"Content-Type": "text/plain"})
+    assert r.status_code == 200
+    r = stack.http.delete(
+        stack.url + "/studies/1.2.3", headers={"Content-Type": "application/dicom"}
+    )
+    assert r.status_code == 404 and r.json()["error"]["code"] == "NotFound"

@@ -100,6 +100,16 @@ def warning_header(host: str, messages: list[str]) -> dict[str, str]:
     return {"Warning": ", ".join(f'299 {host} "{_quoted_text(m)}"' for m in messages)}
 
 
+def bodiless_routes_take_any_content_type(routes: dict[str, dict[str, Any]]) -> None:
+    """Chalice answers a request whose Content-Type is not among the route's ``content_types``
+    (default: application/json) with its own 415 body, before any middleware or view runs. A
+    GET or DELETE has no body, so its Content-Type says nothing: accept any."""
+    for methods in routes.values():
+        for method, entry in methods.items():
+            if method in ("GET", "HEAD", "DELETE"):
+                entry.content_types = ["*/*"]
+
+
 def principal_of(request: Request) -> Principal:
     principal = request.context.get(PRINCIPAL)
     if not isinstance(principal, Principal):
