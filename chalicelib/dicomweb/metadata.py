@@ -25,18 +25,50 @@ def instance_path(study: str, series: str, sop: str) -> str:
 def instance_metadata(
     ds: Dataset, study: str, series: str, sop: str, pixel_vr: str | None
 ) -> dict[str, Any]:
-    """DICOM JSON of a header (read without pixel data) with BulkDataURIs."""
+    """DICOM JSON of a header (read without pixel data) with BulkDataURIs.
+
+    Only top-level elements get a BulkDataURI (``.../bulkdata/{tag}`` names a top-level tag);
+    a large binary value inside a sequence (an Icon Image Sequence's Pixel Data, say) stays
+    InlineBinary, so it can never be confused with the top-level element of the same tag."""
     base = instance_path(study, series, sop)
+    top_level = {id(elem) for elem in ds}  # converted once and cached by the Dataset
+    nested: dict[str, DataElement] = {}
 
     def bulk(elem: DataElement) -> str:
-        return f"{base}/bulkdata/{elem.tag:08X}"
+        if id(elem) in top_level:
+            return f"{base}/bulkdata/{elem.tag:08X}"
+        token = f"nested-bulk:{len(nested)}"
+        nested[token] = elem
+        return token
 
     out: dict[str, Any] = ds.to_json_dict(
         bulk_data_threshold=BULK_THRESHOLD, bulk_data_element_handler=bulk
     )
+    if nested:
+        _inline(out, nested)
     if pixel_vr:
         out[PIXEL_DATA] = {"vr": pixel_vr, "BulkDataURI": f"{base}/bulkdata/{PIXEL_DATA}"}
     return out
+
+
+def _inline(node: Any, nested: dict[str, DataElement]) -> None:
+    """Replace the placeholder BulkDataURIs of nested elements by their InlineBinary."""
+    if isinstance(node, list):
+        for item in node:
+            _inline(item, nested)
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            if isinstance(value, dict) and value.get("BulkDataURI") in nested:
+                elem = nested[value["BulkDataURI"]]
+                node[key] = {"vr": value["vr"], "InlineBinary": _base64(elem.value)}
+            else:
+                _inline(value, nested)
+
+
+def _base64(value: Any) -> str:
+    import base64
+
+    return base64.b64encode(bytes(value)).decode("ascii")
 
 
 def dumps(document: Any) -> bytes:

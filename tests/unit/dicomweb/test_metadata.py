@@ -41,3 +41,28 @@ def test_xml_of_names_sequences_and_values():
     assert (
         '<DicomAttribute tag="00080050" vr="SH" keyword="AccessionNumber"></DicomAttribute>' in xml
     )
+
+
+def test_nested_binary_stays_inline_and_never_names_a_top_level_tag():
+    """An Icon Image Sequence's Pixel Data must not get .../bulkdata/7FE00010, which is the
+    image's own Pixel Data."""
+    import base64
+
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence
+
+    ds = dataset()
+    icon = Dataset()
+    icon.Rows = icon.Columns = 64
+    icon.BitsAllocated = 8
+    icon.add_new(0x7FE00010, "OB", bytes(range(256)) * 16)  # 4 kB, over the threshold
+    ds.IconImageSequence = Sequence([icon])
+    ds.add_new(0x00091010, "OB", b"\x01" * 4096)  # a large top-level binary: a BulkDataURI
+    header = Dataset(ds)
+    del header.PixelData
+    out = instance_metadata(header, "1.2", "3.4", "5.6", "OW")
+    (item,) = out["00880200"]["Value"]
+    assert base64.b64decode(item["7FE00010"]["InlineBinary"]) == bytes(range(256)) * 16
+    assert "BulkDataURI" not in json.dumps(out["00880200"])
+    assert out["00091010"]["BulkDataURI"].endswith("/bulkdata/00091010")
+    assert out["7FE00010"]["BulkDataURI"].endswith("/bulkdata/7FE00010")
