@@ -4,6 +4,7 @@ canonical key; the catalog is not touched here (the S3 event drives indexing).""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from io import BytesIO
 
@@ -93,6 +94,9 @@ def _best_effort_uids(data: bytes) -> tuple[str | None, str | None]:
         return None, None
 
 
+PUT_CONCURRENCY = 8
+
+
 @dataclass(frozen=True)
 class InstancePart:
     content: bytes
@@ -102,8 +106,11 @@ class InstancePart:
 def store_instances(
     store: ObjectStore, tenant: str, parts: Sequence[InstancePart], study_in_url: str | None
 ) -> StowResult:
-    """Validate each part and write each valid instance to its canonical S3 key."""
+    """Validate each part, then write the valid instances to their canonical S3 keys, up to
+    ``PUT_CONCURRENCY`` at a time (a batch of 50 costs about two PUT latencies, not 50, which
+    keeps a full STOW far inside API Gateway's 29 s). Answers keep the order of the parts."""
     result = StowResult()
+    valid: list[tuple[InstanceRef, str, InstancePart]] = []
     for part in parts:
         try:
             if part.content_type.split(";")[0].strip().lower() != APPLICATION_DICOM:
@@ -123,21 +130,33 @@ def store_instances(
                 )
                 continue
             ref = InstanceRef(tenant, header.study, header.series, header.sop)
-            try:
-                store.put(instance_key(ref), part.content, APPLICATION_DICOM)
-            except ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code", "")
-                reason = (
-                    FailureReason.OUT_OF_RESOURCES
-                    if code in _THROTTLED
-                    else FailureReason.PROCESSING_FAILURE
-                )
-                result.failed.append(
-                    FailedInstance(header.sop_class, header.sop, reason, f"storage error {code}")
-                )
-                continue
-            result.stored.append(StoredInstance(ref, header.sop_class, len(part.content)))
+            valid.append((ref, header.sop_class, part))
         except InstanceRejected as exc:
             sop_class, sop = _best_effort_uids(part.content)
             result.failed.append(FailedInstance(sop_class, sop, exc.reason, exc.message))
+
+    def put(item: tuple[InstanceRef, str, InstancePart]) -> FailedInstance | StoredInstance:
+        ref, sop_class, part = item
+        try:
+            store.put(instance_key(ref), part.content, APPLICATION_DICOM)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            reason = (
+                FailureReason.OUT_OF_RESOURCES
+                if code in _THROTTLED
+                else FailureReason.PROCESSING_FAILURE
+            )
+            return FailedInstance(sop_class, ref.sop, reason, f"storage error {code}")
+        return StoredInstance(ref, sop_class, len(part.content))
+
+    if len(valid) > 1:
+        with ThreadPoolExecutor(max_workers=PUT_CONCURRENCY) as pool:
+            outcomes = list(pool.map(put, valid))
+    else:
+        outcomes = [put(item) for item in valid]
+    for outcome in outcomes:
+        if isinstance(outcome, StoredInstance):
+            result.stored.append(outcome)
+        else:
+            result.failed.append(outcome)
     return result
