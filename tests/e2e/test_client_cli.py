@@ -1,0 +1,168 @@
+"""The people's CLI (``python -m chalicelib.cli upload|search|retrieve``) as a user runs it:
+its own process, against the local stack as ``make serve`` runs it, endpoint and key from the
+environment. A folder of 500 instances (plus a large file, a file without preamble, a broken
+one and non-DICOM files) goes up with a progress bar; a second run uploads nothing; search
+finds the study; retrieve brings back every instance byte for byte, and a second retrieve
+writes nothing."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from local.spawn import Served, spawn_stack
+from tests.factories import dataset, to_bytes, uid
+
+ROOT = Path(__file__).resolve().parents[2]
+COUNT = 500
+
+
+def cli(
+    served: Served, home: Path, *args: str, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DICOMWEB_"))}
+    env.update(
+        DICOMWEB_URL=served.url,
+        DICOMWEB_API_KEY=served.key,
+        HOME=str(home),  # the upload journal lives under ~/.cache
+        TTY_INTERACTIVE="1",  # rich draws its progress bar as on a terminal
+        COLUMNS="160",
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "chalicelib.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    s = spawn_stack(tmp_path_factory.mktemp("cli") / "state", "client-cli-key-" + "c" * 24)
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+def _folder(root: Path, count: int) -> tuple[str, dict[str, bytes]]:
+    """``count`` instances in two series, in nested folders, without extensions."""
+    study = uid()
+    series = [uid(), uid()]
+    originals: dict[str, bytes] = {}
+    for n in range(count):
+        ds = dataset(study=study, series=series[n % 2], InstanceNumber=n + 1)
+        sub = root / f"series{n % 2}" / f"part{n // 100}"
+        sub.mkdir(parents=True, exist_ok=True)
+        (sub / f"img{n:04d}").write_bytes(to_bytes(ds))  # no extension: detected by content
+        originals[ds.SOPInstanceUID] = to_bytes(ds)
+    return study, originals
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, dict[str, bytes]]:
+    """20 instances, a large one, one without preamble, a broken one and non-DICOM files."""
+    root = tmp_path_factory.mktemp("mixed")
+    study, originals = _folder(root, 20)
+    big = dataset(study=study, rows=1500, columns=1500, InstanceNumber=9999)
+    (root / "big.dcm").write_bytes(to_bytes(big))  # 4.5 MB: over a STOW batch, via /uploads
+    originals[big.SOPInstanceUID] = to_bytes(big)
+    bare = dataset(study=study, InstanceNumber=10_000)
+    del bare.file_meta
+    buf = io.BytesIO()
+    bare.save_as(buf, enforce_file_format=False, implicit_vr=True, little_endian=True)
+    # no preamble, no file meta: detected as DICOM, sent, refused (STOW takes Part 10 files)
+    (root / "no-preamble.dcm").write_bytes(buf.getvalue())
+    broken = to_bytes(dataset(study=study))
+    (root / "broken.dcm").write_bytes(broken[: len(broken) // 3])  # DICM, then cut short
+    (root / "notes.txt").write_text("not an image")
+    (root / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    return root, study, originals
+
+
+def summary_of(run: subprocess.CompletedProcess[str]) -> re.Match[str]:
+    m = re.search(
+        r"uploaded (\d+) files \(([\d.]+) MB\) in ([\d.]+) s \(([\d.]+) files/s, ([\d.]+) MB/s\); "
+        r"(\d+) already uploaded, (\d+) not DICOM, (\d+) failed",
+        run.stdout,
+    )
+    assert m, run.stdout[-2000:] + run.stderr[-2000:]
+    return m
+
+
+def test_upload_reports_each_failure_and_takes_large_files(served: Served, mixed, tmp_path) -> None:
+    root, study, originals = mixed
+    run = cli(served, tmp_path, "upload", str(root))
+    m = summary_of(run)
+    assert (int(m.group(1)), m.group(7), m.group(8)) == (len(originals), "2", "2")
+    assert re.search(r"broken\.dcm: 0x[0-9A-F]{4}", run.stderr), run.stderr
+    assert re.search(r"no-preamble\.dcm: 0xC000", run.stderr), run.stderr
+    assert run.returncode == 1  # some files failed
+    _wait_indexed(served, study, len(originals))
+
+
+def test_search_as_table_and_json(served: Served, mixed) -> None:
+    root, study, originals = mixed
+    _wait_indexed(served, study, len(originals))
+    table = cli(served, root, "search", "-f", f"StudyInstanceUID={study}")
+    assert table.returncode == 0, table.stderr
+    assert "1 studies" in table.stdout and "Test^Patient" in table.stdout
+    assert str(len(originals)) in table.stdout
+    as_json = cli(served, root, "search", "series", "--study", study, "--json")
+    series = json.loads(as_json.stdout)
+    assert sum(s["00201209"]["Value"][0] for s in series) == len(originals)
+
+
+def test_retrieve_brings_back_every_byte(served: Served, mixed, tmp_path: Path) -> None:
+    root, study, originals = mixed
+    _wait_indexed(served, study, len(originals))
+    out = tmp_path / "out"
+    got = cli(served, root, "retrieve", study, "--out", str(out))
+    assert got.returncode == 0, got.stderr[-2000:]
+    files = {p.stem: p.read_bytes() for p in out.rglob("*.dcm")}
+    assert files == originals
+    again = cli(served, root, "retrieve", study, "--out", str(out))
+    assert "retrieved 0 instances (0.0 MB)" in again.stdout
+    assert f"{len(originals)} already there" in again.stdout
+
+
+def test_a_folder_of_500_then_nothing_on_the_second_run(served: Served, tmp_path: Path) -> None:
+    """Last: the indexer may still be busy with these when the module ends."""
+    _folder(tmp_path / "many", COUNT)
+    home = tmp_path / "home"
+    first = cli(served, home, "upload", str(tmp_path / "many"))
+    m = summary_of(first)
+    assert (int(m.group(1)), m.group(6), m.group(8)) == (COUNT, "0", "0"), first.stdout
+    assert first.returncode == 0
+    bar = first.stdout[: first.stdout.rindex("uploaded ")]  # the progress bar, drawn before
+    assert "upload" in bar and "files/s" in bar and "MB/s" in bar and f"{COUNT}/{COUNT}" in bar
+    second = cli(served, home, "upload", str(tmp_path / "many"))
+    m = summary_of(second)
+    assert (int(m.group(1)), int(m.group(6)), m.group(8)) == (0, COUNT, "0"), second.stdout
+
+
+def _wait_indexed(served: Served, study: str, count: int, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = requests.get(
+            served.url + "/studies",
+            params={"StudyInstanceUID": study},
+            headers={"apikey": served.key},
+        )
+        found = r.json() if r.status_code == 200 else []
+        if found and found[0]["00201208"]["Value"] == [count]:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{study} did not reach {count} instances")
