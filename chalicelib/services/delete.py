@@ -24,6 +24,8 @@ def _prefixes(ref: StudyRef | SeriesRef | InstanceRef) -> list[str]:
         return [
             keys.instance_key(ref),
             keys.instance_metadata_key(ref),
+            # the series' metadata documents embed the instance: rebuilt on the next read
+            keys.series_metadata_prefix(SeriesRef(ref.tenant, ref.study, ref.series)),
             f"{keys.series_derived_prefix(ref)}thumbnails/{ref.sop}/",
             keys.bundles_prefix(ref.tenant, ref.study, ref.series),
             keys.bundles_prefix(ref.tenant, ref.study),

@@ -64,6 +64,8 @@ def _rebuild(store: ObjectStore, ref: SeriesRef, version: int) -> bytes:
         start = more
     with ThreadPoolExecutor(max_workers=8) as pool:
         fragments = [f for f in pool.map(store.get, names) if f is not None]
+    if not fragments:  # every instance deleted, the catalog not updated yet: store nothing
+        raise NotFound("series not found")
     fragments.sort(key=_instance_number)
     body = b"[" + b",".join(fragments) + b"]"
     current = keys.series_metadata_key(ref, version)
@@ -120,9 +122,18 @@ def retrieve_study_metadata(
     etag = _etag(ref.tenant, ref.study, series)
     if if_none_match and etag in if_none_match:
         return None
+
+    def document(ref_version: tuple[SeriesRef, int]) -> bytes:
+        try:
+            return series_document(store, *ref_version)
+        except NotFound:  # deleted, not yet indexed
+            return b"[]"
+
     with ThreadPoolExecutor(max_workers=8) as pool:
-        docs = list(pool.map(lambda sv: series_document(store, sv[0], sv[1]), series))
+        docs = list(pool.map(document, series))
     inner = [d[1:-1] for d in docs if len(d) > 2]
+    if not inner:
+        raise NotFound("study not found")
     return Metadata(b"[" + b",".join(inner) + b"]", etag)
 
 

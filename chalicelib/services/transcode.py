@@ -42,10 +42,12 @@ def transcode(data: bytes, target: str) -> bytes:
     if source == target:
         return data
     try:
+        # the same instance in another syntax: pydicom would otherwise give it a new
+        # SOP Instance UID, and the client would get another instance than it asked for
         if source.is_compressed and "PixelData" in ds:
-            ds.decompress()
+            ds.decompress(generate_instance_uid=False)
         if target in (str(RLELossless), str(JPEG2000Lossless)):
-            ds.compress(UID(target))
+            ds.compress(UID(target), generate_instance_uid=False)
         else:
             ds.file_meta.TransferSyntaxUID = UID(target)
         out = BytesIO()
