@@ -76,7 +76,13 @@ class ThreadedServer:
         self._closing.set()
         self._server.task_dispatcher.shutdown()  # finish in-flight requests first
         self._server.close()
-        self._thread.join(timeout=5)
+        self._thread.join(timeout=0.1)
+        if self._thread.is_alive():
+            # a client's idle keep-alive connection keeps the loop running: close it (the
+            # loop then leaves at its next select timeout, 1 s; the thread is a daemon)
+            for channel in list(self._server._map.values()):
+                if type(channel).__name__ == "HTTPChannel":
+                    channel.close()
 
 
 @contextmanager
