@@ -41,6 +41,17 @@ OHIF_INTEGRITY = (
     "+jd5xXZB9E8EA=="
 )
 OHIF_DIR = ROOT / "build" / "ohif" / OHIF_VERSION / "dist"
+#: Headless Chromium on a machine with no network beyond loopback (as root: no sandbox); without
+#: the background-networking flags it keeps trying to reach Google's hosts.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def ensure_ohif(dest: Path = OHIF_DIR) -> Path:

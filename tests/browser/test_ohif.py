@@ -25,20 +25,12 @@ import requests
 from bench.datasets import Generator, part10
 from local.spawn import Served, spawn_stack
 from local.stack import ROOT
+from local.viewer import CHROMIUM_ARGS
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = ROOT / "artifacts"
 INSTANCES = 5
 SIZE = 256
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed")
 

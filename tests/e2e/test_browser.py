@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from local.spawn import spawn_stack
+from local.viewer import CHROMIUM_ARGS
 from tests.factories import dataset, to_bytes, uid
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -55,13 +56,7 @@ def test_browser_follows_the_redirect(tmp_path: Path):
             [
                 CHROMIUM,
                 "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
+                *CHROMIUM_ARGS,
                 f"--user-data-dir={tmp_path / 'profile'}",
                 "--virtual-time-budget=20000",
                 "--dump-dom",
