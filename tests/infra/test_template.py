@@ -124,6 +124,9 @@ def test_functions_get_every_resource_the_code_reads_from_the_environment(
         assert unknown <= read | set(RESOURCE_ENV.values()), unknown - read
         assert function["Properties"]["Runtime"] == "python3.11"
         assert function["Properties"]["Tracing"] == "Active"
+        # Tracer must not record return values (QIDO results) nor exception messages
+        assert variables["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false", name
+        assert variables["POWERTOOLS_TRACER_CAPTURE_ERROR"] == "false", name
         assert function["Properties"]["Role"]["Fn::GetAtt"][1] == "Arn"
     assert set(RESOURCE_ENV.values()) <= set(expected)
 
