@@ -1,23 +1,40 @@
 """Powertools Logger, Metrics and Tracer, and the keys the service may log.
 
 Never log patient data (names, IDs, birth dates) nor query strings or import keys (they may
-hold them): log UIDs, counts and hashes. ``ALLOWED_LOG_KEYS`` lists the keys handlers append.
+hold them), nor exception messages (they may quote values: ``error_fields``): log UIDs, counts
+and hashes. ``ALLOWED_LOG_KEYS`` lists the keys handlers append (tests/service/
+test_observability.py holds every line to it).
 The Logger's service name must differ from the Chalice app name, or every line prints twice.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import traceback
 import warnings
+from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
-# Tracer records return values by default, and QIDO results hold patient names.
+# Tracer's decorators record return values and exceptions by default: QIDO results hold patient
+# names, exception messages may quote values (the template sets both as well).
 os.environ.setdefault("POWERTOOLS_TRACER_CAPTURE_RESPONSE", "false")
 os.environ.setdefault("POWERTOOLS_TRACER_CAPTURE_ERROR", "false")
 
-# Flushing a batch that recorded no metric is normal here (e.g. an S3 test event).
-warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+def quiet_library_diagnostics() -> None:
+    """Run at import. pydicom's diagnostics quote the values they are about ("Invalid value for
+    VR IS: '<value>'"): through the root logger (the Lambda runtime's handler) or stderr they
+    would put patient data in CloudWatch, so its logger keeps only its NullHandler and its
+    warnings are dropped. Flushing a batch that recorded no metric is normal (an S3 test
+    event)."""
+    logging.getLogger("pydicom").propagate = False
+    warnings.filterwarnings("ignore", module="pydicom")
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+
+
+quiet_library_diagnostics()
 
 SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME", "dicomweb-service")
 
@@ -38,13 +55,70 @@ ALLOWED_LOG_KEYS = frozenset(
         "action",
         "ms",
         "receive_count",
+        "error",
+        "cause",
+        "where",
+        "aws_error",
     }
 )
+
+
+def error_fields(exc: BaseException) -> dict[str, Any]:
+    """An exception for a log line without its message, which may quote a value (pydicom's do:
+    "invalid literal for int() with base 10: '<value>'"): its type, its cause's, the AWS error
+    code if any, and where it was raised (file:line function, innermost last)."""
+    frames = traceback.extract_tb(exc.__traceback__)[-8:]
+    fields: dict[str, Any] = {
+        "error": type(exc).__name__,
+        "where": [f"{os.path.basename(f.filename)}:{f.lineno} {f.name}" for f in frames],
+    }
+    if exc.__cause__ is not None:
+        fields["cause"] = type(exc.__cause__).__name__
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict) and isinstance(response.get("Error"), dict):
+        fields["aws_error"] = str(response["Error"].get("Code", ""))
+    return fields
+
+
+#: Libraries traced: the AWS SDK only (a subsegment per call). Tracer's default, every library
+#: the X-Ray SDK knows, adds http.client, whose subsegments carry request URLs (S3 keys).
+TRACED_MODULES = ("botocore",)
+
+#: S3 request parameters the X-Ray SDK records on each call's subsegment by default: object keys
+#: and prefixes. An import key is whatever name a file was dropped with: a patient's, perhaps.
+UNTRACED_S3_PARAMETERS = frozenset({"Key", "CopySource", "Prefix"})
+
+
+def keep_s3_keys_out_of_traces() -> None:
+    """Drop object keys from the X-Ray SDK's list of recorded S3 parameters (the bucket and
+    version id remain)."""
+    from aws_xray_sdk.ext.boto_utils import whitelist
+
+    for operation in whitelist["services"].get("s3", {}).get("operations", {}).values():
+        if "request_parameters" in operation:
+            operation["request_parameters"] = [
+                p for p in operation["request_parameters"] if p not in UNTRACED_S3_PARAMETERS
+            ]
+
+
+def annotate(subsegment: Any, **annotations: str | int) -> None:
+    """Searchable X-Ray annotations on a subsegment (a no-op one when tracing is off; None when
+    tracing is on outside a segment)."""
+    if subsegment is not None:
+        for key, value in annotations.items():
+            subsegment.put_annotation(key, value)
+
+
+def make_tracer() -> Tracer:
+    """The functions' Tracer (disabled outside Lambda, and by POWERTOOLS_TRACE_DISABLED)."""
+    keep_s3_keys_out_of_traces()
+    return Tracer(service=SERVICE, patch_modules=TRACED_MODULES)
+
 
 logger = Logger(service=SERVICE)
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "DicomWeb")
 metrics = Metrics(namespace=NAMESPACE)
-tracer = Tracer(service=SERVICE)
+tracer = make_tracer()
 
 
 def metrics_disabled() -> bool:

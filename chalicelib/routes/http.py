@@ -21,7 +21,7 @@ from chalice.app import CORSConfig, Request, Response
 from chalicelib.dicomweb.errors import DicomWebError, Forbidden, Unauthorized
 from chalicelib.dicomweb.media import DICOM_JSON, JSON, MULTIPART_RELATED
 from chalicelib.dicomweb.multipart import Part, new_boundary, write_multipart
-from chalicelib.observability import logger
+from chalicelib.observability import error_fields, logger
 from chalicelib.services.ports import Principal
 
 PRINCIPAL = "dicomweb.principal"
@@ -212,7 +212,7 @@ def api_view(current_request: Callable[[], Request], scope: str) -> Callable[[Vi
                             headers={"Retry-After": "1"},
                         )
                     )
-                logger.exception("unhandled error")
+                logger.error("unhandled error", extra=error_fields(exc))
                 return error_response(
                     DicomWebError("internal error", status=500, code="InternalError")
                 )

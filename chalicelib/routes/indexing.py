@@ -1,6 +1,7 @@
 """The indexer Lambda's entry: SQS batches of S3 events, per-message failures reported back
 (``ReportBatchItemFailures``) so only failed messages are retried and, after the queue's
-maxReceiveCount, land in the dead-letter queue."""
+maxReceiveCount, land in the dead-letter queue. Logged with the Lambda request id, traced in one
+subsegment per batch; object keys are logged as hashes (import keys may hold patient names)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,12 @@ from aws_lambda_powertools.utilities.batch import (
 )
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from chalicelib.observability import logger, metrics
+from chalicelib.observability import annotate, error_fields, logger, metrics, tracer
 from chalicelib.services.indexer import Indexer, key_hash
+
+
+class IndexingFailed(Exception):
+    """A message that failed, named by its error's type only."""
 
 
 def _key_hashes(body: dict[str, Any]) -> list[str]:
@@ -31,15 +36,18 @@ def handle_batch(indexer: Indexer, event: dict[str, Any], context: Any) -> dict[
         body = json.loads(record.body)
         try:
             outcomes = indexer.handle_message(body)
-        except Exception:
-            logger.exception(
+        except Exception as exc:
+            logger.error(
                 "indexing failed; the message will be retried",
                 extra={
                     "key_hash": _key_hashes(body),
                     "receive_count": record.attributes.approximate_receive_count,
+                    **error_fields(exc),
                 },
             )
-            raise
+            # re-raised without its message: the batch processor logs it (DEBUG) and, when the
+            # whole batch failed, raises it to the runtime (logged) and the trace
+            raise IndexingFailed(type(exc).__name__) from None
         for outcome in outcomes:
             logger.info(
                 "indexed",
@@ -51,8 +59,18 @@ def handle_batch(indexer: Indexer, event: dict[str, Any], context: Any) -> dict[
             )
             metrics.add_metric(name=f"Index_{outcome.action}", unit="Count", value=1)
 
-    processor = BatchProcessor(event_type=EventType.SQS)
-    result = process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
-    return dict(result)
+    records = event.get("Records", [])
+    logger.append_keys(transaction="index", request_id=getattr(context, "aws_request_id", None))
+    try:
+        with tracer.provider.in_subsegment("## index") as subsegment:
+            annotate(subsegment, transaction="index", count=len(records))
+            processor = BatchProcessor(event_type=EventType.SQS)
+            result = process_partial_response(
+                event=event, record_handler=record_handler, processor=processor, context=context
+            )
+            failed = len(result.get("batchItemFailures", []))
+            annotate(subsegment, failed=failed)
+        logger.info("batch", extra={"count": len(records), "failed": failed})
+        return dict(result)
+    finally:
+        logger.remove_keys(["transaction", "request_id"])

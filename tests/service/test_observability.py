@@ -1,0 +1,465 @@
+"""No patient value reaches a log line, a metric or a trace document.
+
+Instances with distinctive patient values are stored (STOW, an S3 import whose key names the
+patient, a presigned upload named after the patient), searched for by those values, retrieved,
+rendered, deleted, refused and broken every way the API and the indexer know. Everything the
+two functions emit is captured:
+
+* logs: the Powertools handler's JSON lines (what CloudWatch receives); every Python logging
+  record reaching the root logger (the Lambda runtime's handler is there) or a logger with its
+  own handler, at DEBUG, the AWS SDK's DEBUG dumps of request parameters excepted (the root
+  logger stays at WARNING in Lambda); stdout and stderr (EMF metrics, prints); Python warnings;
+  and what the Lambda runtime logs of an exception the indexer raises;
+* traces: the functions' Tracer built enabled, as in Lambda (``make_tracer``: the AWS SDK
+  patched; the X-Ray SDK's Lambda context under a sampled trace header), and the X-Ray SDK's
+  own UDP emitter, kept in memory, records every document it would send to the daemon.
+
+None may hold a patient value, in any case, URL-encoded or not; and the logs, metrics and
+traces must hold the safe fields (tenant, transaction, request id, UIDs, counts, annotations),
+so that the test cannot pass with nothing captured.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import re
+import traceback
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+import pytest
+import requests
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from aws_xray_sdk.core.emitters.udp_emitter import UDPEmitter
+
+from chalicelib.dicomweb.resources import InstanceRef
+from chalicelib.observability import ALLOWED_LOG_KEYS
+from chalicelib.services.indexer import key_hash
+from chalicelib.storage.keys import instance_key
+from local.harness import InProcessStack
+from local.lambda_runtime import LambdaContext
+from tests.conftest import TENANT
+from tests.factories import dataset, multipart_body, to_bytes
+from tests.service.helpers import MULTIPART, inject_error, s3_record, sqs_event
+
+PATIENT_NAME = "Zyxwv^Qponm"
+PATIENT_ID = "PHI-ID-987654"
+BIRTH_DATE = "19011231"
+ACCESSION = "ACCPHI4242"
+PATIENT = {
+    "PatientName": PATIENT_NAME,
+    "PatientID": PATIENT_ID,
+    "PatientBirthDate": BIRTH_DATE,
+    "AccessionNumber": ACCESSION,
+}
+
+
+def needles() -> set[str]:
+    """Each value as is, URL-encoded both ways, its name components and its date written out;
+    compared lowercased."""
+    values = [*PATIENT.values(), *PATIENT_NAME.split("^"), "1901-12-31"]
+    return {v.lower() for value in values for v in (value, quote(value), quote_plus(value))}
+
+
+#: Fixed UIDs: a random one could hold a patient value's digits by chance.
+ROOT = "1.2.826.0.1.3680043.10.543.7"
+STUDY, OTHER_STUDY = f"{ROOT}.1", f"{ROOT}.2"
+SERIES = f"{ROOT}.1.1"
+SOPS = [f"{ROOT}.1.1.{n}" for n in range(1, 4)]
+UPLOAD_STUDY, IMPORT_STUDY, POISON_STUDY = f"{ROOT}.3", f"{ROOT}.4", f"{ROOT}.5"
+#: A value no decoder knows, holding the patient's name: rendering fails on it (500), and
+#: pydicom's error names the value.
+ODD_PHOTOMETRIC = PATIENT_NAME.upper().replace("^", " ")
+
+#: The keys Powertools writes on every line (and the X-Ray trace id, when traced).
+POWERTOOLS_KEYS = {"level", "location", "message", "timestamp", "service", "xray_trace_id"}
+
+#: Libraries that log every request's parameters at DEBUG (bodies, items, keys); in Lambda the
+#: root logger is at WARNING, at which they log none of it.
+SDK_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3", "moto", "werkzeug", "responses")
+
+
+def instance(sop: str, study: str = STUDY, series: str = SERIES, **kw: Any) -> bytes:
+    return to_bytes(dataset(study=study, series=series, sop=sop, **{**PATIENT, **kw}))
+
+
+# --- capture ---------------------------------------------------------------------------------
+
+
+class RecordingEmitter(UDPEmitter):
+    """The X-Ray SDK's UDP emitter, with the datagrams it would send to the daemon kept in
+    memory instead (header line, then the segment or subsegment document as JSON)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.datagrams: list[str] = []
+
+    def _send_data(self, data: str) -> None:
+        self.datagrams.append(data)
+
+    def documents(self) -> list[dict[str, Any]]:
+        return [json.loads(d.split("\n", 1)[1]) for d in self.datagrams]
+
+
+class Records(logging.Handler):
+    """Every logging record, of every logger, kept."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@dataclass
+class Captured:
+    emitter: RecordingEmitter
+    powertools: io.StringIO
+    logged: Records
+    warned: list[warnings.WarningMessage]
+    outputs: list[str] = field(default_factory=list)  # stdout + stderr, read by the test
+    raised: list[str] = field(default_factory=list)  # what the Lambda runtime logs of a raise
+
+    def json_lines(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.powertools.getvalue().splitlines()]
+
+    def record_texts(self) -> list[str]:
+        formatter = logging.Formatter()
+        texts = []
+        for r in self.logged.records:
+            if r.name.startswith(SDK_LOGGERS) and r.levelno < logging.WARNING:
+                continue
+            text = r.getMessage() + json.dumps(r.__dict__, default=str)
+            if r.exc_info:
+                text += formatter.formatException(r.exc_info)
+            texts.append(text)
+        return texts
+
+    def everything(self) -> dict[str, list[str]]:
+        return {
+            "powertools log line": self.powertools.getvalue().splitlines(),
+            "logging record": self.record_texts(),
+            "stdout/stderr": self.outputs,
+            "warning": [f"{w.filename}:{w.lineno} {w.message}" for w in self.warned],
+            "trace document": self.emitter.datagrams,
+            "raised to the runtime": self.raised,
+        }
+
+
+@pytest.fixture
+def traced(monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingEmitter]:
+    """Tracer as in Lambda, for this test only: every module-level setting it changes (the X-Ray
+    SDK's switch, recorder, Tracer's shared config, botocore's patched methods) is restored."""
+    import aws_xray_sdk
+    import botocore.client
+    import botocore.endpoint
+    from aws_lambda_powertools import Tracer
+    from aws_xray_sdk.core import patcher, xray_recorder
+    from aws_xray_sdk.core.lambda_launcher import LambdaContext as XRayLambdaContext
+
+    from chalicelib import observability
+
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "false")
+    monkeypatch.setenv("LAMBDA_TASK_ROOT", "/var/task")
+    trace_header = "Root=1-65a1b2c3-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1"
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", trace_header)
+    monkeypatch.delenv("AWS_XRAY_SDK_ENABLED", raising=False)
+    monkeypatch.delenv("AWS_XRAY_CONTEXT_MISSING", raising=False)
+    was_enabled = aws_xray_sdk.global_sdk_config.sdk_enabled()
+    recorder_state = dict(xray_recorder.__dict__)
+    threshold = xray_recorder.streaming_threshold
+    tracer_config = dict(Tracer._config)
+    patched = set(patcher._PATCHED_MODULES)
+    make_api_call = botocore.client.BaseClient.__dict__["_make_api_call"]
+    prepare_request = botocore.endpoint.Endpoint.__dict__["prepare_request"]
+    emitter = RecordingEmitter()
+    try:
+        aws_xray_sdk.global_sdk_config.set_sdk_enabled(True)
+        xray_recorder.configure(context=XRayLambdaContext(), emitter=emitter)
+        Tracer._reset_config()
+        tracer = observability.make_tracer()  # the functions' Tracer, as built in Lambda
+        assert not tracer.disabled
+        yield emitter
+    finally:
+        botocore.client.BaseClient._make_api_call = make_api_call  # type: ignore[method-assign]
+        botocore.endpoint.Endpoint.prepare_request = prepare_request  # type: ignore[method-assign]
+        if hasattr(botocore.client, "_xray_enabled"):
+            delattr(botocore.client, "_xray_enabled")
+        patcher._PATCHED_MODULES.clear()
+        patcher._PATCHED_MODULES.update(patched)
+        Tracer._config = tracer_config
+        xray_recorder.streaming_threshold = threshold
+        xray_recorder.__dict__.clear()
+        xray_recorder.__dict__.update(recorder_state)
+        aws_xray_sdk.global_sdk_config.set_sdk_enabled(was_enabled)
+        emitter._socket.close()  # the UDP socket the SDK's emitter opens (never sent on)
+
+
+@pytest.fixture
+def captured(
+    payloads: dict[str, bytes], traced: RecordingEmitter, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Captured]:
+    """Every logger at DEBUG, metrics published, every warning shown; all restored afterwards.
+    (The payloads are built first: building an invalid value warns, in the test's own code.)"""
+    from chalicelib import observability
+    from chalicelib.observability import logger
+
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    handler = logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    stream, level, root_level = handler.stream, logger.level, logging.root.level
+    powertools = io.StringIO()
+    handler.setStream(powertools)
+    logger.setLevel("DEBUG")
+    logging.root.setLevel(logging.DEBUG)
+    logged = Records()
+
+    # the root (the Lambda runtime's handler is there), and the loggers that write elsewhere
+    # (Chalice's app logger has its own handler; pytest's own handlers do not count)
+    def writes(h: logging.Handler) -> bool:
+        return not isinstance(h, logging.NullHandler) and "pytest" not in type(h).__module__
+
+    loggers = [logging.root] + [
+        lg
+        for lg in map(logging.getLogger, list(logging.root.manager.loggerDict))
+        if not lg.propagate and any(map(writes, lg.handlers))
+    ]
+    for lg in loggers:
+        lg.addHandler(logged)
+    try:
+        with warnings.catch_warnings(record=True) as warned:
+            # every warning the service's own filters let through, each time
+            warnings.simplefilter("always", append=True)
+            # the filters the service sets at import (pytest resets filters set in a test)
+            observability.quiet_library_diagnostics()
+            yield Captured(traced, powertools, logged, warned)
+    finally:
+        for lg in loggers:
+            lg.removeHandler(logged)
+        logging.root.setLevel(root_level)
+        handler.setStream(stream)
+        logger.setLevel(level)
+
+
+# --- the scenario ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def payloads() -> dict[str, bytes]:
+    def with_patient_in_instance_number(sop: str, study: str, series: str) -> bytes:
+        """An invalid IS value holding the patient's name (pydicom quotes it when it fails to
+        convert it)."""
+        data = instance(sop, study, series, InstanceNumber=9898989898)
+        return data.replace(b"9898989898", PATIENT_NAME[:10].encode())
+
+    no_series = dataset(study=STUDY, sop=f"{ROOT}.9.1", **PATIENT)
+    del no_series.SeriesInstanceUID
+    return {
+        "a": instance(SOPS[0]),
+        "b": instance(SOPS[1]),
+        "c": instance(SOPS[2]),
+        "junk": f"{PATIENT_NAME} {PATIENT_ID} {BIRTH_DATE}".encode(),
+        "wrong_study": instance(f"{ROOT}.2.1.1", study=OTHER_STUDY, series=f"{ROOT}.2.1"),
+        "no_series": to_bytes(no_series),
+        "truncated": instance(f"{ROOT}.9.2", rows=64, columns=64)[:-3000],
+        "invalid_is": with_patient_in_instance_number(f"{ROOT}.6.1.1", f"{ROOT}.6", f"{ROOT}.6.1"),
+        "invalid_is_import": with_patient_in_instance_number(
+            f"{ROOT}.6.1.2", f"{ROOT}.6", f"{ROOT}.6.1"
+        ),
+        "odd_photometric": instance(
+            f"{ROOT}.7.1.1", f"{ROOT}.7", f"{ROOT}.7.1", PhotometricInterpretation=ODD_PHOTOMETRIC
+        ),
+        "uploaded": instance(f"{ROOT}.3.1.1", study=UPLOAD_STUDY, series=f"{ROOT}.3.1"),
+        "imported": instance(f"{ROOT}.4.1.1", study=IMPORT_STUDY, series=f"{ROOT}.4.1"),
+        "poison": instance(f"{ROOT}.5.1.1", study=POISON_STUDY, series=f"{ROOT}.5.1"),
+    }
+
+
+def store(stack: InProcessStack, body: bytes, path: str = "/studies", ctype: str = MULTIPART):
+    return stack.post(path, data=body, headers={"Content-Type": ctype})
+
+
+def put_object(stack: InProcessStack, key: str, body: bytes) -> None:
+    stack.deps.clients.s3.put_object(Bucket=stack.deps.settings.bucket, Key=key, Body=body)
+
+
+def exercise(stack: InProcessStack, data: dict[str, bytes], runtime_log: list[str]) -> None:
+    """Every handler, with the patient's values in bodies, queries, paths and object keys."""
+    get, dicom = stack.get, "application/dicom"
+    # STOW: two stored; then a partial failure, a study mismatch, a missing UID, a truncated
+    # instance, junk holding the patient's values, a malformed and an unsupported media type
+    assert store(stack, multipart_body([data["a"], data["b"]])).status_code == 200
+    assert store(stack, multipart_body([data["c"], data["junk"]])).status_code == 202
+    r = store(stack, multipart_body([data["wrong_study"]]), f"/studies/{STUDY}")
+    assert r.status_code == 409
+    assert store(stack, data["no_series"], ctype=dicom).status_code == 409
+    assert store(stack, data["truncated"], ctype=dicom).status_code == 409
+    assert store(stack, data["invalid_is"], ctype=dicom).status_code in (200, 409)
+    assert store(stack, data["odd_photometric"], ctype=dicom).status_code == 200
+    malformed = f'multipart/related; type="application/dicom"; boundary="{PATIENT_NAME}'
+    assert store(stack, data["junk"], ctype=malformed).status_code in (400, 415)
+    assert store(stack, data["junk"], ctype=f"application/{PATIENT_NAME}").status_code == 415
+    # a presigned upload named after the patient, and S3 imports keyed by the patient's values
+    files = [{"name": f"{PATIENT_NAME} {PATIENT_ID}.dcm", "size": len(data["uploaded"])}]
+    r = stack.post("/uploads", json={"files": files})
+    assert r.status_code == 201, r.text
+    upload = r.json()
+    (spec,) = upload["files"]
+    r = requests.put(spec["url"], data=data["uploaded"], headers=spec["headers"])
+    assert r.status_code == 200
+    name = f"{PATIENT_NAME} {PATIENT_ID} {BIRTH_DATE}"
+    put_object(stack, f"import/{TENANT}/{name}/{ACCESSION}.dcm", data["imported"])
+    put_object(stack, f"import/{TENANT}/{name}/invalid.dcm", data["invalid_is_import"])
+    put_object(stack, f"import/{TENANT}/{name}/notes.txt", data["junk"])  # not DICOM
+    stack.drain()
+    assert stack.get(upload["status"].removeprefix(stack.url)).json()["stored"] == 1
+    rejected = get("/imports/rejected").json()["rejected"]
+    assert PATIENT_NAME in json.dumps(rejected)  # the answer may hold it, the logs may not
+    # a poison import: copying it fails every time, it reaches the dead-letter queue; a batch
+    # that failed whole is raised, and the Lambda runtime logs what is raised
+    poison_key = f"import/{TENANT}/{name}/poison.dcm"
+    with inject_error(stack.deps.clients.s3, "CopyObject", "InternalError"):
+        put_object(stack, poison_key, data["poison"])
+        stack.drain()
+    invalid = instance_key(InstanceRef(TENANT, f"{ROOT}.6", f"{ROOT}.6.1", f"{ROOT}.6.1.1"))
+    for key in (poison_key, invalid):  # failing on a ClientError; on pydicom's ValueError
+        event = sqs_event([{"Records": [s3_record(stack.deps.settings.bucket, key)]}])
+        try:
+            with inject_error(stack.deps.clients.s3, "CopyObject", "InternalError"):
+                stack.app.index_objects(event, LambdaContext())
+        except BatchProcessingError as exc:
+            runtime_log.append("".join(traceback.format_exception(exc)))
+    assert runtime_log  # the poison batch at least
+    # QIDO by the patient's values, at every level, and with values that are refused
+    searches = [
+        {"PatientName": PATIENT_NAME},
+        {"PatientName": PATIENT_NAME.lower(), "fuzzymatching": "true"},
+        {"PatientName": PATIENT_NAME[:5] + "*", "includefield": "all"},
+        {"PatientID": PATIENT_ID, "PatientBirthDate": BIRTH_DATE},
+        {"AccessionNumber": ACCESSION, "includefield": "PatientName"},
+        {"00100010": PATIENT_NAME, "00100020": PATIENT_ID},
+    ]
+    for params in searches:
+        r = get("/studies", params=params)
+        assert r.status_code == 200 and r.json(), (params, r.text)
+    assert get(f"/studies/{STUDY}/series", params={"PatientID": PATIENT_ID}).json()
+    assert get("/instances", params={"PatientName": PATIENT_NAME}).json()
+    refused = [
+        {"PatientBirthDate": PATIENT_NAME},
+        {"StudyDate": f"{BIRTH_DATE}-{PATIENT_ID}"},
+        {"limit": PATIENT_ID},
+        {"offset": PATIENT_NAME},
+        {"includefield": PATIENT_NAME},
+        {PATIENT_NAME: PATIENT_ID},
+    ]
+    for params in refused:
+        assert get("/studies", params=params).status_code in (200, 400), params
+    # WADO-RS metadata and retrieval, rendered, WADO-URI; the patient in refused values
+    base = f"/studies/{STUDY}/series/{SERIES}/instances/{SOPS[0]}"
+    for path in (f"/studies/{STUDY}/metadata", f"/studies/{STUDY}/series/{SERIES}/metadata"):
+        assert PATIENT_NAME in get(path).text
+    assert get(f"{base}/metadata").status_code == 200
+    assert get(f"/studies/{ROOT}.6/metadata").status_code in (200, 404)
+    any_ts = 'multipart/related; type="application/dicom"; transfer-syntax=*'
+    assert get(f"/studies/{STUDY}", headers={"Accept": any_ts}).status_code == 200
+    assert get(base, headers={"Accept": any_ts}).status_code == 200
+    assert get(f"/studies/{STUDY}", headers={"Accept": "application/zip"}).status_code == 200
+    assert get(f"{base}/frames/1").status_code == 200
+    assert get(f"{base}/rendered", headers={"Accept": "image/png"}).status_code == 200
+    assert get(f"{base}/thumbnail").status_code == 200
+    assert get(f"{base}/rendered", params={"window": PATIENT_NAME}).status_code == 400
+    odd = f"/studies/{ROOT}.7/series/{ROOT}.7.1/instances/{ROOT}.7.1.1/rendered"
+    # an unhandled error (pydicom's names the value), logged without its message; should
+    # rendering learn to refuse this value, this check needs another unhandled error
+    assert get(odd).status_code == 500
+    assert get(f"{base}/rendered", headers={"Accept": f"image/{PATIENT_NAME}"}).status_code == 406
+    wado = {"requestType": "WADO", "studyUID": STUDY, "seriesUID": SERIES, "objectUID": SOPS[0]}
+    assert get("/wado", params={**wado, "contentType": dicom}).status_code == 200
+    assert get("/wado", params={**wado, "objectUID": PATIENT_NAME}).status_code == 400
+    assert get(f"/studies/{quote(PATIENT_NAME)}/metadata").status_code == 400
+    assert get(f"/studies/{PATIENT_ID}/series/{BIRTH_DATE}").status_code in (400, 406)
+    assert get(f"/studies/{ROOT}.404/metadata").status_code == 404
+    # a transient storage error; an unauthenticated search for the patient
+    with inject_error(stack.deps.clients.dynamodb, "Query", "ThrottlingException", status=400):
+        assert get("/studies", params={"PatientName": PATIENT_NAME}).status_code == 503
+    r = requests.get(stack.url + "/studies", params={"PatientID": PATIENT_ID})
+    assert r.status_code == 401
+    # DELETE, then the indexer removes what was deleted
+    delete = stack.http.delete
+    assert delete(stack.url + base).status_code == 204
+    assert delete(f"{stack.url}/studies/{STUDY}/series/{SERIES}").status_code == 204
+    assert delete(f"{stack.url}/studies/{IMPORT_STUDY}").status_code == 204
+    stack.drain()
+    assert get("/studies", params={"PatientID": PATIENT_ID}).status_code == 200
+
+
+def test_no_patient_value_in_any_log_line_metric_or_trace(
+    payloads: dict[str, bytes],
+    stack: InProcessStack,
+    captured: Captured,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    exercise(stack, payloads, captured.raised)
+    out, err = capfd.readouterr()
+    captured.outputs = [*out.splitlines(), *err.splitlines()]
+    everything = captured.everything()
+
+    leaks = [
+        (kind, needle, text[:300])
+        for kind, texts in everything.items()
+        for text in texts
+        for needle in needles()
+        if needle in text.lower()
+    ]
+    assert not leaks, "\n".join(map(repr, leaks[:20]))
+
+    # not vacuous: the logs, metrics and traces hold what they should
+    lines = captured.json_lines()
+    requests_logged = [line for line in lines if line["message"] == "request"]
+    assert len(requests_logged) >= 40
+    for line in requests_logged:
+        assert line["request_id"] and line["transaction"].split()[0] in {"GET", "POST", "DELETE"}
+        assert line["tenant"] == (TENANT if line["status"] != 401 else "-")
+    assert {"GET /studies", "POST /studies", "DELETE /studies/{study}"} <= {
+        line["transaction"] for line in requests_logged
+    }
+    assert {(line["stored"], line["failed"]) for line in lines if line["message"] == "stow"} >= {
+        (2, 0),
+        (1, 1),
+    }
+    indexed = [line for line in lines if line["message"] == "indexed"]
+    assert {SOPS[0], SOPS[1]} <= {line.get("sop_uid") for line in indexed}
+    assert all(re.fullmatch(r"[0-9a-f]{16}", line["key_hash"]) for line in indexed)
+    assert all(line["transaction"] == "index" and line["request_id"] for line in indexed)
+    assert {"imported", "rejected", "removed"} <= {line["action"] for line in indexed}
+    failures = [line for line in lines if line["message"].startswith("indexing failed")]
+    poison_hash = key_hash(f"import/{TENANT}/{PATIENT_NAME} {PATIENT_ID} {BIRTH_DATE}/poison.dcm")
+    poisoned = [line for line in failures if line["key_hash"] == [poison_hash]]
+    assert len(poisoned) == 6  # the queue's maxReceiveCount, then the batch raised
+    assert all(line["aws_error"] == "InternalError" and line["where"] for line in poisoned)
+    (unhandled,) = [line for line in lines if line["message"] == "unhandled error"]
+    assert unhandled["tenant"] == TENANT and unhandled["error"] and unhandled["where"]
+    # every line holds the keys Powertools writes and the service's allowed keys, no other
+    for line in lines:
+        assert set(line) - POWERTOOLS_KEYS <= ALLOWED_LOG_KEYS, line
+    assert any(line["message"] == "transient AWS error" for line in lines)
+    metrics = [json.loads(line) for line in captured.outputs if '"_aws"' in line]
+    assert any(m.get("tenant") == TENANT and "InstancesStored" in m for m in metrics)
+    documents = captured.emitter.documents()
+    routes = [d for d in documents if d["name"].startswith("## ")]
+    assert {"## GET /studies", "## POST /studies", "## index"} <= {d["name"] for d in routes}
+    assert all(d["annotations"]["transaction"] for d in routes)
+    assert any(d["annotations"].get("tenant") == TENANT for d in routes)
+    aws_calls = [d for d in documents if d.get("namespace") == "aws"]
+    s3_calls = [d for d in aws_calls if d["name"] == "s3"]
+    assert any(d["aws"].get("bucket_name") for d in s3_calls)  # the bucket, never the key
+    assert not [d for d in s3_calls if {"key", "copy_source", "prefix"} & set(d["aws"])]
+    assert {"dynamodb", "s3", "sqs"} <= {d["name"] for d in aws_calls}
+    assert os.environ["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
