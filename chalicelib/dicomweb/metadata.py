@@ -29,7 +29,8 @@ def instance_metadata(
 
     Only top-level elements get a BulkDataURI (``.../bulkdata/{tag}`` names a top-level tag);
     a large binary value inside a sequence (an Icon Image Sequence's Pixel Data, say) stays
-    InlineBinary, so it can never be confused with the top-level element of the same tag."""
+    InlineBinary, so it can never be confused with the top-level element of the same tag.
+    Elements whose values DICOM JSON cannot carry are left out."""
     base = instance_path(study, series, sop)
     top_level = {id(elem) for elem in ds}  # converted once and cached by the Dataset
     nested: dict[str, DataElement] = {}
@@ -41,8 +42,13 @@ def instance_metadata(
         nested[token] = elem
         return token
 
+    # An element whose value cannot be expressed in DICOM JSON (an IS or DS that is not a
+    # number, say) is left out of the metadata rather than making the instance unindexable:
+    # STOW accepted it and its bytes are kept unchanged.
     out: dict[str, Any] = ds.to_json_dict(
-        bulk_data_threshold=BULK_THRESHOLD, bulk_data_element_handler=bulk
+        bulk_data_threshold=BULK_THRESHOLD,
+        bulk_data_element_handler=bulk,
+        suppress_invalid_tags=True,
     )
     if nested:
         _inline(out, nested)

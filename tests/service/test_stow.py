@@ -195,3 +195,29 @@ def test_restore_replaces_the_instance(stack):
     assert study["00201208"]["Value"] == [1]
     (series,) = stack.get(f"/studies/{ds.StudyInstanceUID}/series").json()
     assert series["0008103E"]["Value"] == ["second"]
+
+
+def test_an_instance_with_a_non_numeric_is_value_is_stored_and_indexed(stack):
+    """STOW keeps such an instance unchanged; the indexer leaves the unexpressible element out
+    of the metadata instead of failing on it until the message reaches the dead-letter queue."""
+    ds = dataset()
+    ds.InstanceNumber = 77
+    good = b"\x20\x00\x13\x00IS\x02\x0077"
+    data = to_bytes(ds).replace(good, b"\x20\x00\x13\x00IS\x02\x00ab")
+    assert good not in data
+    r = stack.post(
+        "/studies",
+        data=multipart_body([data]),
+        headers={
+            "Content-Type": 'multipart/related; type="application/dicom"; boundary=test-boundary'
+        },
+    )
+    assert r.status_code == 200
+    stack.drain()
+    study = ds.StudyInstanceUID
+    (found,) = stack.get("/studies", params={"StudyInstanceUID": study}).json()
+    assert found["00201208"]["Value"] == [1]
+    (meta,) = stack.get(f"/studies/{study}/metadata").json()
+    assert meta["00080018"]["Value"] == [ds.SOPInstanceUID] and "00200013" not in meta
+    path = f"/studies/{study}/series/{ds.SeriesInstanceUID}/instances/{ds.SOPInstanceUID}"
+    assert stack.get(path, headers={"Accept": "application/dicom"}).content == data
