@@ -4,6 +4,7 @@ service's (``services/render.py``)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -45,11 +46,14 @@ def _last(params: Mapping[str, Sequence[str]], name: str) -> str | None:
 
 def _numbers(text: str, name: str) -> list[float]:
     try:
-        return [float(v) for v in text.split(",")]
+        numbers = [float(v) for v in text.split(",")]
     except ValueError as exc:
         raise BadRequest(
             f"{name} must be comma-separated numbers", code="InvalidParameter"
         ) from exc
+    if not all(math.isfinite(n) for n in numbers):  # float() reads nan and inf
+        raise BadRequest(f"{name} must be finite numbers", code="InvalidParameter")
+    return numbers
 
 
 def parse_window(text: str, name: str = "window") -> Window:
@@ -98,7 +102,7 @@ def parse_render_options(
     quality_text = _last(params, "quality")
     quality = 90
     if quality_text is not None:
-        if not quality_text.isdigit() or not 1 <= int(quality_text) <= 100:
+        if not quality_text.isdecimal() or not 1 <= int(quality_text) <= 100:
             raise BadRequest("quality is a number from 1 to 100", code="InvalidParameter")
         quality = int(quality_text)
     window = _last(params, "window")

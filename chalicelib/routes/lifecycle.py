@@ -52,7 +52,7 @@ def blueprint(deps: Deps) -> Blueprint:
     def changefeed() -> Response:
         params = dict(bp.current_request.query_params or {})
         start, limit = params.get("startAfter", "0"), params.get("limit", "100")
-        if not start.isdigit() or not limit.isdigit() or not 1 <= int(limit) <= MAX_FEED_PAGE:
+        if not start.isdecimal() or not limit.isdecimal() or not 1 <= int(limit) <= MAX_FEED_PAGE:
             raise BadRequest(
                 f"startAfter is a sequence number, limit 1 to {MAX_FEED_PAGE}",
                 code="InvalidParameter",

@@ -46,7 +46,7 @@ def blueprint(deps: Deps) -> Blueprint:
 
     def frame_number() -> int:
         text = path_param(bp.current_request, "frames")
-        if not text.isdigit() or int(text) < 1:
+        if not text.isdecimal() or int(text) < 1:
             raise BadRequest("a rendered frame is one frame number", code="InvalidFrameList")
         return int(text)
 

@@ -51,7 +51,7 @@ def blueprint(deps: Deps) -> Blueprint:
     def complete_upload_file(upload: str, index: str) -> Response:
         request = bp.current_request
         raw_index = path_param(request, "index")
-        if not raw_index.isdigit():
+        if not raw_index.isdecimal():
             raise BadRequest("file index must be a number", code="InvalidUpload")
         uploads.complete_file(
             deps.store,

@@ -86,7 +86,7 @@ def blueprint(deps: Deps) -> Blueprint:
                 "contentType is application/dicom, image/jpeg, image/png or image/gif"
             )
         frame = _param(params, "frameNumber") or "1"
-        if not frame.isdigit() or int(frame) < 1:
+        if not frame.isdecimal() or int(frame) < 1:
             raise BadRequest("frameNumber is a number from 1", code="InvalidParameter")
         center, width = _param(params, "windowCenter"), _param(params, "windowWidth")
         window = (
@@ -97,11 +97,11 @@ def blueprint(deps: Deps) -> Blueprint:
         rows, columns = _param(params, "rows"), _param(params, "columns")
         viewport = None
         if rows or columns:
-            if not (rows or "1").isdigit() or not (columns or "1").isdigit():
+            if not (rows or "1").isdecimal() or not (columns or "1").isdecimal():
                 raise BadRequest("rows and columns are numbers", code="InvalidParameter")
             viewport = Viewport(int(columns or 8192), int(rows or 8192))
         quality = _param(params, "imageQuality") or "90"
-        if not quality.isdigit() or not 1 <= int(quality) <= 100:
+        if not quality.isdecimal() or not 1 <= int(quality) <= 100:
             raise BadRequest("imageQuality is a number from 1 to 100", code="InvalidParameter")
         options = RenderOptions(essence, window, viewport, int(quality))
         return binary_response(render.rendered(deps.store, ref, int(frame), options), essence)

@@ -17,6 +17,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import ClientError
 from pydicom.dataset import Dataset
 
 from chalicelib.config import Settings
@@ -27,7 +28,14 @@ from chalicelib.storage import keys
 from chalicelib.storage.objects import S3ObjectStore
 
 MAX_FILES = 1000
+MAX_PARTS = 10_000
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+#: An ETag S3 answered for a part: a quoted hex digest, printable ASCII.
+_ETAG = re.compile(r"[\x21-\x7e]{1,128}")
+#: S3's answers to parts that do not match the upload: the client's mistake, a 400.
+_REFUSED_PARTS = frozenset(
+    {"InvalidPart", "InvalidPartOrder", "EntityTooSmall", "MalformedXML", "InvalidArgument"}
+)
 
 
 @dataclass(frozen=True)
@@ -58,7 +66,7 @@ def start_upload(
         if not isinstance(spec, dict) or not isinstance(spec.get("name", ""), str):
             raise BadRequest("each file needs a name", code="InvalidUpload")
         size = spec.get("size")
-        if size is not None and (not isinstance(size, int) or size < 0):
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
             raise BadRequest("size must be a number of bytes", code="InvalidUpload")
         key = keys.upload_file_key(tenant, upload_id, index, _safe(spec.get("name", "")))
         entry: JsonDict = {"index": index, "name": spec.get("name", ""), "key": key}
@@ -66,7 +74,7 @@ def start_upload(
         if size is not None and size > settings.multipart_threshold:
             part = settings.upload_part_size
             count = -(-size // part)
-            if count > 10_000:
+            if count > MAX_PARTS:
                 raise BadRequest("the file needs more than 10,000 parts", code="InvalidUpload")
             entry["multipartUploadId"] = store.start_multipart(key, APPLICATION_DICOM)
             shown["multipart"] = {
@@ -124,8 +132,21 @@ def complete_file(
         ) from exc
     if not pairs:
         raise BadRequest("no parts given", code="InvalidUpload")
+    if any(not 1 <= n <= MAX_PARTS or not _ETAG.fullmatch(etag) for n, etag in pairs):
+        raise BadRequest(
+            f"partNumber is 1 to {MAX_PARTS}, etag the ETag S3 answered for the part",
+            code="InvalidUpload",
+        )
     entry = files[index]
-    store.complete_multipart(entry["key"], entry["multipartUploadId"], sorted(pairs))
+    try:
+        store.complete_multipart(entry["key"], entry["multipartUploadId"], sorted(pairs))
+    except ClientError as exc:  # a 500 before (found by the schemathesis run)
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in _REFUSED_PARTS:
+            raise BadRequest(f"S3 refused the parts: {code}", code="InvalidUpload") from exc
+        if code == "NoSuchUpload":
+            raise NotFound("the multipart upload is completed, aborted or expired") from exc
+        raise
 
 
 def upload_status(store: S3ObjectStore, tenant: str, upload_id: str, base_url: str) -> UploadStatus:

@@ -174,6 +174,17 @@ def test_bad_import_is_rejected_with_reason_and_listed(stack):
     assert r.json()["rejected"] == []
 
 
+def test_rejected_imports_refuse_a_start_after_s3_cannot_list(stack):
+    """Found by the schemathesis run: a control character, NUL or U+FFFE in startAfter (S3
+    echoes it in XML) or one over S3's 1,024-byte keys was a 5xx."""
+    for start in ("a\x15b", "\x00", "\ufffe", "x" * 1100):
+        r = stack.get("/imports/rejected", params={"startAfter": start})
+        assert r.status_code == 400, start
+        assert r.json()["error"]["code"] == "InvalidParameter"
+    r = stack.get("/imports/rejected", params={"startAfter": "c000/name \u00e9\U00010348.dcm"})
+    assert r.status_code == 200
+
+
 def test_file_dropped_under_dicom_at_a_wrong_key_is_moved(stack):
     ds = dataset()
     put(stack, to_bytes(ds), f"dicom/{TENANT}/whatever/name.dcm")

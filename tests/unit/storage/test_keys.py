@@ -293,6 +293,7 @@ def test_upload_name_round_trip():
         "uploads/abc/00001",
         "uploads/abc/x-a.dcm",
         "uploads/abc/-a.dcm",
+        "uploads/abc/\u00b2-a.dcm",  # a digit to str.isdigit, not to int()
         "other/abc/00001-a.dcm",
     ],
 )
