@@ -18,6 +18,7 @@ from chalicelib.routes.deps import Deps
 from chalicelib.routes.http import bodiless_routes_take_any_content_type
 from chalicelib.routes.indexing import handle_batch
 from chalicelib.routes.observe import observe
+from chalicelib.routes.openapi import blueprint as openapi_blueprint
 
 settings = Settings.from_env()
 deps = Deps(settings)
@@ -38,6 +39,7 @@ app.register_blueprint(wado_uri.blueprint(deps))  # GET /wado?requestType=WADO&.
 app.register_blueprint(lifecycle.blueprint(deps))  # DELETE study/series/instance, /changefeed
 app.register_blueprint(imports.blueprint(deps))  # GET /imports/rejected
 app.register_blueprint(uploads.blueprint(deps))  # POST /uploads, GET /uploads/{id}, .../complete
+app.register_blueprint(openapi_blueprint(deps, lambda: app.routes))  # GET /openapi.json (no key)
 bodiless_routes_take_any_content_type(app.routes)
 
 

@@ -7,6 +7,7 @@ from local.testenv import use_test_environment
 use_test_environment()
 
 import app  # noqa: E402
+from chalicelib.routes.auth import PUBLIC_ROUTES  # noqa: E402
 
 
 def test_path_variables_agree_at_every_level():
@@ -21,11 +22,16 @@ def test_path_variables_agree_at_every_level():
 
 
 def test_every_route_needs_a_scope():
+    """But the public ones (auth.PUBLIC_ROUTES: the OpenAPI description), which need no key."""
     for path, methods in app.app.routes.items():
         for method, entry in methods.items():
-            scope = getattr(entry.view_function, "dicomweb_scope", None)
-            assert scope in {"read", "write", "delete"}, (method, path)
+            scope = getattr(entry.view_function, "dicomweb_scope", "missing")
+            if (method, path) in PUBLIC_ROUTES:
+                assert scope is None, (method, path)
+            else:
+                assert scope in {"read", "write", "delete"}, (method, path)
             assert entry.cors, (method, path)
+    assert {("GET", "/openapi.json")} == PUBLIC_ROUTES
 
 
 def test_a_get_with_any_content_type_reaches_the_service(stack):

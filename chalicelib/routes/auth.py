@@ -2,7 +2,8 @@
 
 The key is accepted as the ``apikey`` header, ``x-api-key``, or ``Authorization: Bearer <key>``
 (OHIF can send only Authorization). Resolutions are cached per container for ``ttl`` seconds,
-which bounds how long a revoked key keeps working.
+which bounds how long a revoked key keeps working. CORS preflights and ``PUBLIC_ROUTES`` need
+no key.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ from chalicelib.observability import logger
 from chalicelib.routes.http import PRINCIPAL, error_response
 from chalicelib.services.ports import Principal, TenantStore
 from chalicelib.storage.tenants import hash_key
+
+#: (method, resource path) answered without an API key: the API's own OpenAPI description. The
+#: resource path is the route API Gateway (or the local gateway) matched, never client text.
+PUBLIC_ROUTES = frozenset({("GET", "/openapi.json")})
 
 
 def extract_api_key(headers: Mapping[str, str]) -> str | None:
@@ -57,6 +62,10 @@ class KeyCache:
         return principal
 
 
+def is_public(event: Request) -> bool:
+    return (event.method, event.context.get("resourcePath")) in PUBLIC_ROUTES
+
+
 def authenticate(
     cache: Callable[[], KeyCache], limiter: Callable[[], Any] | None = None
 ) -> Callable[[Request, Callable[..., Any]], Any]:
@@ -64,7 +73,7 @@ def authenticate(
     key's tenant is over its rate limit."""
 
     def middleware(event: Request, get_response: Callable[..., Any]) -> Any:
-        if event.method == "OPTIONS":
+        if event.method == "OPTIONS" or is_public(event):
             return get_response(event)
         api_key = extract_api_key(event.headers)
         principal = cache().resolve(api_key) if api_key else None
