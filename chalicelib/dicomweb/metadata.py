@@ -32,11 +32,11 @@ def instance_metadata(
     InlineBinary, so it can never be confused with the top-level element of the same tag.
     Elements whose values DICOM JSON cannot carry are left out."""
     base = instance_path(study, series, sop)
-    top_level = {id(elem) for elem in ds}  # converted once and cached by the Dataset
     nested: dict[str, DataElement] = {}
+    top: list[DataElement | None] = [None]  # the top-level element being converted
 
     def bulk(elem: DataElement) -> str:
-        if id(elem) in top_level:
+        if elem is top[0]:
             return f"{base}/bulkdata/{elem.tag:08X}"
         token = f"nested-bulk:{len(nested)}"
         nested[token] = elem
@@ -44,12 +44,17 @@ def instance_metadata(
 
     # An element whose value cannot be expressed in DICOM JSON (an IS or DS that is not a
     # number, say) is left out of the metadata rather than making the instance unindexable:
-    # STOW accepted it and its bytes are kept unchanged.
-    out: dict[str, Any] = ds.to_json_dict(
-        bulk_data_threshold=BULK_THRESHOLD,
-        bulk_data_element_handler=bulk,
-        suppress_invalid_tags=True,
-    )
+    # STOW accepted it and its bytes are kept unchanged. (pydicom's suppress_invalid_tags
+    # would do this by switching the process-wide validation mode, which threads racing
+    # through it can leave switched for good.)
+    out: dict[str, Any] = {}
+    for tag in ds.keys():  # noqa: SIM118 - iterating a Dataset converts, which may raise
+        try:
+            elem = ds[tag]
+            top[0] = elem
+            out[f"{tag:08X}"] = elem.to_json_dict(bulk, BULK_THRESHOLD)
+        except (ValueError, TypeError, OverflowError, AttributeError):
+            continue
     if nested:
         _inline(out, nested)
     if pixel_vr:
