@@ -46,6 +46,7 @@ from chalicelib.dicomweb.media import (  # noqa: E402
     wants_dicom_xml,
 )
 from chalicelib.dicomweb.query import _RESERVED, Query  # noqa: E402
+from chalicelib.openapi import QIDO_RESOURCES
 from chalicelib.routes import auth, stow  # noqa: E402
 from chalicelib.routes.http import CORS_HEADERS  # noqa: E402
 from chalicelib.routes.stow import _parts  # noqa: E402
@@ -62,15 +63,9 @@ TEXT = DOC.read_text(encoding="utf-8")
 CHALICELIB = ROOT / "chalicelib"
 
 LEVEL = {"study": "STUDY", "series": "SERIES", "instance": "INSTANCE"}
-#: The QIDO resource key (``services/qido.LEVELS``) each route's view passes (routes/qido.py).
-RESOURCE_KEYS = {
-    "/studies": "studies",
-    "/series": "series",
-    "/instances": "instances",
-    "/studies/{study}/series": "study-series",
-    "/studies/{study}/instances": "study-instances",
-    "/studies/{study}/series/{series}/instances": "series-instances",
-}
+#: The QIDO resource key (``services/qido.LEVELS``) each route's view passes (routes/qido.py),
+#: as the OpenAPI description defines it.
+RESOURCE_KEYS = QIDO_RESOURCES
 #: A resource searching one level only, to read that level's matching keys and attributes.
 SINGLE_LEVEL = {"STUDY": "studies", "SERIES": "study-series", "INSTANCE": "series-instances"}
 #: Returned with every result that has them (``_Search.shape``), whatever the level.
