@@ -46,7 +46,7 @@ from chalicelib.dicomweb.media import (  # noqa: E402
     wants_dicom_xml,
 )
 from chalicelib.dicomweb.query import _RESERVED, Query  # noqa: E402
-from chalicelib.openapi import QIDO_RESOURCES
+from chalicelib.openapi import QIDO_RESOURCES  # noqa: E402
 from chalicelib.routes import auth, stow  # noqa: E402
 from chalicelib.routes.http import CORS_HEADERS  # noqa: E402
 from chalicelib.routes.stow import _parts  # noqa: E402
