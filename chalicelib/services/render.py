@@ -15,7 +15,7 @@ from dataclasses import replace
 from io import BytesIO
 from typing import Any
 
-from chalicelib.dicomweb.errors import NotFound, UnsupportedMediaType
+from chalicelib.dicomweb.errors import NotAcceptable, NotFound, UnsupportedMediaType
 from chalicelib.dicomweb.rendering import GIF, JPEG, PNG, RenderOptions, Viewport, Window
 from chalicelib.dicomweb.resources import InstanceRef, SeriesRef, StudyRef
 from chalicelib.services.ports import JsonDict, ObjectStore
@@ -78,7 +78,18 @@ def _pixels(data: bytes, frame: int) -> tuple[Any, Any]:
 
 
 def render_frame(data: bytes, frame: int, options: RenderOptions) -> bytes:
-    """One frame of a stored instance as JPEG, PNG or GIF."""
+    """One frame of a stored instance as JPEG, PNG or GIF; 406 when its pixel data cannot be
+    decoded or shown (an unknown Photometric Interpretation, say). The message names the
+    error's type only: pydicom's messages quote the offending value."""
+    try:
+        return _render_frame(data, frame, options)
+    except (NotFound, UnsupportedMediaType):
+        raise
+    except (ValueError, TypeError, NotImplementedError, RuntimeError, KeyError) as exc:
+        raise NotAcceptable(f"the frame cannot be rendered ({type(exc).__name__})") from None
+
+
+def _render_frame(data: bytes, frame: int, options: RenderOptions) -> bytes:
     import numpy as np
     from PIL import Image
     from pydicom.pixels.processing import apply_color_lut, apply_modality_lut, apply_voi_lut
