@@ -3,30 +3,20 @@ revoked; keys survive a restart."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import requests
 
 from local.spawn import spawn_stack
+from tests.e2e.helpers import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def cli(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env["DICOMWEB_STACK_FILE"] = str(state / "stack.json")
-    return subprocess.run(
-        [sys.executable, "-m", "chalicelib.cli", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_cli(*args, env={"DICOMWEB_STACK_FILE": str(state / "stack.json")})
 
 
 def test_tenants_and_keys(tmp_path: Path):

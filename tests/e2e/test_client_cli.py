@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +19,7 @@ import pytest
 import requests
 
 from local.spawn import Served, spawn_stack
+from tests.e2e.helpers import run_cli
 from tests.factories import dataset, to_bytes, uid
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,22 +29,14 @@ COUNT = 500
 def cli(
     served: Served, home: Path, *args: str, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DICOMWEB_"))}
-    env.update(
-        DICOMWEB_URL=served.url,
-        DICOMWEB_API_KEY=served.key,
-        HOME=str(home),  # the upload journal lives under ~/.cache
-        TTY_INTERACTIVE="1",  # rich draws its progress bar as on a terminal
-        COLUMNS="160",
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "chalicelib.cli", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    env = {
+        "DICOMWEB_URL": served.url,
+        "DICOMWEB_API_KEY": served.key,
+        "HOME": str(home),  # the upload journal lives under ~/.cache
+        "TTY_INTERACTIVE": "1",  # rich draws its progress bar as on a terminal
+        "COLUMNS": "160",
+    }
+    return run_cli(*args, env=env, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -102,20 +93,27 @@ def summary_of(run: subprocess.CompletedProcess[str]) -> re.Match[str]:
     return m
 
 
-def test_upload_reports_each_failure_and_takes_large_files(served: Served, mixed, tmp_path) -> None:
+@pytest.fixture(scope="module")
+def uploaded(served: Served, mixed, tmp_path_factory) -> subprocess.CompletedProcess[str]:
+    """The mixed folder uploaded once per stack (and indexed), whichever test asks first."""
     root, study, originals = mixed
-    run = cli(served, tmp_path, "upload", str(root))
+    run = cli(served, tmp_path_factory.mktemp("home"), "upload", str(root))
+    _wait_indexed(served, study, len(originals))
+    return run
+
+
+def test_upload_reports_each_failure_and_takes_large_files(mixed, uploaded) -> None:
+    _, _, originals = mixed
+    run = uploaded
     m = summary_of(run)
     assert (int(m.group(1)), m.group(7), m.group(8)) == (len(originals), "2", "2")
     assert re.search(r"broken\.dcm: 0x[0-9A-F]{4}", run.stderr), run.stderr
     assert re.search(r"no-preamble\.dcm: 0xC000", run.stderr), run.stderr
     assert run.returncode == 1  # some files failed
-    _wait_indexed(served, study, len(originals))
 
 
-def test_search_as_table_and_json(served: Served, mixed) -> None:
+def test_search_as_table_and_json(served: Served, mixed, uploaded) -> None:
     root, study, originals = mixed
-    _wait_indexed(served, study, len(originals))
     table = cli(served, root, "search", "-f", f"StudyInstanceUID={study}")
     assert table.returncode == 0, table.stderr
     assert "1 studies" in table.stdout and "Test^Patient" in table.stdout
@@ -125,9 +123,8 @@ def test_search_as_table_and_json(served: Served, mixed) -> None:
     assert sum(s["00201209"]["Value"][0] for s in series) == len(originals)
 
 
-def test_retrieve_brings_back_every_byte(served: Served, mixed, tmp_path: Path) -> None:
+def test_retrieve_brings_back_every_byte(served: Served, mixed, uploaded, tmp_path: Path) -> None:
     root, study, originals = mixed
-    _wait_indexed(served, study, len(originals))
     out = tmp_path / "out"
     got = cli(served, root, "retrieve", study, "--out", str(out))
     assert got.returncode == 0, got.stderr[-2000:]
