@@ -45,6 +45,7 @@ from chalicelib.dicomweb.media import (
 from chalicelib.dicomweb.query import _RESERVED, MAX_OFFSET, Query, vr_of
 from chalicelib.dicomweb.rendering import RENDERED_TYPES, WINDOW_FUNCTIONS
 from chalicelib.dicomweb.resources import _UID, MAX_UID_LENGTH
+from chalicelib.routes.placement import INSTANCE
 from chalicelib.services.frames import _FRAME_LIST
 from chalicelib.services.uploads import _ETAG, MAX_FILES, MAX_PARTS
 
@@ -792,7 +793,6 @@ def _description(path: str, settings: Settings) -> JsonDict:
     }
 
 
-INSTANCE = "/studies/{study}/series/{series}/instances/{instance}"
 SERIES = "/studies/{study}/series/{series}"
 QIDO, STOW, WADO, RENDER, OTHER = "QIDO-RS", "STOW-RS", "WADO-RS", "Rendered", "Non-standard"
 _LEVEL_PATHS = {"study": "/studies/{study}", "series": SERIES, "instance": INSTANCE}

@@ -9,12 +9,19 @@
    glibc;
 4. one fix-up Chalice's merge cannot do: the SQS event source names its queue by an ARN Chalice
    builds from a name, which CloudFormation cannot order after the queue's creation; it is
-   replaced by ``Fn::GetAtt IndexQueue.Arn``.
+   replaced by ``Fn::GetAtt IndexQueue.Arn``;
+5. the pixel split (``chalicelib/routes/placement.py``): numpy, Pillow and the codecs move
+   from ``deployment.zip`` to ``pixels-layer.zip``; the pixel function is Chalice's API
+   function plus that layer, and API Gateway sends it the routes that may decode pixel data.
+   The API and indexer functions then import pydicom without numpy: about half their cold
+   start (``bench/coldstart.py``).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import os
 import re
@@ -24,6 +31,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from chalicelib.routes.placement import PIXEL_DISTRIBUTIONS, serves_pixels
 from infra import template
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,13 +72,90 @@ def packaged(zip_path: Path) -> dict[str, str]:
     return found
 
 
-def missing_dependencies(zip_path: Path) -> list[str]:
+def missing_dependencies(zip_path: Path, *more: Path) -> list[str]:
+    """Pins not matched by the distributions packaged in ``zip_path`` and ``more`` zips (a
+    layer's ``python/`` prefix is ignored)."""
     have = packaged(zip_path)
+    for other in more:
+        have.update(packaged_layer(other))
     return [
         f"{name}=={version} (packaged: {have.get(name, 'none')})"
         for name, version in requirements().items()
         if have.get(name) != version
     ]
+
+
+def packaged_layer(zip_path: Path) -> dict[str, str]:
+    """Distributions in a Python layer zip (under ``python/``)."""
+    found: dict[str, str] = {}
+    with zipfile.ZipFile(zip_path) as z:
+        for name in z.namelist():
+            parts = name.split("/")
+            if len(parts) > 2 and parts[0] == "python" and parts[1].endswith(".dist-info"):
+                dist, _, version = parts[1][: -len(".dist-info")].rpartition("-")
+                found[normalize(dist)] = version
+    return found
+
+
+def split_pixels(package: Path, layer: Path) -> tuple[int, int]:
+    """Move the files of ``PIXEL_DISTRIBUTIONS`` (by their dist-info RECORD) from ``package``
+    into the layer zip ``layer`` under ``python/``. Returns the two zips' sizes."""
+    with zipfile.ZipFile(package) as z:
+        names = z.namelist()
+        moved: set[str] = set()
+        for name in names:
+            top, _, rest = name.partition("/")
+            if rest != "RECORD" or not top.endswith(".dist-info"):
+                continue
+            dist = normalize(top[: -len(".dist-info")].rpartition("-")[0])
+            if dist in PIXEL_DISTRIBUTIONS:
+                record = csv.reader(io.StringIO(z.read(name).decode()))
+                moved.update(row[0] for row in record if row)
+        found = {
+            normalize(n.split("/", 1)[0][: -len(".dist-info")].rpartition("-")[0])
+            for n in moved
+            if n.split("/", 1)[0].endswith(".dist-info")
+        }
+        if found != set(PIXEL_DISTRIBUTIONS):
+            raise BuildError(
+                f"pixel distributions not in the package: {PIXEL_DISTRIBUTIONS - found}"
+            )
+        lean = package.with_suffix(".lean.zip")
+        with (
+            zipfile.ZipFile(lean, "w", zipfile.ZIP_DEFLATED) as keep,
+            zipfile.ZipFile(layer, "w", zipfile.ZIP_DEFLATED) as pixels,
+        ):
+            for info in z.infolist():
+                data = z.read(info)
+                if info.filename in moved:
+                    info.filename = f"python/{info.filename}"
+                    pixels.writestr(info, data)
+                else:
+                    keep.writestr(info, data)
+    lean.replace(package)
+    return package.stat().st_size, layer.stat().st_size
+
+
+def add_pixel_function(sam: dict[str, Any]) -> list[str]:
+    """The pixel function, and API Gateway's integrations of the pixel routes pointed at it.
+    Returns the routes moved (``METHOD path``)."""
+    resources = sam["Resources"]
+    resources[template.PIXEL_FUNCTION] = template.pixel_function(resources[template.API_FUNCTION])
+    api_uri = "${" + template.API_FUNCTION + ".Arn}"
+    moved = []
+    for path, methods in resources["RestAPI"]["Properties"]["DefinitionBody"]["paths"].items():
+        for method, operation in methods.items():
+            if not serves_pixels(path, method):
+                continue
+            integration = operation["x-amazon-apigateway-integration"]
+            uri = integration["uri"]["Fn::Sub"]
+            if api_uri not in uri:
+                raise BuildError(f"{method} {path}: not integrated with {template.API_FUNCTION}")
+            integration["uri"] = {
+                "Fn::Sub": uri.replace(api_uri, "${" + template.PIXEL_FUNCTION + ".Arn}")
+            }
+            moved.append(f"{method.upper()} {path}")
+    return moved
 
 
 def fix_event_source(sam: dict[str, Any]) -> None:
@@ -104,15 +189,19 @@ def build(stage: str = "prod", out: Path = DEFAULT_OUT) -> Path:
     output = run.stdout + run.stderr
     if run.returncode != 0 or "Could not install dependencies" in output:
         raise BuildError(f"chalice package failed:\n{output}")
-    missing = missing_dependencies(package_dir / "deployment.zip")
+    zip_path, layer_path = package_dir / "deployment.zip", package_dir / template.PIXEL_LAYER_ZIP
+    split_pixels(zip_path, layer_path)
+    missing = missing_dependencies(zip_path, layer_path)
     if missing:
         raise BuildError("runtime dependencies missing from the package: " + ", ".join(missing))
     sam = json.loads((package_dir / "sam.json").read_text())
     fix_event_source(sam)
+    add_pixel_function(sam)
     target = out / "sam.json"
     target.write_text(json.dumps(sam, indent=2))
-    (out / "deployment.zip").unlink(missing_ok=True)
-    (package_dir / "deployment.zip").rename(out / "deployment.zip")
+    for built in (zip_path, layer_path):
+        (out / built.name).unlink(missing_ok=True)
+        built.rename(out / built.name)
     return target
 
 
@@ -127,7 +216,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"infra build: {exc}", file=sys.stderr)
         return 1
     size = (args.out / "deployment.zip").stat().st_size
-    print(f"infra build: {path} and deployment.zip ({size / 1e6:.1f} MB)")
+    layer = (args.out / template.PIXEL_LAYER_ZIP).stat().st_size
+    print(
+        f"infra build: {path}, deployment.zip ({size / 1e6:.1f} MB) and "
+        f"{template.PIXEL_LAYER_ZIP} ({layer / 1e6:.1f} MB)"
+    )
     return 0
 
 

@@ -27,7 +27,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from infra import build
+from infra import build, template
 
 RETAINED = {"DicomBucket", "AccessLogBucket", "CatalogTable", "TenantsTable"}
 
@@ -38,12 +38,17 @@ def stack_name(stage: str) -> str:
     return f"dicomweb-{stage}"
 
 
-def with_code_location(sam: dict[str, Any], bucket: str, key: str) -> dict[str, Any]:
-    """The template with every function's CodeUri pointing at the uploaded package."""
+def with_code_location(
+    sam: dict[str, Any], bucket: str, key: str, layer_key: str | None = None
+) -> dict[str, Any]:
+    """The template with every function's CodeUri pointing at the uploaded package, and the
+    pixel layer's ContentUri at the uploaded layer."""
     out: dict[str, Any] = json.loads(json.dumps(sam))
     for resource in out["Resources"].values():
         if resource["Type"] == "AWS::Serverless::Function":
             resource["Properties"]["CodeUri"] = {"Bucket": bucket, "Key": key}
+        elif resource["Type"] == "AWS::Serverless::LayerVersion" and layer_key:
+            resource["Properties"]["ContentUri"] = {"Bucket": bucket, "Key": layer_key}
     return out
 
 
@@ -96,7 +101,11 @@ def deploy(stage: str, region: str, alarm_email: str | None = None) -> dict[str,
     package = (sam_path.parent / "deployment.zip").read_bytes()
     code_key = f"{stack}/{hashlib.sha256(package).hexdigest()}.zip"
     upload(s3, bucket, code_key, package)
-    body = json.dumps(with_code_location(json.loads(sam_path.read_text()), bucket, code_key))
+    layer = (sam_path.parent / template.PIXEL_LAYER_ZIP).read_bytes()
+    layer_key = f"{stack}/layer-{hashlib.sha256(layer).hexdigest()}.zip"
+    upload(s3, bucket, layer_key, layer)
+    sam = json.loads(sam_path.read_text())
+    body = json.dumps(with_code_location(sam, bucket, code_key, layer_key))
     template_key = f"{stack}/{hashlib.sha256(body.encode()).hexdigest()}.json"
     upload(s3, bucket, template_key, body.encode())  # over CloudFormation's 51 KB inline limit
 

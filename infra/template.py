@@ -25,6 +25,11 @@ APP_NAME = "dicomweb"  # .chalice/config.json app_name: the REST API's name (Api
 API_STAGE = "api"  # .chalice/config.json api_gateway_stage
 API_FUNCTION = "APIHandler"
 INDEX_FUNCTION = "IndexObjects"
+# The routes that decode pixel data run in their own function: the same code plus a layer of
+# numpy, Pillow and the codecs (chalicelib/routes/placement.py; infra/build.py wires it).
+PIXEL_FUNCTION = "PixelHandler"
+PIXEL_LAYER = "PixelLayer"
+PIXEL_LAYER_ZIP = "pixels-layer.zip"
 INDEX_EVENT_SOURCE = "IndexObjectsSqsEventSource"
 
 #: Sizing from measurements (infra/README.md, "Sizing"): the whole in-process stack (API,
@@ -34,6 +39,7 @@ INDEX_EVENT_SOURCE = "IndexObjectsSqsEventSource"
 API_MEMORY_MB = 1024
 API_TIMEOUT_S = 29  # API Gateway's integration timeout: a longer Lambda run is never answered
 INDEX_MEMORY_MB = 512
+PIXEL_MEMORY_MB = 2048  # Lambda's CPU grows with memory: decoding and encoding are CPU-bound
 INDEX_MAX_CONCURRENCY = 10  # SQS pollers: bounds the catalog's write rate
 LOG_RETENTION_DAYS = 90
 SQS_RETENTION_S = 14 * 24 * 3600
@@ -63,6 +69,7 @@ LOG_BUCKET_NAME = "${AWS::StackName}-logs-${AWS::AccountId}-${AWS::Region}"
 BUCKET_ARN = "arn:${AWS::Partition}:s3:::" + BUCKET_NAME
 API_FUNCTION_NAME = "${AWS::StackName}-api"
 INDEX_FUNCTION_NAME = "${AWS::StackName}-indexer"
+PIXEL_FUNCTION_NAME = "${AWS::StackName}-pixels"
 ROOTS = (schema.DICOM_ROOT, schema.IMPORT_ROOT, schema.DERIVED_ROOT, schema.REJECTED_ROOT)
 
 
@@ -218,20 +225,26 @@ def allow(actions: list[str], resources: Any) -> dict[str, Any]:
     return {"Effect": "Allow", "Action": actions, "Resource": resources}
 
 
-def api_role() -> dict[str, Any]:
+def api_statements() -> list[dict[str, Any]]:
     """STOW writes dicom/; uploads presign import/; WADO reads, composes bundles and caches
     renderings under derived/; DELETE purges every version; /imports/rejected lists rejected/."""
-    return role(
-        "api",
-        API_FUNCTION_NAME,
-        [
-            allow(S3_READ + S3_WRITE + S3_MULTIPART, objects(*ROOTS)),
-            allow(S3_LIST, sub(BUCKET_ARN)),
-            allow(CATALOG_RW, table_arns("CatalogTable", indexes=True)),
-            # API keys and tenants are read; the rate limiter counts with UpdateItem.
-            allow(["dynamodb:GetItem", "dynamodb:UpdateItem"], table_arns("TenantsTable")),
-        ],
-    )
+    return [
+        allow(S3_READ + S3_WRITE + S3_MULTIPART, objects(*ROOTS)),
+        allow(S3_LIST, sub(BUCKET_ARN)),
+        allow(CATALOG_RW, table_arns("CatalogTable", indexes=True)),
+        # API keys and tenants are read; the rate limiter counts with UpdateItem.
+        allow(["dynamodb:GetItem", "dynamodb:UpdateItem"], table_arns("TenantsTable")),
+    ]
+
+
+def api_role() -> dict[str, Any]:
+    return role("api", API_FUNCTION_NAME, api_statements())
+
+
+def pixel_role() -> dict[str, Any]:
+    """The pixel function runs the same app (authentication, rate limiting, derived/ caches,
+    bundles over the payload limit): the API's statements, its own log group."""
+    return role("pixels", PIXEL_FUNCTION_NAME, api_statements())
 
 
 def indexer_role() -> dict[str, Any]:
@@ -499,6 +512,7 @@ def log_groups() -> dict[str, Any]:
     return {
         "ApiHandlerLogGroup": group(f"/aws/lambda/{API_FUNCTION_NAME}"),
         "IndexerLogGroup": group(f"/aws/lambda/{INDEX_FUNCTION_NAME}"),
+        "PixelHandlerLogGroup": group(f"/aws/lambda/{PIXEL_FUNCTION_NAME}"),
         "ApiAccessLogGroup": group("/aws/apigateway/${AWS::StackName}-access"),
     }
 
@@ -567,9 +581,53 @@ def functions() -> dict[str, Any]:
                 },
             },
         },
+        # PIXEL_FUNCTION itself is a copy of Chalice's API function made by infra/build.py
+        # (same code, handler and settings); these are the parts that differ.
+        PIXEL_LAYER: {
+            "Type": "AWS::Serverless::LayerVersion",
+            "Properties": {
+                "Description": "numpy, Pillow and the pylibjpeg codecs (the pixel routes only)",
+                "ContentUri": f"./{PIXEL_LAYER_ZIP}",
+                "CompatibleRuntimes": ["python3.11"],
+                "CompatibleArchitectures": ["x86_64"],
+                "RetentionPolicy": "Delete",
+            },
+        },
+        "PixelHandlerInvokePermission": {
+            "Type": "AWS::Lambda::Permission",
+            "Properties": {
+                "FunctionName": ref(PIXEL_FUNCTION),
+                "Action": "lambda:InvokeFunction",
+                "Principal": "apigateway.amazonaws.com",
+                "SourceArn": {
+                    "Fn::Sub": [
+                        "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:"
+                        "${RestAPIId}/*",
+                        {"RestAPIId": ref("RestAPI")},
+                    ]
+                },
+            },
+        },
         "ApiHandlerRole": api_role(),
         "IndexerRole": indexer_role(),
+        "PixelHandlerRole": pixel_role(),
     }
+
+
+def pixel_function(api_function: dict[str, Any]) -> dict[str, Any]:
+    """The pixel function: Chalice's API function (runtime, handler, code, environment,
+    tracing) with its own name, role, log group, memory and the pixel layer."""
+    function: dict[str, Any] = json.loads(json.dumps(api_function))
+    function["DependsOn"] = ["PixelHandlerLogGroup"]
+    function["Properties"].update(
+        {
+            "FunctionName": sub(PIXEL_FUNCTION_NAME),
+            "Role": att("PixelHandlerRole", "Arn"),
+            "MemorySize": PIXEL_MEMORY_MB,
+            "Layers": [ref(PIXEL_LAYER)],
+        }
+    )
+    return function
 
 
 def api() -> dict[str, Any]:
@@ -714,6 +772,11 @@ def alarms() -> dict[str, Any]:
         "ApiThrottleAlarm": alarm(
             "The API function was throttled",
             metric("AWS/Lambda", "Throttles", "Sum", FunctionName=ref(API_FUNCTION)),
+            1,
+        ),
+        "PixelThrottleAlarm": alarm(
+            "The pixel function was throttled",
+            metric("AWS/Lambda", "Throttles", "Sum", FunctionName=ref(PIXEL_FUNCTION)),
             1,
         ),
         "IndexerThrottleAlarm": alarm(

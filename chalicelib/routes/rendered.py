@@ -24,12 +24,11 @@ from chalicelib.routes.http import (
     path_param,
     query_lists,
 )
+from chalicelib.routes.placement import INSTANCE
 from chalicelib.routes.wado import see_other
 from chalicelib.services import render
 from chalicelib.services.large import redirect_to_document
 from chalicelib.storage.keys import bundles_prefix
-
-INSTANCE = "/studies/{study}/series/{series}/instances/{instance}"
 
 
 def blueprint(deps: Deps) -> Blueprint:

@@ -36,6 +36,7 @@ from chalicelib.routes.http import (
     multipart_response,
     path_param,
 )
+from chalicelib.routes.placement import INSTANCE
 from chalicelib.services import frames as frame_service
 from chalicelib.services import metadata as metadata_service
 from chalicelib.services import wado as wado_service
@@ -44,8 +45,6 @@ from chalicelib.services.metadata import Metadata
 from chalicelib.services.wado import Large, Retrieved
 from chalicelib.services.zipper import ZIP, retrieve_zip
 from chalicelib.storage.keys import bundles_prefix, series_prefix, study_prefix
-
-INSTANCE = "/studies/{study}/series/{series}/instances/{instance}"
 
 
 def see_other(url: str) -> Response:

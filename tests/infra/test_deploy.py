@@ -36,7 +36,7 @@ def test_stage_names_make_valid_stack_and_bucket_names() -> None:
             deploy.stack_name(bad)
 
 
-def test_every_function_points_at_the_uploaded_package() -> None:
+def test_every_function_points_at_the_uploaded_package_and_the_layer_at_its_zip() -> None:
     sam = {
         "Resources": {
             "APIHandler": {"Type": "AWS::Serverless::Function", "Properties": {"CodeUri": "./x"}},
@@ -44,12 +44,20 @@ def test_every_function_points_at_the_uploaded_package() -> None:
                 "Type": "AWS::Serverless::Function",
                 "Properties": {"CodeUri": "./x"},
             },
+            "PixelLayer": {
+                "Type": "AWS::Serverless::LayerVersion",
+                "Properties": {"ContentUri": "./l"},
+            },
             "Other": {"Type": "AWS::SQS::Queue", "Properties": {}},
         }
     }
-    out = deploy.with_code_location(sam, "b", "k.zip")
+    out = deploy.with_code_location(sam, "b", "k.zip", "l.zip")
     for name in ("APIHandler", "IndexObjects"):
         assert out["Resources"][name]["Properties"]["CodeUri"] == {"Bucket": "b", "Key": "k.zip"}
+    assert out["Resources"]["PixelLayer"]["Properties"]["ContentUri"] == {
+        "Bucket": "b",
+        "Key": "l.zip",
+    }
     assert sam["Resources"]["APIHandler"]["Properties"]["CodeUri"] == "./x"  # not mutated
 
 

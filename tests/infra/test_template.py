@@ -8,12 +8,14 @@ from __future__ import annotations
 import inspect
 import json
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from chalicelib.config import RESOURCE_ENV, Settings
+from chalicelib.routes.placement import PIXEL_DISTRIBUTIONS, PIXEL_MODULES, serves_pixels
 from chalicelib.storage import schema
 from infra import build, template
 
@@ -106,7 +108,11 @@ def test_functions_get_every_resource_the_code_reads_from_the_environment(
     sam: dict[str, Any],
 ) -> None:
     functions = of_type(sam, "AWS::Serverless::Function")
-    assert set(functions) == {template.API_FUNCTION, template.INDEX_FUNCTION}
+    assert set(functions) == {
+        template.API_FUNCTION,
+        template.INDEX_FUNCTION,
+        template.PIXEL_FUNCTION,
+    }
     expected = {
         RESOURCE_ENV["bucket"]: {"Ref": "DicomBucket"},
         RESOURCE_ENV["catalog_table"]: {"Ref": "CatalogTable"},
@@ -135,6 +141,7 @@ def test_each_function_has_its_own_least_privilege_role(sam: dict[str, Any]) -> 
     roles = {
         template.API_FUNCTION: "ApiHandlerRole",
         template.INDEX_FUNCTION: "IndexerRole",
+        template.PIXEL_FUNCTION: "PixelHandlerRole",
     }
     for function, role in roles.items():
         assert props(sam, function)["Role"] == {"Fn::GetAtt": [role, "Arn"]}
@@ -212,12 +219,67 @@ def test_data_resources_are_retained_and_outputs_serve_the_cli(sam: dict[str, An
     assert "EndpointURL" in sam["Outputs"]
 
 
-def test_every_runtime_dependency_is_packaged() -> None:
+def test_every_runtime_dependency_is_packaged_and_pixel_libraries_only_in_the_layer() -> None:
     zip_path = build.DEFAULT_OUT / "deployment.zip"
-    if not zip_path.exists():
+    layer_path = build.DEFAULT_OUT / template.PIXEL_LAYER_ZIP
+    if not layer_path.exists():
         build.build()
-    assert build.missing_dependencies(zip_path) == []
-    assert set(build.requirements()) <= set(build.packaged(zip_path))
+    assert build.missing_dependencies(zip_path, layer_path) == []
+    code, layer = build.packaged(zip_path), build.packaged_layer(layer_path)
+    assert set(layer) == PIXEL_DISTRIBUTIONS
+    assert set(build.requirements()) == set(code) | set(layer)
+    assert not set(code) & PIXEL_DISTRIBUTIONS
+    with zipfile.ZipFile(zip_path) as z:
+        tops = {n.split("/", 1)[0] for n in z.namelist()}
+    assert not tops & (PIXEL_MODULES | {"numpy.libs", "pillow.libs"}), tops & PIXEL_MODULES
+    with zipfile.ZipFile(layer_path) as z:
+        assert {n.split("/", 1)[0] for n in z.namelist()} == {"python"}
+        layer_tops = {n.split("/")[1] for n in z.namelist()}
+    assert layer_tops >= PIXEL_MODULES
+
+
+def test_pixel_routes_go_to_the_pixel_function_and_the_rest_to_the_api(
+    sam: dict[str, Any],
+) -> None:
+    """Every route that may decode pixel data reaches the function with the layer; every other
+    route reaches the lean API function. The pixel function is the API's with its own name,
+    role, memory and the layer."""
+    targets: dict[str, set[str]] = {template.API_FUNCTION: set(), template.PIXEL_FUNCTION: set()}
+    paths = props(sam, "RestAPI")["DefinitionBody"]["paths"]
+    for path, methods in paths.items():
+        for method, operation in methods.items():
+            uri = json.dumps(operation["x-amazon-apigateway-integration"].get("uri", ""))
+            if method == "options":
+                assert "Arn" not in uri  # CORS preflights are mock integrations
+                continue
+            (function,) = [f for f in targets if "${" + f + ".Arn}" in uri]
+            targets[function].add(f"{method.upper()} {path}")
+            assert (function == template.PIXEL_FUNCTION) == serves_pixels(path, method), path
+    assert (
+        "GET /studies/{study}/series/{series}/instances/{instance}/rendered"
+        in targets[template.PIXEL_FUNCTION]
+    )
+    assert "GET /studies" in targets[template.API_FUNCTION]
+    # study, series, instance, frames; rendered and thumbnail at 4 levels; WADO-URI
+    assert len(targets[template.PIXEL_FUNCTION]) == 13
+    api, pixel = props(sam, template.API_FUNCTION), props(sam, template.PIXEL_FUNCTION)
+    assert pixel["Layers"] == [{"Ref": template.PIXEL_LAYER}]
+    assert "Layers" not in api and "Layers" not in props(sam, template.INDEX_FUNCTION)
+    assert pixel["MemorySize"] == template.PIXEL_MEMORY_MB > api["MemorySize"]
+    same = {k: v for k, v in api.items() if k not in ("FunctionName", "Role", "MemorySize")}
+    assert {k: pixel[k] for k in same} == same
+    layer = props(sam, template.PIXEL_LAYER)
+    assert layer["ContentUri"] == f"./{template.PIXEL_LAYER_ZIP}"
+    permission = props(sam, "PixelHandlerInvokePermission")
+    assert permission["FunctionName"] == {"Ref": template.PIXEL_FUNCTION}
+    assert permission["Principal"] == "apigateway.amazonaws.com"
+    role_statements = [
+        [s for p in props(sam, r)["Policies"] for s in p["PolicyDocument"]["Statement"]]
+        for r in ("ApiHandlerRole", "PixelHandlerRole")
+    ]
+    # the same app serves both: the same grants, each function its own log group
+    no_logs = [[s for s in ss if "logs:PutLogEvents" not in s["Action"]] for ss in role_statements]
+    assert no_logs[0] == no_logs[1]
 
 
 def test_a_dependency_the_package_lacks_is_reported(tmp_path: Path) -> None:

@@ -1,0 +1,105 @@
+"""The lean API and indexer functions work without the pixel libraries.
+
+In AWS the API and indexer functions' package holds no numpy, Pillow or codecs; only the pixel
+function has them, in a layer (chalicelib/routes/placement.py, infra/build.py). This runs the
+real app and indexer in a fresh interpreter where importing any of those modules fails, as in
+the lean package, and drives every route that API Gateway sends to the lean function through
+HTTP: STOW, indexing (SQS -> indexer), QIDO, metadata, bulk data, uploads, the change feed,
+rejected imports, OpenAPI and DELETE. No pixel module may be loaded at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from chalicelib.routes.placement import PIXEL_MODULES
+from tests.factories import dataset, to_bytes
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SCENARIO = r"""
+import json, sys
+from pathlib import Path
+
+BLOCKED = set(sys.argv[2].split(","))
+for name in BLOCKED:
+    sys.modules[name] = None  # what an absent package does: ImportError on import
+
+from local.testenv import use_test_environment
+use_test_environment()
+from moto import mock_aws
+from local.harness import in_process_stack, prepared_app
+
+KEY = "lean-key-" + "x" * 32
+files = sorted(Path(sys.argv[1]).glob("*.dcm"))
+statuses = {}
+with mock_aws(), prepared_app({"t1": KEY}) as module, in_process_stack(module, KEY) as s:
+    boundary = "lean-boundary"
+    body = b"".join(
+        b"--" + boundary.encode() + b"\r\nContent-Type: application/dicom\r\n\r\n"
+        + f.read_bytes() + b"\r\n" for f in files
+    ) + b"--" + boundary.encode() + b"--\r\n"
+    ct = f'multipart/related; type="application/dicom"; boundary={boundary}'
+    stored = s.post("/studies", data=body, headers={"Content-Type": ct})
+    statuses["STOW"] = stored.status_code
+    statuses["indexed"] = s.drain()
+    meta = json.loads(Path(sys.argv[1], "uids.json").read_text())
+    study, series, sop = meta["study"], meta["series"], meta["sop"]
+    inst = f"/studies/{study}/series/{series}/instances/{sop}"
+    dicom_json = {"Accept": "application/dicom+json"}
+    octets = {"Accept": "multipart/related; type=application/octet-stream"}
+    for name, path, headers in [
+        ("QIDO studies", "/studies?PatientID=PID-1", dicom_json),
+        ("QIDO series", f"/studies/{study}/series", dicom_json),
+        ("QIDO instances", f"/studies/{study}/instances", dicom_json),
+        ("QIDO all instances", "/instances?Modality=CT", dicom_json),
+        ("study metadata", f"/studies/{study}/metadata", dicom_json),
+        ("series metadata", f"/studies/{study}/series/{series}/metadata", dicom_json),
+        ("instance metadata", f"{inst}/metadata", dicom_json),
+        ("bulkdata", f"{inst}/bulkdata/7FE00010", octets),
+        ("changefeed", "/changefeed", {}),
+        ("rejected imports", "/imports/rejected", {}),
+        ("openapi", "/openapi.json", {}),
+    ]:
+        statuses[name] = s.get(path, headers=headers).status_code
+    up = s.post("/uploads", json={"files": [{"name": "u.dcm", "size": 2000}]})
+    statuses["uploads"] = up.status_code
+    statuses["upload status"] = s.get(f"/uploads/{up.json()['upload']}").status_code
+    statuses["DELETE"] = s.http.delete(s.url + inst).status_code
+    s.drain()
+    statuses["after delete"] = len(s.get(f"/studies/{study}/instances", headers=dicom_json).json())
+loaded = sorted({m.split(".")[0] for m, v in sys.modules.items() if v is not None} & BLOCKED)
+print("RESULT " + json.dumps({"statuses": statuses, "loaded": loaded}))
+"""
+
+
+def test_lean_function_serves_its_routes_without_numpy_pillow_or_codecs(tmp_path: Path) -> None:
+    study, series = dataset().StudyInstanceUID, dataset().SeriesInstanceUID
+    instances = [dataset(study=study, series=series, rows=64, columns=64) for _ in range(3)]
+    for i, ds in enumerate(instances):
+        (tmp_path / f"{i}.dcm").write_bytes(to_bytes(ds))
+    uids = {"study": study, "series": series, "sop": instances[0].SOPInstanceUID}
+    (tmp_path / "uids.json").write_text(json.dumps(uids))
+
+    run = subprocess.run(
+        [sys.executable, "-c", SCENARIO, str(tmp_path), ",".join(sorted(PIXEL_MODULES))],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    (line,) = [x for x in run.stdout.splitlines() if x.startswith("RESULT ")]
+    got = json.loads(line.removeprefix("RESULT "))
+    statuses = got["statuses"]
+    assert statuses.pop("STOW") == 200
+    assert statuses.pop("indexed") >= 3
+    assert statuses.pop("uploads") == 201
+    assert statuses.pop("upload status") == 202  # waiting for its file
+    assert statuses.pop("DELETE") in (200, 202, 204)
+    assert statuses.pop("after delete") == 2
+    assert statuses == dict.fromkeys(statuses, 200), statuses
+    assert got["loaded"] == []
