@@ -25,8 +25,9 @@ def _storage(storage: cm.Storage, h: dict[str, float]) -> list[str]:
     return [
         "## Storage: per TB-month",
         "",
-        f"Measured on the stored set (512x512 CT studies of up to 11 instances, 20 one-instance "
-        f"studies, one 8 MB instance): per catalogued instance, **{storage.instance_bytes:,.0f} "
+        "Measured on the stored set (a 512x512 CT study of 11 instances, a 20-instance "
+        "256x256 study, "
+        f"one 8 MB instance): per catalogued instance, **{storage.instance_bytes:,.0f} "
         f"B** of DICOM in S3, **{storage.derived_bytes:,.0f} B** of derived objects (metadata "
         f"fragment, series documents, thumbnails) and **{storage.catalog_bytes:,.0f} B** in "
         f"DynamoDB ({parts}; items and index entries with DynamoDB's 100-byte overhead). Small "
