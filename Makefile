@@ -98,3 +98,16 @@ viewer: $(E2E_STAMP)  ## the local stack and OHIF on http://127.0.0.1:3000 (anot
 
 e2e: $(E2E_STAMP)  ## OHIF in headless Chromium against the local stack; screenshots in artifacts/
 	$(BIN)/python -m pytest -p no:randomly tests/browser
+
+# --- side by side with Orthanc (docs/benchmarks/orthanc.md) ------------------------------------
+BENCH_STAMP := $(VENV)/.bench-$(shell cksum < requirements-bench.txt | cut -d' ' -f1)
+
+$(BENCH_STAMP): $(STAMP) requirements-bench.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
+	rm -f $(VENV)/.bench-*
+	touch $@
+
+.PHONY: bench
+bench: $(BENCH_STAMP)  ## this service (local stack) and Orthanc + DICOMweb, same client, alternating: docs/benchmarks/orthanc.{md,json,png}
+	dpkg -s orthanc orthanc-dicomweb >/dev/null 2>&1 || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq orthanc orthanc-dicomweb)
+	$(BIN)/python -m bench.runner --local-stack --orthanc --concurrency $(or $(CONCURRENCY),1) --out docs/benchmarks
