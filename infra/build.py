@@ -14,19 +14,25 @@
    from ``deployment.zip`` to ``pixels-layer.zip``; the pixel function is Chalice's API
    function plus that layer, and API Gateway sends it the routes that may decode pixel data.
    The API and indexer functions then import pydicom without numpy: about half their cold
-   start (``bench/coldstart.py``).
+   start (``bench/coldstart.py``);
+6. both zips get their modules' bytecode (``__pycache__/*.cpython-311.pyc``, unchecked-hash
+   so an archive's timestamps do not matter): ``/var/task`` and ``/opt`` are read-only in
+   Lambda, so without it every cold start compiles every module it imports from source.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import io
 import json
 import os
+import py_compile
 import re
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -136,6 +142,51 @@ def split_pixels(package: Path, layer: Path) -> tuple[int, int]:
     return package.stat().st_size, layer.stat().st_size
 
 
+LAMBDA_PYTHON = (3, 11)  # the functions' runtime (python3.11): bytecode is version-specific
+
+
+def with_bytecode(zip_path: Path) -> int:
+    """Add ``__pycache__/<name>.cpython-311.pyc`` beside every ``.py`` of the zip; returns the
+    number compiled. Skipped (0) unless this interpreter is the runtime's version."""
+    if sys.version_info[:2] != LAMBDA_PYTHON:
+        print(f"infra build: not Python {LAMBDA_PYTHON}: {zip_path.name} ships without bytecode")
+        return 0
+    compiled = 0
+    out = zip_path.with_suffix(".pyc.zip")
+    with (
+        zipfile.ZipFile(zip_path) as src,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        shipped = set(src.namelist())  # some wheels carry a few .pyc of their own
+        for info in src.infolist():
+            data = src.read(info)
+            dst.writestr(info, data)
+            if not info.filename.endswith(".py") or "__pycache__" in info.filename:
+                continue
+            folder, _, name = info.filename.rpartition("/")
+            cached = importlib.util.cache_from_source(name)  # __pycache__/name.cpython-311.pyc
+            if (f"{folder}/{cached}" if folder else cached) in shipped:
+                continue
+            source = Path(tmp, "m.py")
+            source.write_bytes(data)
+            target = Path(tmp, "m.pyc")
+            try:
+                py_compile.compile(
+                    str(source),
+                    cfile=str(target),
+                    dfile=info.filename,
+                    doraise=True,
+                    invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+                )
+            except py_compile.PyCompileError:
+                continue  # e.g. a test file written for another Python: never imported
+            dst.writestr(f"{folder}/{cached}" if folder else cached, target.read_bytes())
+            compiled += 1
+    out.replace(zip_path)
+    return compiled
+
+
 def add_pixel_function(sam: dict[str, Any]) -> list[str]:
     """The pixel function, and API Gateway's integrations of the pixel routes pointed at it.
     Returns the routes moved (``METHOD path``)."""
@@ -191,6 +242,8 @@ def build(stage: str = "prod", out: Path = DEFAULT_OUT) -> Path:
         raise BuildError(f"chalice package failed:\n{output}")
     zip_path, layer_path = package_dir / "deployment.zip", package_dir / template.PIXEL_LAYER_ZIP
     split_pixels(zip_path, layer_path)
+    with_bytecode(zip_path)
+    with_bytecode(layer_path)
     missing = missing_dependencies(zip_path, layer_path)
     if missing:
         raise BuildError("runtime dependencies missing from the package: " + ", ".join(missing))
