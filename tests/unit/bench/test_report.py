@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bench.report import markdown, summarise, write
 from bench.runner import Samples
 
@@ -47,6 +49,7 @@ def test_ratios_are_ours_over_theirs_and_failures_are_na() -> None:
 
 
 def test_write_produces_the_table_the_json_and_a_png(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib", reason="bench-only: requirements-bench.txt (make bench)")
     summary = summarise(results())
     summary["about"] = {"orthanc": {"version": "1.10.1", "dicomweb_plugin": "1.7"}}
     write(summary, tmp_path)
