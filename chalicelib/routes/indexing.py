@@ -6,18 +6,14 @@ subsegment per batch; object keys are logged as hashes (import keys may hold pat
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
-
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chalicelib.observability import annotate, error_fields, logger, metrics, tracer
 from chalicelib.services.indexer import Indexer, key_hash
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 
 class IndexingFailed(Exception):
@@ -32,6 +28,14 @@ def _key_hashes(body: dict[str, Any]) -> list[str]:
 
 
 def handle_batch(indexer: Indexer, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    # Imported here, by the indexer only: the batch utility loads all of Powertools' event
+    # classes (about 50 modules), which the API function's cold start would pay for nothing.
+    from aws_lambda_powertools.utilities.batch import (
+        BatchProcessor,
+        EventType,
+        process_partial_response,
+    )
+
     def record_handler(record: SQSRecord) -> None:
         body = json.loads(record.body)
         try:
