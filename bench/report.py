@@ -230,6 +230,17 @@ docs/benchmarks`) on {date.today().isoformat()}, {os.cpu_count()} cores, whole r
 
 ![p50 and p95 per scenario, STOW throughput](orthanc.png)
 
+**Read with care.** "ours" is the local emulation, not AWS: every request crosses the local
+API Gateway (a base64 Lambda event), runs the Chalice app in Python and makes its S3 and
+DynamoDB calls to moto (~20 ms each, Python too); indexing is asynchronous (S3 event -> SQS
+-> indexer polling), hence the visibility lag, where Orthanc indexes inside the STOW. Orthanc
+is native C++ on SQLite and local files. The figures show where this code spends time
+relative to a mature server on one machine, not what Lambda, S3 and DynamoDB would answer.
+Orthanc's Debian build has no JPEG 2000 decoder (that is the GDCM plugin, package
+`orthanc-gdcm`, not installed here): rendering a JPEG 2000 frame answers 400 and the table
+says n/a. Rendered JPEG sizes differ because the encoders' quality settings differ. Study
+metadata p95 includes each study's first read, which builds this service's cached documents.
+
 """
 
 
