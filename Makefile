@@ -78,6 +78,13 @@ bench-wado: $(STAMP)  ## WADO requests and bytes: instance, study metadata, a fr
 bench-render: $(STAMP)  ## CPU time and bytes read: a rendered 512x512 CT frame, a thumbnail
 	$(BIN)/python -m bench.render_cost
 
+.PHONY: bench-coldstart bench-cost
+bench-coldstart: $(STAMP)  ## import time of each function from its built package; STOW peak RSS at 6 MB
+	$(BIN)/python -m bench.coldstart --json build/coldstart.json
+
+bench-cost: $(STAMP)  ## AWS calls per operation and list prices -> docs/cost.md
+	$(BIN)/python -m bench.cost_model --write docs/cost.md
+
 .PHONY: soak
 soak: $(STAMP)  ## 5 minutes of mixed STOW/QIDO/WADO from 6 threads on its own local stack: errors, p95, RSS
 	$(BIN)/python -m bench.soak --duration $(or $(DURATION),300) --threads 6 --out artifacts/soak.json

@@ -90,6 +90,23 @@ def unpack(out: Path) -> tuple[Path, Path]:
     return task, opt
 
 
+def probe(args: list[str], cwd: Path, env: dict[str, str], marker: str, what: str) -> str:
+    """Run ``python args... <pixel modules>`` and return its line starting with ``marker``
+    (without it)."""
+    run = subprocess.run(
+        [sys.executable, *args, ",".join(sorted(PIXEL_MODULES))],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    line = next((x for x in run.stdout.splitlines() if x.startswith(marker)), None)
+    if line is None:
+        raise RuntimeError(f"{what} failed:\n{run.stderr[-2000:]}")
+    return line.removeprefix(marker)
+
+
 def import_times(
     function: str, paths: list[Path], env: dict[str, str], runs: int, bytecode: bool = True
 ) -> dict[str, object]:
@@ -98,18 +115,8 @@ def import_times(
         env["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="no-pyc-")
     times, modules, loaded = [], 0, ""
     for _ in range(runs):
-        run = subprocess.run(
-            [sys.executable, "-S", "-c", PROBE, ",".join(sorted(PIXEL_MODULES))],
-            cwd=paths[0],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        line = next((x for x in run.stdout.splitlines() if x.startswith("PROBE ")), None)
-        if line is None:
-            raise RuntimeError(f"{function}: import failed:\n{run.stderr[-2000:]}")
-        _, ms, count, loaded = line.split()
+        line = probe(["-S", "-c", PROBE], paths[0], env, "PROBE ", f"{function}: import")
+        ms, count, loaded = line.split()
         times.append(float(ms))
         modules = int(count)
     return {
@@ -270,18 +277,8 @@ def stow_peak_memory() -> dict[str, object]:
                 **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWER"))},
                 **local_environment(port, Path(tmp)),
             }
-            run = subprocess.run(
-                [sys.executable, "-c", STOW_PROBE, str(path), ",".join(sorted(PIXEL_MODULES))],
-                cwd=ROOT,
-                env=env,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-        line = next((x for x in run.stdout.splitlines() if x.startswith("STOW ")), None)
-        if line is None:
-            raise RuntimeError(f"STOW probe failed:\n{run.stderr[-2000:]}")
-        result: dict[str, object] = json.loads(line.removeprefix("STOW "))
+            line = probe(["-c", STOW_PROBE, str(path)], ROOT, env, "STOW ", "STOW probe")
+        result: dict[str, object] = json.loads(line)
         result.update(instances=instances, body_bytes=body_bytes, event_bytes=event_bytes)
         result["payload_limit"] = limit
         return result

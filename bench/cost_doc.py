@@ -4,7 +4,7 @@ here so that regenerating the document keeps it)."""
 from __future__ import annotations
 
 from bench import cost_model as cm
-from infra.template import API_MEMORY_MB, INDEX_MEMORY_MB
+from infra.template import API_MEMORY_MB, INDEX_MEMORY_MB, PIXEL_MEMORY_MB
 
 
 def _price_table() -> list[str]:
@@ -137,7 +137,8 @@ def document(rows: list[cm.Measured], storage: cm.Storage | None) -> str:
         "(the local poller's calls, empty receives included, are not priced); the event "
         "source's idle long polling (a few cents a month) is left out. Lambda: one invocation "
         f"per API request, one per batch of {cm.INDEXER_BATCH_SIZE} for the indexer; memory "
-        f"from infra/template.py ({API_MEMORY_MB} MB API, {INDEX_MEMORY_MB} MB indexer); "
+        f"from infra/template.py ({API_MEMORY_MB} MB API, {PIXEL_MEMORY_MB} MB for the pixel "
+        f"routes: retrieve, frames, rendered, thumbnails; {INDEX_MEMORY_MB} MB indexer); "
         "duration = the measured wall time outside AWS calls (in-process, so it includes the "
         "local gateway's own HTTP work: an upper bound) + an assumed in-region latency per "
         "AWS call (`LATENCY_MS`: S3 GET 20 ms, PUT 30 ms, DynamoDB 5-8 ms, transaction 20 ms), "

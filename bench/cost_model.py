@@ -35,7 +35,7 @@ from bench.datasets import Generator
 from chalicelib.dicomweb.resources import InstanceRef
 from chalicelib.storage.keys import instance_key
 from chalicelib.storage.schema import INDEXER_BATCH_SIZE
-from infra.template import API_MEMORY_MB, INDEX_MEMORY_MB
+from infra.template import API_MEMORY_MB, INDEX_MEMORY_MB, PIXEL_MEMORY_MB
 from local.harness import InProcessStack, in_process_stack, prepared_app
 
 KEY = "bench-key-" + "c" * 32
@@ -126,7 +126,7 @@ class Measured:
     """One operation, per unit (an instance or a request)."""
 
     name: str
-    function: str  # "api" or "indexer"
+    function: str  # "api", "pixels" (the routes that may decode pixel data) or "indexer"
     calls: dict[str, float]  # service.Operation -> calls per unit (SQS excluded: modelled)
     bytes_moved: float
     capacity: Capacity
@@ -149,7 +149,9 @@ class Measured:
 
     @property
     def gb_seconds(self) -> float:
-        memory = API_MEMORY_MB if self.function == "api" else INDEX_MEMORY_MB
+        memory = {"api": API_MEMORY_MB, "pixels": PIXEL_MEMORY_MB}.get(
+            self.function, INDEX_MEMORY_MB
+        )
         return memory / 1024 * self.duration_ms / 1000
 
     def s3(self, classes: set[str]) -> float:
@@ -240,7 +242,10 @@ class Bench:
             egress_bytes=egress / per,
             counted_sqs={op: c["calls"] / per for op, c in snap.items() if op.startswith("sqs.")},
         )
-        if function == "indexer":
+        if function != "indexer":  # one request (and invocation) carries `per` units
+            row.api_requests = row.invocations = 1 / per
+            row.log_bytes = LOG_BYTES_API_REQUEST / per
+        else:
             # S3 sends one message per event; Lambda's poller receives and deletes per batch.
             # The local poller's calls (and its empty receives) are shown, not priced.
             row.api_requests = 0
@@ -328,7 +333,11 @@ def measure(quick: bool = False) -> tuple[list[Measured], Storage | None]:
         b.run(
             "Series metadata, warm", lambda: stack.get(f"/studies/{study}/series/{series}/metadata")
         )
-        b.run("Instance retrieve, 512 KB", lambda: stack.get(path, headers={"Accept": ANY}))
+        b.run(
+            "Instance retrieve, 512 KB",
+            lambda: stack.get(path, headers={"Accept": ANY}),
+            function="pixels",
+        )
         big = put_large(b, gen)
         b.run(
             "Instance retrieve, 8 MB (303 to a presigned URL, followed)",
@@ -337,12 +346,21 @@ def measure(quick: bool = False) -> tuple[list[Measured], Storage | None]:
                 allow_redirects=False,
             ),
             follow=lambda r: stack.http.get(r.headers["Location"]),
+            function="pixels",
         )  # fmt: skip
-        b.run("Frame (512x512 native)", lambda: stack.get(f"{path}/frames/1"))
+        b.run("Frame (512x512 native)", lambda: stack.get(f"{path}/frames/1"), function="pixels")
         stack.get(f"{path}/frames/1/rendered")  # imports Pillow/numpy once: not per request
-        b.run("Rendered frame (JPEG)", lambda: stack.get(f"{path}/frames/1/rendered"))
-        b.run("Thumbnail, first (renders, stores)", lambda: stack.get(f"{path}/thumbnail"))
-        b.run("Thumbnail, cached", lambda: stack.get(f"{path}/thumbnail"))
+        b.run(
+            "Rendered frame (JPEG)",
+            lambda: stack.get(f"{path}/frames/1/rendered"),
+            function="pixels",
+        )
+        b.run(
+            "Thumbnail, first (renders, stores)",
+            lambda: stack.get(f"{path}/thumbnail"),
+            function="pixels",
+        )
+        b.run("Thumbnail, cached", lambda: stack.get(f"{path}/thumbnail"), function="pixels")
         storage = measure_storage(b)
         b.run(
             f"DELETE a study ({n + 1} instances), API",
