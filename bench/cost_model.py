@@ -212,6 +212,7 @@ class Bench:
         *,
         per: int = 1,
         function: str = "api",
+        requests_made: int | None = None,
         follow: Callable[[Any], Any] | None = None,
     ) -> Any:
         counter, meter = self.stack.counter, self.meter
@@ -242,9 +243,10 @@ class Bench:
             egress_bytes=egress / per,
             counted_sqs={op: c["calls"] / per for op, c in snap.items() if op.startswith("sqs.")},
         )
-        if function != "indexer":  # one request (and invocation) carries `per` units
-            row.api_requests = row.invocations = 1 / per
-            row.log_bytes = LOG_BYTES_API_REQUEST / per
+        if function != "indexer":  # the action made `requests_made` requests (default: per)
+            share = (per if requests_made is None else requests_made) / per
+            row.api_requests = row.invocations = share
+            row.log_bytes = LOG_BYTES_API_REQUEST * share
         else:
             # S3 sends one message per event; Lambda's poller receives and deletes per batch.
             # The local poller's calls (and its empty receives) are shown, not priced.
@@ -319,6 +321,7 @@ def measure(quick: bool = False) -> tuple[list[Measured], Storage | None]:
         b.run(
             f"STOW-RS, per instance in a batch of {batch} (256x256 CT)",
             lambda: stack.post("/studies", data=body, headers={"Content-Type": ctype}),
+            requests_made=1,
             per=batch,
         )
         b.run(
