@@ -80,7 +80,7 @@ bench-render: $(STAMP)  ## CPU time and bytes read: a rendered 512x512 CT frame,
 
 .PHONY: bench-coldstart bench-cost
 bench-coldstart: $(STAMP)  ## import time of each function from its built package; STOW peak RSS at 6 MB
-	$(BIN)/python -m bench.coldstart --json build/coldstart.json
+	$(BIN)/python -m bench.coldstart --instructions --json build/coldstart.json
 
 bench-cost: $(STAMP)  ## AWS calls per operation and list prices -> docs/cost.md
 	$(BIN)/python -m bench.cost_model --write docs/cost.md

@@ -22,6 +22,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -105,6 +107,31 @@ def probe(args: list[str], cwd: Path, env: dict[str, str], marker: str, what: st
     if line is None:
         raise RuntimeError(f"{what} failed:\n{run.stderr[-2000:]}")
     return line.removeprefix(marker)
+
+
+def import_instructions(paths: list[Path], env: dict[str, str]) -> int | None:
+    """Instructions executed by ``import app`` (valgrind's callgrind): unlike wall time,
+    repeatable whatever else the machine runs. None when valgrind is not installed."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return None
+    env = {**env, "PYTHONPATH": os.pathsep.join(map(str, paths)), "PYTHONDONTWRITEBYTECODE": "1"}
+    with tempfile.TemporaryDirectory() as tmp:
+        run = subprocess.run(
+            [
+                valgrind,
+                "--tool=callgrind",
+                f"--callgrind-out-file={tmp}/out",
+                *(sys.executable, "-S", "-c", "import app"),
+            ],
+            cwd=paths[0],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    found = re.search(r"Collected : (\d+)", run.stderr)
+    return int(found.group(1)) if found else None
 
 
 def import_times(
@@ -291,6 +318,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count the instructions of each import with valgrind (about a minute each)",
+    )
     args = parser.parse_args(argv)
     sam = (
         json.loads((build.DEFAULT_OUT / "sam.json").read_text())
@@ -310,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
             env = lambda_environment(function, task, sam)
             for bytecode in (True, False):
                 got = import_times(label, paths, env, args.runs if bytecode else 3, bytecode)
+                if bytecode and args.instructions:
+                    got["instructions"] = import_instructions(paths, env)
                 rows.append(got)
         results["imports"] = rows
         results["api_import_by_package"] = import_cost_by_package(
@@ -318,12 +352,18 @@ def main(argv: list[str] | None = None) -> int:
     results["stow_at_payload_limit"] = stow_peak_memory()
 
     print(f"Cold start: `import app` in a fresh python{results['python']} -S, Lambda's layout")
-    print("| function | bytecode | median ms | min ms | modules | pixel modules loaded |")
-    print("|---|---|---:|---:|---:|---|")
+    print(
+        "| function | bytecode | median ms | min ms | instructions (M) | modules "
+        "| pixel modules loaded |"
+    )
+    print("|---|---|---:|---:|---:|---:|---|")
     for r in rows:
+        count = r.get("instructions")
+        millions = f"{count / 1e6:,.0f}" if isinstance(count, int) else "-"
         print(
             f"| {r['function']} | {'yes' if r['bytecode'] else 'no (compiled)'} "
-            f"| {r['median_ms']} | {r['min_ms']} | {r['modules']} | {r['pixel_modules']} |"
+            f"| {r['median_ms']} | {r['min_ms']} | {millions} | {r['modules']} "
+            f"| {r['pixel_modules']} |"
         )
     print("\nThe API function's import by package (self time, ms, under -X importtime):")
     print("| package | ms |\n|---|---:|")
