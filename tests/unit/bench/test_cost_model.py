@@ -53,4 +53,11 @@ def test_report_renders_with_prices_and_date(rows: list[cost_model.Measured]) ->
     assert "python -m bench.cost_model --write docs/cost.md" in text
     assert cost_model.PRICES_TAKEN in text and cost_model.REGION in text
     assert "| STOW-RS, one instance per request" in text
-    assert 1 < cost_model.headlines(rows, None)["stored_indexed"] * 1e6 < 1000
+    stow = cost_model.find(rows, "STOW-RS, one instance")
+    index = cost_model.find(rows, "Indexing, one instance")
+    assert cost_model.headlines(rows, None)["stored_indexed"] == pytest.approx(
+        stow.total + index.total
+    )
+    # a STOW is one API Gateway request, an indexer invocation serves a batch of 10
+    assert stow.costs()["API Gateway"] * 1e6 == pytest.approx(cost_model.price("apigw_rest_per_m"))
+    assert index.costs()["API Gateway"] == 0 and index.invocations == pytest.approx(0.1)
