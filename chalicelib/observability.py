@@ -101,6 +101,33 @@ def keep_s3_keys_out_of_traces() -> None:
             ]
 
 
+def keep_aws_error_messages_out_of_traces() -> None:
+    """The X-Ray SDK records a failed AWS call's error, message included, on its subsegment;
+    AWS echoes request values in some messages (an attribute value, a key). Record the error's
+    code, status and request id only."""
+    from aws_xray_sdk.ext import boto_utils
+    from botocore.exceptions import ClientError
+
+    record = boto_utils._aws_error_handler
+    if getattr(record, "code_only", False):
+        return
+
+    def code_only(exception: Any, stack: Any, subsegment: Any, aws_meta: Any) -> None:
+        if isinstance(exception, ClientError):
+            response = exception.response
+            exception = ClientError(
+                {
+                    "Error": {"Code": response.get("Error", {}).get("Code", "Unknown")},
+                    "ResponseMetadata": response.get("ResponseMetadata", {}),
+                },
+                exception.operation_name,
+            )
+        record(exception, stack, subsegment, aws_meta)
+
+    code_only.code_only = True  # type: ignore[attr-defined]
+    boto_utils._aws_error_handler = code_only
+
+
 def annotate(subsegment: Any, **annotations: str | int) -> None:
     """Searchable X-Ray annotations on a subsegment (a no-op one when tracing is off; None when
     tracing is on outside a segment)."""
@@ -112,6 +139,7 @@ def annotate(subsegment: Any, **annotations: str | int) -> None:
 def make_tracer() -> Tracer:
     """The functions' Tracer (disabled outside Lambda, and by POWERTOOLS_TRACE_DISABLED)."""
     keep_s3_keys_out_of_traces()
+    keep_aws_error_messages_out_of_traces()
     return Tracer(service=SERVICE, patch_modules=TRACED_MODULES)
 
 

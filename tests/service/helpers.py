@@ -60,6 +60,7 @@ def inject_error(
     when: Callable[[dict[str, Any]], bool] = lambda params: True,
     times: int | None = None,
     extra: dict[str, Any] | None = None,
+    message: str = "injected",
 ) -> Iterator[list[int]]:
     """Make ``client``'s ``operation`` fail with an AWS error code (botocore event hook over
     moto; no mock objects). Yields a one-item list counting the injected failures."""
@@ -74,7 +75,7 @@ def inject_error(
         fired[0] += 1
         response = AWSResponse("https://injected", status, {}, None)
         return response, {
-            "Error": {"Code": code, "Message": "injected"},
+            "Error": {"Code": code, "Message": message},
             "ResponseMetadata": {"HTTPStatusCode": status},
             **(extra or {}),
         }

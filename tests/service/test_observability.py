@@ -400,7 +400,11 @@ def exercise(stack: InProcessStack, data: dict[str, bytes], runtime_log: list[st
     assert get(f"/studies/{PATIENT_ID}/series/{BIRTH_DATE}").status_code in (400, 406)
     assert get(f"/studies/{ROOT}.404/metadata").status_code == 404
     # a transient storage error; an unauthenticated search for the patient
-    with inject_error(stack.deps.clients.dynamodb, "Query", "ThrottlingException", status=400):
+    # (AWS error messages can echo request values: this one quotes the patient)
+    throttled = f"Rate exceeded for {PATIENT_NAME} {PATIENT_ID}"
+    with inject_error(
+        stack.deps.clients.dynamodb, "Query", "ThrottlingException", status=400, message=throttled
+    ):
         assert get("/studies", params={"PatientName": PATIENT_NAME}).status_code == 503
     r = requests.get(stack.url + "/studies", params={"PatientID": PATIENT_ID})
     assert r.status_code == 401
@@ -475,4 +479,7 @@ def test_no_patient_value_in_any_log_line_metric_or_trace(
     assert any(d["aws"].get("bucket_name") for d in s3_calls)  # the bucket, never the key
     assert not [d for d in s3_calls if {"key", "copy_source", "prefix"} & set(d["aws"])]
     assert {"dynamodb", "s3", "sqs"} <= {d["name"] for d in aws_calls}
+    # a failed call keeps its error's code (its message, which quoted the patient, is gone)
+    causes = [e for d in aws_calls for e in d.get("cause", {}).get("exceptions", [])]
+    assert any("ThrottlingException" in e.get("message", "") for e in causes)
     assert os.environ["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
