@@ -43,7 +43,7 @@ from chalicelib.dicomweb.media import (
     ZIP,
 )
 from chalicelib.dicomweb.query import _RESERVED, MAX_OFFSET, Query, vr_of
-from chalicelib.dicomweb.rendering import RENDERED_TYPES, WINDOW_FUNCTIONS
+from chalicelib.dicomweb.rendering import MAX_VIEWPORT, RENDERED_TYPES, WINDOW_FUNCTIONS
 from chalicelib.dicomweb.resources import _UID, MAX_UID_LENGTH
 from chalicelib.routes.placement import INSTANCE
 from chalicelib.services.frames import _FRAME_LIST
@@ -669,8 +669,8 @@ def _wado_uri(path: str, settings: Settings) -> JsonDict:
             _query("frameNumber", _digits(999_999, 1), "the frame to render, from 1"),
             _query("windowCenter", {"type": "number"}, "with windowWidth"),
             _query("windowWidth", {"type": "number", "minimum": 1}, "with windowCenter"),
-            _query("rows", _digits(8192, 1), "the image's maximum height"),
-            _query("columns", _digits(8192, 1), "the image's maximum width"),
+            _query("rows", _digits(MAX_VIEWPORT, 1), "the image's maximum height"),
+            _query("columns", _digits(MAX_VIEWPORT, 1), "the image's maximum width"),
             _query("imageQuality", _digits(100, 1), "JPEG quality"),
         ],
         "responses": {

@@ -70,14 +70,20 @@ def parse_window(text: str, name: str = "window") -> Window:
     return Window(center, width, function)
 
 
+#: The largest rendered image a side (a request for more is refused, not scaled).
+MAX_VIEWPORT = 8192
+
+
 def parse_viewport(text: str) -> Viewport:
     values = _numbers(text, "viewport")
     if len(values) not in (2, 6) or values[0] < 1 or values[1] < 1:
         raise BadRequest(
             "viewport is vw,vh[,sx,sy,sw,sh] with vw, vh >= 1", code="InvalidParameter"
         )
-    if max(values[:2]) > 8192:
-        raise BadRequest("viewport is at most 8192 pixels a side", code="InvalidParameter")
+    if max(values[:2]) > MAX_VIEWPORT:
+        raise BadRequest(
+            f"viewport is at most {MAX_VIEWPORT} pixels a side", code="InvalidParameter"
+        )
     numbers = [int(v) for v in values]
     region = (numbers[2], numbers[3], numbers[4], numbers[5]) if len(numbers) == 6 else None
     if region and (region[2] == 0 or region[3] == 0):

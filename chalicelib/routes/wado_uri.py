@@ -13,6 +13,7 @@ from chalice.app import Blueprint, Response
 from chalicelib.dicomweb.errors import BadRequest, NotAcceptable, NotFound
 from chalicelib.dicomweb.media import APPLICATION_DICOM, parse_media_type
 from chalicelib.dicomweb.rendering import (
+    MAX_VIEWPORT,
     RENDERED_TYPES,
     RenderOptions,
     Viewport,
@@ -97,9 +98,13 @@ def blueprint(deps: Deps) -> Blueprint:
         rows, columns = _param(params, "rows"), _param(params, "columns")
         viewport = None
         if rows or columns:
-            if not (rows or "1").isdecimal() or not (columns or "1").isdecimal():
-                raise BadRequest("rows and columns are numbers", code="InvalidParameter")
-            viewport = Viewport(int(columns or 8192), int(rows or 8192))
+            sides = [rows or str(MAX_VIEWPORT), columns or str(MAX_VIEWPORT)]
+            if not all(v.isdecimal() and 1 <= int(v) <= MAX_VIEWPORT for v in sides):
+                raise BadRequest(
+                    f"rows and columns are numbers from 1 to {MAX_VIEWPORT}",
+                    code="InvalidParameter",
+                )
+            viewport = Viewport(int(sides[1]), int(sides[0]))
         quality = _param(params, "imageQuality") or "90"
         if not quality.isdecimal() or not 1 <= int(quality) <= 100:
             raise BadRequest("imageQuality is a number from 1 to 100", code="InvalidParameter")

@@ -131,6 +131,9 @@ def test_wado_uri_window_size_and_errors(stack, stored):
         io.BytesIO(stack.get("/wado", params={**query, "rows": "20", "columns": "15"}).content)
     )
     assert small.size == (15, 20)
+    for rows, columns in (("0", "15"), ("20", "0"), ("8193", ""), ("-1", "5"), ("2.5", "")):
+        r = stack.get("/wado", params={**query, "rows": rows, "columns": columns})
+        assert r.status_code == 400 and "from 1 to 8192" in r.text, (rows, columns)
     assert stack.get("/wado", params={**query, "requestType": "WADO2"}).status_code == 400
     assert stack.get("/wado", params={**query, "objectUID": "x/y"}).status_code == 400
     assert stack.get("/wado", params={**query, "frameNumber": "3"}).status_code == 404
