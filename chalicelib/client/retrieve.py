@@ -4,8 +4,9 @@ per instance (``DIR/{study}/{series}/{sop}.dcm``, bytes as stored), in parallel,
 It lists the instances with QIDO (paged), then fetches each as ``application/dicom`` with
 ``transfer-syntax=*``: each answer is one object, bounded in memory, retried on its own, and a
 large one arrives through the service's redirect to a presigned URL (requests follows it and
-drops the key). Files already there with the right size are kept; a file is written to a
-temporary name and renamed, so an interrupted run leaves no partial instance.
+drops the key). A file is written to a temporary name and renamed, so an interrupted run
+leaves no partial instance, and a file already there is whole: a rerun keeps it without asking
+the service again (delete the folder to fetch an instance that was re-stored since).
 """
 
 from __future__ import annotations
@@ -72,14 +73,12 @@ def retrieve(
     def fetch(ref: tuple[str, str, str]) -> tuple[str, int]:
         st, se, sop = ref
         target = out / st / se / f"{sop}.dcm"
+        if target.exists():  # written whole or not at all (.part, then renamed): no request
+            return "kept", 0
         url = f"{ep.url}/studies/{st}/series/{se}/instances/{sop}"
         r = with_retries(lambda: http.get(url, headers={"Accept": ACCEPT}, stream=True))
         if r.status_code != 200:
             raise RuntimeError(f"HTTP {r.status_code}")
-        expected = r.headers.get("Content-Length")
-        if target.exists() and expected and target.stat().st_size == int(expected):
-            r.close()
-            return "kept", 0
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_suffix(".part")
         size = 0
