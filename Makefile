@@ -78,9 +78,12 @@ bench-wado: $(STAMP)  ## WADO requests and bytes: instance, study metadata, a fr
 bench-render: $(STAMP)  ## CPU time and bytes read: a rendered 512x512 CT frame, a thumbnail
 	$(BIN)/python -m bench.render_cost
 
-.PHONY: bench-coldstart bench-cost
+.PHONY: bench-coldstart bench-cost bench-rebuild
 bench-coldstart: $(STAMP)  ## import time of each function from its built package; STOW peak RSS at 6 MB
 	$(BIN)/python -m bench.coldstart --instructions --json build/coldstart.json
+
+bench-rebuild: $(STAMP)  ## a series' metadata rebuild by size and read concurrency, S3 GETs held 20 ms
+	$(BIN)/python -m bench.metadata_rebuild 500 2000
 
 bench-cost: $(STAMP)  ## AWS calls per operation and list prices -> docs/cost.md
 	$(BIN)/python -m bench.cost_model --write docs/cost.md

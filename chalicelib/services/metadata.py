@@ -52,6 +52,12 @@ def _instance_number(fragment: bytes) -> tuple[float, str]:
         return float("inf"), sop
 
 
+#: Fragment GETs in flight while a series' document is rebuilt: S3 reads are I/O (~20 ms to
+#: first byte), so this sets the rebuild's time (``make bench-rebuild``); the clients' pool
+#: holds 32 connections (``storage/clients.py``).
+FRAGMENT_READERS = 8
+
+
 def _rebuild(store: ObjectStore, ref: SeriesRef, version: int) -> bytes:
     names: list[str] = []
     start: str | None = None
@@ -62,7 +68,7 @@ def _rebuild(store: ObjectStore, ref: SeriesRef, version: int) -> bytes:
         if not more:
             break
         start = more
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    with ThreadPoolExecutor(max_workers=FRAGMENT_READERS) as pool:
         fragments = [f for f in pool.map(store.get, names) if f is not None]
     if not fragments:  # every instance deleted, the catalog not updated yet: store nothing
         raise NotFound("series not found")
