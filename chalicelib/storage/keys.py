@@ -73,6 +73,19 @@ def series_metadata_key(ref: SeriesRef, version: int) -> str:
     return f"{series_derived_prefix(ref)}metadata/v{version:010d}.json.gz"
 
 
+def series_manifest_key(ref: SeriesRef, version: int) -> str:
+    """Beside a series' metadata document: the ETag of each fragment it was built from, so the
+    next version re-reads only the fragments that changed."""
+    return f"{series_derived_prefix(ref)}metadata/v{version:010d}.etags.json.gz"
+
+
+def series_metadata_version(key: str) -> int | None:
+    """The catalog version a document or manifest key names (``.../metadata/v{N}.…``)."""
+    name = key.rsplit("/", 1)[-1]
+    digits = name[1:].split(".", 1)[0]
+    return int(digits) if name.startswith("v") and digits.isdigit() else None
+
+
 def series_metadata_prefix(ref: SeriesRef) -> str:
     return f"{series_derived_prefix(ref)}metadata/"
 

@@ -14,6 +14,7 @@ from pydicom.encaps import encapsulate, encapsulate_extended, get_frame
 from pydicom.uid import JPEG2000Lossless, RLELossless
 
 from chalicelib.dicomweb.multipart import read_multipart
+from chalicelib.storage import keys
 from tests.factories import PYDICOM_TEST_FILES, dataset, to_bytes, uid
 from tests.service.helpers import deliver, s3_record
 
@@ -277,6 +278,8 @@ def test_metadata_follows_removals(stack):
     assert listed == {ds.SOPInstanceUID for ds in dss[1:]}
     qido = stack.get(f"/studies/{study}/series/{series}/instances").json()
     assert {d["00080018"]["Value"][0] for d in qido} == listed
-    # only the current document version is kept
+    # only the current version is kept: its document and its manifest of fragment ETags
     docs = s3.list_objects_v2(Bucket=bucket, Prefix=f"derived/t1/{study}/{series}/metadata/")
-    assert len(docs["Contents"]) == 1
+    names = sorted(o["Key"].rsplit("/", 1)[-1] for o in docs["Contents"])
+    assert len(names) == 2 and names[0].endswith(".etags.json.gz")
+    assert len({keys.series_metadata_version(name) for name in names}) == 1

@@ -344,3 +344,11 @@ def test_value_sort_keys_quote_the_value():
     assert (unescape_value(value), study) == ("SMITH#1%", "1.2.3")
     # the exact-match prefix of one value never covers another value containing '#'
     assert not value_index_sk("A#B", "1.2").startswith(escape_value("A") + "#")
+
+
+def test_documents_and_manifests_name_their_version():
+    series = SeriesRef("t1", "1.2", "1.3")
+    assert keys.series_metadata_version(keys.series_metadata_key(series, 42)) == 42
+    assert keys.series_metadata_version(keys.series_manifest_key(series, 7)) == 7
+    assert keys.series_manifest_key(series, 7).startswith(keys.series_metadata_prefix(series))
+    assert keys.series_metadata_version("derived/t1/1.2/1.3/metadata/other.json") is None
