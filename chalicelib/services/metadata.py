@@ -19,6 +19,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -89,14 +90,26 @@ def _previous(
         if manifest is None or document is None:
             continue
         etags: dict[str, str] = json.loads(gzip.decompress(manifest))
-        entries: list[dict[str, Any]] = json.loads(gzip.decompress(document))
         previous = {}
-        for entry in entries:
+        for entry in _entries(gzip.decompress(document)):
             sop = (entry.get("00080018", {}).get("Value") or [""])[0]
             if sop in etags:
                 previous[sop] = (etags[sop], dumps(entry))
         return previous
     return {}
+
+
+def _entries(document: bytes) -> Iterator[dict[str, Any]]:
+    """The instances of a stored document one at a time: a large series' document parsed
+    whole would hold every instance as Python objects at once (several times its size)."""
+    text = document.decode("utf-8")
+    decoder = json.JSONDecoder()
+    at = 1  # after "["
+    while at < len(text) and text[at] != "]":
+        entry, at = decoder.raw_decode(text, at)
+        yield entry
+        if at < len(text) and text[at] == ",":
+            at += 1
 
 
 def _rebuild(store: ObjectStore, ref: SeriesRef, version: int) -> bytes:

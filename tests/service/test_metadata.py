@@ -85,3 +85,10 @@ def test_a_replaced_instance_is_read_again(stack: LocalStack) -> None:
     (entry,) = [d for d in docs if d["00080018"]["Value"] == [sop]]
     assert entry["0008103E"]["Value"] == ["after"]
     assert json.dumps(docs).count('"before"') == 0
+
+
+def test_a_stored_document_is_read_back_one_instance_at_a_time() -> None:
+    entries = [{"00080018": {"vr": "UI", "Value": ["1.2"]}}, {"x": ["],[", {"y": "}"}]}, {}]
+    document = json.dumps(entries, separators=(",", ":")).encode()
+    assert list(metadata._entries(document)) == entries
+    assert list(metadata._entries(b"[]")) == []
