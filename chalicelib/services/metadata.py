@@ -6,7 +6,7 @@ catalog version of the series (``meta_v``, moved by every change to it), stored 
 GetItem and one S3 GET whatever its size. A missing document (the series changed since) is
 rebuilt on read and stored, with a manifest of the fragments' ETags: the next rebuild reads
 the previous document and only the fragments whose ETag changed (a series' first read after one
-more instance costs 3 GETs, not one per instance). Concurrent rebuilds write the same version's
+more instance costs 4 GETs, not one per instance). Concurrent rebuilds write the same version's
 keys, so no shared object is ever rewritten with older content. A study's metadata is its
 series' documents, one S3 read per series.
 
@@ -46,8 +46,9 @@ def _etag(*parts: object) -> str:
     return '"' + hashlib.sha256(repr(parts).encode()).hexdigest()[:32] + '"'
 
 
-def _instance_number(fragment: bytes) -> tuple[float, str]:
-    doc: dict[str, Any] = json.loads(fragment)
+def _instance_number(fragment: bytes | dict[str, Any]) -> tuple[float, str]:
+    """The order of instances in a document: Instance Number, then SOP Instance UID."""
+    doc: dict[str, Any] = json.loads(fragment) if isinstance(fragment, bytes) else fragment
     values = doc.get("00200013", {}).get("Value") or [None]
     sop = (doc.get("00080018", {}).get("Value") or [""])[0]
     try:
@@ -78,10 +79,14 @@ def _sop(fragment_key: str) -> str:
     return fragment_key.rsplit("/", 1)[-1].removesuffix(".json")
 
 
+#: A fragment in a rebuild: its order in the document and its bytes.
+Ordered = tuple[tuple[float, str], bytes]
+
+
 def _previous(
     store: ObjectStore, ref: SeriesRef, documents: list[ListedObject], version: int
-) -> dict[str, tuple[str, bytes]]:
-    """The newest older document with its manifest, as SOP -> (fragment ETag, fragment bytes);
+) -> dict[str, tuple[str, Ordered]]:
+    """The newest older document with its manifest, as SOP -> (fragment ETag, its fragment);
     empty when there is none (the first build, or after a delete purged the documents)."""
     versions = {keys.series_metadata_version(o.key) for o in documents}
     for older in sorted((v for v in versions if v is not None and v < version), reverse=True):
@@ -94,7 +99,7 @@ def _previous(
         for entry in _entries(gzip.decompress(document)):
             sop = (entry.get("00080018", {}).get("Value") or [""])[0]
             if sop in etags:
-                previous[sop] = (etags[sop], dumps(entry))
+                previous[sop] = (etags[sop], (_instance_number(entry), dumps(entry)))
         return previous
     return {}
 
@@ -121,17 +126,20 @@ def _rebuild(store: ObjectStore, ref: SeriesRef, version: int) -> bytes:
     stale = [o.key for o in listed if previous.get(_sop(o.key), ("",))[0] != o.etag]
     with ThreadPoolExecutor(max_workers=FRAGMENT_READERS) as pool:
         fetched = dict(zip(stale, pool.map(store.get, stale), strict=True))
-    fragments: list[bytes] = []
+    fragments: list[Ordered] = []
     manifest: dict[str, str] = {}
     for o in listed:
-        data = fetched[o.key] if o.key in fetched else previous[_sop(o.key)][1]
-        if data is not None:  # None: deleted since the listing
-            fragments.append(data)
-            manifest[_sop(o.key)] = o.etag
+        if o.key not in fetched:
+            fragments.append(previous[_sop(o.key)][1])  # parsed once, with the old document
+        elif (data := fetched[o.key]) is not None:  # None: deleted since the listing
+            fragments.append((_instance_number(data), data))
+        else:
+            continue
+        manifest[_sop(o.key)] = o.etag
     if not fragments:  # every instance deleted, the catalog not updated yet: store nothing
         raise NotFound("series not found")
-    fragments.sort(key=_instance_number)
-    body = b"[" + b",".join(fragments) + b"]"
+    fragments.sort(key=lambda f: f[0])
+    body = b"[" + b",".join(data for _, data in fragments) + b"]"
     store.put(keys.series_metadata_key(ref, version), gzip.compress(body, 6), DICOM_JSON)
     store.put(
         keys.series_manifest_key(ref, version),
