@@ -249,7 +249,8 @@ def build(stage: str = "prod", out: Path = DEFAULT_OUT) -> Path:
         raise BuildError("runtime dependencies missing from the package: " + ", ".join(missing))
     sam = json.loads((package_dir / "sam.json").read_text())
     fix_event_source(sam)
-    add_pixel_function(sam)
+    if not add_pixel_function(sam):
+        raise BuildError("no route matched chalicelib.routes.placement.serves_pixels")
     target = out / "sam.json"
     target.write_text(json.dumps(sam, indent=2))
     for built in (zip_path, layer_path):
