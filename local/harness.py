@@ -20,7 +20,7 @@ from local.bootstrap import create_resources
 from local.downloads import LocalDownloads, new_signing_key
 from local.gateway import LARGE_UPLOAD_HINT, LocalGateway
 from local.indexer_poller import Poller
-from local.moto_patches import make_dynamodb_atomic
+from local.moto_patches import make_emulator_safe
 
 
 @dataclass
@@ -89,7 +89,7 @@ class ThreadedServer:
 def prepared_app(tenants: dict[str, str]) -> Iterator[ModuleType]:
     """The app module with its resources created on the active moto backend and the given
     tenants (tenant -> API key, every scope)."""
-    make_dynamodb_atomic()
+    make_emulator_safe()
     import app as module
 
     module.deps.reset()

@@ -10,6 +10,10 @@ and putting the copies back when a condition fails. Two consequences:
 
 The patch serialises DynamoDB writes behind one lock and replaces the table-wide snapshot by
 a snapshot of the items the transaction touches. It patches the emulator, never boto3.
+
+SQS too: moto's ReceiveMessage iterates a queue's set of in-flight messages while other threads'
+receives and deletes change it ("Set changed size during iteration", seen with parallel
+indexers). The set is copied first (one C call, atomic under the GIL).
 """
 
 from __future__ import annotations
@@ -50,6 +54,27 @@ def _item_key(backend: Any, item: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     if table.range_key_attr is not None:
         key[table.range_key_attr] = attrs[table.range_key_attr]
     return table_name, key
+
+
+def _make_sqs_receive_thread_safe() -> None:
+    from moto.sqs.models import Queue
+
+    if getattr(Queue.pending_message_groups.fget, "_copied", False):
+        return
+
+    def pending_message_groups(self: Any) -> set[str]:
+        pending = self._pending_messages.copy()
+        return {m.group_id for m in pending if m.group_id is not None}
+
+    groups = property(pending_message_groups)
+    groups.fget._copied = True  # type: ignore[attr-defined]
+    Queue.pending_message_groups = groups  # type: ignore[method-assign, assignment]
+
+
+def make_emulator_safe() -> None:
+    """Both patches: what the local stack and the tests run on."""
+    _make_sqs_receive_thread_safe()
+    make_dynamodb_atomic()
 
 
 def make_dynamodb_atomic() -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sys
 
-from local.moto_patches import make_dynamodb_atomic
+from local.moto_patches import make_emulator_safe
 
 
 def main() -> None:
-    make_dynamodb_atomic()
+    make_emulator_safe()
     from moto.server import main as moto_main
 
     moto_main(sys.argv[1:])
