@@ -209,9 +209,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{key}: {value}")
         print(
             "\nFirst tenant and key:\n"
-            f"  python -m chalicelib.cli --stack {stack} --region {args.region} "
+            f"  python -m dicomweb_cli --stack {stack} --region {args.region} "
             "tenants create <tenant>\n"
-            f"  python -m chalicelib.cli --stack {stack} --region {args.region} "
+            f"  python -m dicomweb_cli --stack {stack} --region {args.region} "
             "keys create <tenant> --scopes read,write,delete"
         )
     elif args.action == "destroy":

@@ -795,7 +795,7 @@ def outputs() -> dict[str, Any]:
         "DicomBucket": out("S3 bucket of the archive (Retain)", ref("DicomBucket")),
         "CatalogTable": out("DynamoDB catalog table (Retain)", ref("CatalogTable")),
         "TenantsTable": out(
-            "DynamoDB tenants and API keys (python -m chalicelib.cli --stack NAME)",
+            "DynamoDB tenants and API keys (python -m dicomweb_cli --stack NAME)",
             ref("TenantsTable"),
         ),
         "IndexQueueUrl": out("S3 events to the indexer", ref("IndexQueue")),

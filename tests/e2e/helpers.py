@@ -1,4 +1,4 @@
-"""Running ``python -m chalicelib.cli`` as a user does: its own process, from the repo, with
+"""Running ``python -m dicomweb_cli`` as a user does: its own process, from the repo, with
 no AWS credentials of the caller's leaking in."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ def run_cli(
 ) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DICOMWEB_"))}
     return subprocess.run(
-        [sys.executable, "-m", "chalicelib.cli", *args],
+        [sys.executable, "-m", "dicomweb_cli", *args],
         cwd=ROOT,
         env={**base, **(env or {})},
         capture_output=True,

@@ -1,4 +1,4 @@
-"""The people's CLI (``python -m chalicelib.cli upload|search|retrieve``) as a user runs it:
+"""The people's CLI (``python -m dicomweb_cli upload|search|retrieve``) as a user runs it:
 its own process, against the local stack as ``make serve`` runs it, endpoint and key from the
 environment. A folder of 500 instances (plus a large file, a file without preamble, a broken
 one and non-DICOM files) goes up with a progress bar; a second run uploads nothing; search

@@ -1,4 +1,4 @@
-"""``python -m chalicelib.cli reindex``: the catalog rebuilt from S3 equals the live one.
+"""``python -m dicomweb_cli reindex``: the catalog rebuilt from S3 equals the live one.
 
 Compared: every catalog item of the tenant (studies, series, instances, index entries, their
 counts and DICOM attributes) except two bookkeeping fields that record history rather than
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib import cli
+from dicomweb_cli import cli
 from tests.conftest import OTHER_KEY, OTHER_TENANT, TENANT
 from tests.factories import dataset, multipart_body, to_bytes
 from tests.service.helpers import catalog_items, wipe_catalog

@@ -1,4 +1,5 @@
-"""The CLI client's retry policy, and its libraries staying out of the Lambda's imports."""
+"""The CLI's retry policy, its local-stack defaults, and its code and libraries staying out
+of the Lambda's imports."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from pathlib import Path
 
 import requests
 
-from chalicelib.client.session import with_retries
-from chalicelib.client.upload import BATCH_BYTES, Candidate, batches
+from dicomweb_cli import admin, session
+from dicomweb_cli.session import with_retries
+from dicomweb_cli.upload import BATCH_BYTES, Candidate, batches
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -51,9 +53,15 @@ def test_the_lambda_entry_imports_no_client_library() -> None:
         "import sys; from local.testenv import use_test_environment; use_test_environment(); "
         "import app; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'rich' "
-        "or m.startswith('chalicelib.client')))"
+        "or m.split('.')[0] == 'dicomweb_cli'))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_local_stack_files_are_found_at_the_repo_root() -> None:
+    """``make serve`` writes ``.state/`` at the repo root; the CLI reads it without a flag."""
+    assert session.LOCAL_KEY_FILE == ROOT / ".state" / "demo-api-key"
+    assert admin.LOCAL_STATE == ROOT / ".state" / "stack.json"

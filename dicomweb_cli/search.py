@@ -6,7 +6,7 @@ from typing import Any
 
 import requests
 
-from chalicelib.client.session import Endpoint, with_retries
+from dicomweb_cli.session import Endpoint, with_retries
 
 #: Columns per level: (header, tag)
 COLUMNS = {

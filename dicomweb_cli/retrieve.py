@@ -19,8 +19,8 @@ from pathlib import Path
 
 import requests
 
-from chalicelib.client.search import search, value
-from chalicelib.client.session import Endpoint, with_retries
+from dicomweb_cli.search import search, value
+from dicomweb_cli.session import Endpoint, with_retries
 
 PAGE = 1000
 ACCEPT = "application/dicom; transfer-syntax=*"

@@ -29,7 +29,7 @@ from typing import Any
 
 import requests
 
-from chalicelib.client.session import Endpoint, with_retries
+from dicomweb_cli.session import Endpoint, with_retries
 
 BATCH_BYTES = 4 * 1024 * 1024
 BATCH_FILES = 50

@@ -18,7 +18,7 @@ from typing import Any
 import requests
 
 LOCAL_URL = "http://127.0.0.1:8000"
-LOCAL_KEY_FILE = Path(__file__).resolve().parents[2] / ".state" / "demo-api-key"
+LOCAL_KEY_FILE = Path(__file__).resolve().parents[1] / ".state" / "demo-api-key"
 #: Statuses a retry can fix: throttling, a transient AWS error, API Gateway's own 502/504.
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
