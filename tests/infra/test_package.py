@@ -163,6 +163,21 @@ def variant(folder: Path, name: str, path: str, accept: str) -> str:
     return json.dumps(event)
 
 
+def test_the_cli_stays_out_of_the_package(packages: tuple[Path, Path]) -> None:
+    """Chalice packages all of ``chalicelib/``: the CLI lives in ``dicomweb_cli/`` at the top
+    level, so neither it nor an old ``chalicelib/cli.py`` or ``chalicelib/client/`` ships."""
+    names = zipfile.ZipFile(build.DEFAULT_OUT / "deployment.zip").namelist()
+    assert any(n.startswith("chalicelib/") for n in names)
+    shipped = [
+        n
+        for n in names
+        if n.split("/")[0] == "dicomweb_cli"
+        or n.startswith(("chalicelib/client/", "chalicelib/cli."))
+        or n.startswith("chalicelib/__pycache__/cli.")
+    ]
+    assert shipped == []
+
+
 def test_lean_package_stores_indexes_and_searches_without_pixel_libraries(
     packages: tuple[Path, Path], endpoint: str
 ) -> None:
