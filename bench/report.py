@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from bench.runner import Samples, percentile
+from bench.samples import Samples, percentile
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:

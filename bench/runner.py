@@ -39,6 +39,7 @@ import requests
 from pydicom import dcmread
 
 from bench.datasets import Corpus, Generator, Instance, corpus
+from bench.samples import Samples, Server
 
 #: Lambda's 6 MB payload carries the body base64-encoded (x 4/3) inside a JSON event with the
 #: request's headers: 4.4 MB of body leaves room for both.
@@ -49,37 +50,10 @@ DICOM_JSON = "application/dicom+json"
 
 
 @dataclass(frozen=True)
-class Server:
-    """A DICOMweb root (no trailing slash) and the headers every request carries."""
-
-    name: str
-    url: str
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
 class Request:
     path: str
     params: dict[str, str] = field(default_factory=dict)
     accept: str = DICOM_JSON
-
-
-@dataclass
-class Samples:
-    """One server's measurements of one scenario."""
-
-    ms: list[float] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    sizes: list[int] = field(default_factory=list)  # JSON items (QIDO) or body bytes
-    wall_s: float = 0.0
-    instances: int = 0
-    bytes_sent: int = 0
-
-
-def percentile(values: Sequence[float], p: float) -> float:
-    """Nearest-rank percentile (p in 0..100) of a non-empty sequence."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def batches(instances: Sequence[Instance], limit: int = STOW_BODY_LIMIT) -> list[list[Instance]]:

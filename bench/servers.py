@@ -19,7 +19,7 @@ from typing import Any
 
 import requests
 
-from bench.runner import Server
+from bench.samples import Server
 from local.spawn import spawn_stack
 from local.stack import free_port
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bench.report import markdown, summarise, write
-from bench.runner import Samples
+from bench.samples import Samples
 
 
 def results() -> dict:  # type: ignore[type-arg]

@@ -1,4 +1,4 @@
-"""bench/runner.py: batching, multipart bodies, alternation, percentiles, argument parsing, and
+"""bench/runner.py: batching, multipart bodies, alternation, argument parsing, and
 the client against the real app (in-process moto behind the local gateway)."""
 
 from __future__ import annotations
@@ -11,15 +11,14 @@ from bench.runner import (
     STOW_BODY_LIMIT,
     Client,
     Request,
-    Server,
     alternate,
     batches,
     multipart,
     parse_header,
-    percentile,
     read_scenarios,
     servers_from_args,
 )
+from bench.samples import Server
 from local.harness import InProcessStack
 
 
@@ -49,13 +48,6 @@ def test_multipart_body_has_every_part_and_the_closing_boundary() -> None:
 def test_alternate_flips_the_order_each_round() -> None:
     assert alternate(["a", "b"], 0) == ["a", "b"]
     assert alternate(["a", "b"], 1) == ["b", "a"]
-
-
-def test_percentile_nearest_rank() -> None:
-    values = [float(v) for v in range(1, 101)]
-    assert percentile(values, 50) == 51
-    assert percentile(values, 95) == 95
-    assert percentile([7.0], 95) == 7
 
 
 def test_servers_and_headers_from_arguments() -> None:
