@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from bench import cost_model
+from bench import cost_model, pricing
+from bench.cost_doc import document
 from bench.cost_meter import item_size, read_units, write_units
+from bench.pricing import Measured, find
 
 
 @pytest.fixture(scope="module")
-def rows() -> list[cost_model.Measured]:
+def rows() -> list[Measured]:
     measured, storage = cost_model.measure(quick=True)
     assert storage is None
     return measured
@@ -23,41 +25,41 @@ def test_item_size_and_units_follow_dynamodb_rules() -> None:
     assert read_units(4097, consistent=False) == 1 and read_units(10, consistent=True) == 1
 
 
-def test_stow_is_one_put_and_nothing_else(rows: list[cost_model.Measured]) -> None:
-    stow = cost_model.find(rows, "STOW-RS, one instance")
+def test_stow_is_one_put_and_nothing_else(rows: list[Measured]) -> None:
+    stow = find(rows, "STOW-RS, one instance")
     assert stow.calls == {"s3.PutObject": 1}
     assert stow.capacity.total_write_units == 0
 
 
 def test_indexing_reads_the_header_and_writes_the_catalog(
-    rows: list[cost_model.Measured],
+    rows: list[Measured],
 ) -> None:
-    index = cost_model.find(rows, "Indexing, one instance")
+    index = find(rows, "Indexing, one instance")
     assert index.calls["s3.GetObject"] == 1  # the header, ranged
     assert index.calls["dynamodb.TransactWriteItems"] == 1
     assert "dynamodb.Scan" not in index.calls
     assert 4 <= index.capacity.write_units <= 20  # a transaction of 3 items + the feed
     assert index.sqs_requests == pytest.approx(1.2)
-    first = cost_model.find(rows, "Indexing, first instance")
+    first = find(rows, "Indexing, first instance")
     assert first.capacity.total_write_units > index.capacity.total_write_units
 
 
-def test_qido_is_a_query_and_a_batch_get(rows: list[cost_model.Measured]) -> None:
-    qido = cost_model.find(rows, "QIDO-RS studies")
+def test_qido_is_a_query_and_a_batch_get(rows: list[Measured]) -> None:
+    qido = find(rows, "QIDO-RS studies")
     assert qido.calls == {"dynamodb.Query": 1, "dynamodb.BatchGetItem": 1}
     assert 0 < qido.capacity.read_units < 5
 
 
-def test_report_renders_with_prices_and_date(rows: list[cost_model.Measured]) -> None:
-    text = cost_model.render(rows, None)
+def test_report_renders_with_prices_and_date(rows: list[Measured]) -> None:
+    text = document(rows, None)
     assert "python -m bench.cost_model --write docs/cost.md" in text
-    assert cost_model.PRICES_TAKEN in text and cost_model.REGION in text
+    assert pricing.PRICES_TAKEN in text and pricing.REGION in text
     assert "| STOW-RS, one instance per request" in text
-    stow = cost_model.find(rows, "STOW-RS, one instance")
-    index = cost_model.find(rows, "Indexing, one instance")
-    assert cost_model.headlines(rows, None)["stored_indexed"] == pytest.approx(
+    stow = find(rows, "STOW-RS, one instance")
+    index = find(rows, "Indexing, one instance")
+    assert pricing.headlines(rows, None)["stored_indexed"] == pytest.approx(
         stow.total + index.total
     )
     # a STOW is one API Gateway request, an indexer invocation serves a batch of 10
-    assert stow.costs()["API Gateway"] * 1e6 == pytest.approx(cost_model.price("apigw_rest_per_m"))
+    assert stow.costs()["API Gateway"] * 1e6 == pytest.approx(pricing.price("apigw_rest_per_m"))
     assert index.costs()["API Gateway"] == 0 and index.invocations == pytest.approx(0.1)
