@@ -83,3 +83,16 @@ def value_matches(vr: str, query: str, candidates: list[str], fuzzy: bool, name:
     if "*" in query or "?" in query:
         return any(_wildcard(query).match(c) for c in candidates)
     return any(c == query for c in candidates)
+
+
+def normalize_name(name: str) -> str:
+    """Person names are matched case-insensitively: upper-case, trailing empty components off
+    (how a name is indexed, and how an exact or prefix query value is looked up)."""
+    return name.strip().upper().rstrip("^=")
+
+
+def name_words(name: str) -> list[str]:
+    """The words of a person name, for fuzzy matching: every component of every group
+    (alphabetic, ideographic, phonetic), upper-case, each once, sorted."""
+    words = {w for w in normalize_name(name).replace("=", "^").replace(" ", "^").split("^") if w}
+    return sorted(words)
