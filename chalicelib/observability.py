@@ -74,9 +74,10 @@ def error_fields(exc: BaseException) -> dict[str, Any]:
     }
     if exc.__cause__ is not None:
         fields["cause"] = type(exc.__cause__).__name__
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict) and isinstance(response.get("Error"), dict):
-        fields["aws_error"] = str(response["Error"].get("Code", ""))
+    from chalicelib.storage.aws_errors import error_code
+
+    if code := error_code(exc):
+        fields["aws_error"] = code
     return fields
 
 
@@ -108,6 +109,8 @@ def keep_aws_error_messages_out_of_traces() -> None:
     from aws_xray_sdk.ext import boto_utils
     from botocore.exceptions import ClientError
 
+    from chalicelib.storage.aws_errors import error_code
+
     record = boto_utils._aws_error_handler
     if getattr(record, "code_only", False):
         return
@@ -117,7 +120,7 @@ def keep_aws_error_messages_out_of_traces() -> None:
             response = exception.response
             exception = ClientError(
                 {
-                    "Error": {"Code": response.get("Error", {}).get("Code", "Unknown")},
+                    "Error": {"Code": error_code(exception) or "Unknown"},
                     "ResponseMetadata": response.get("ResponseMetadata", {}),
                 },
                 exception.operation_name,

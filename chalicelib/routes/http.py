@@ -22,7 +22,7 @@ from chalicelib.dicomweb.errors import DicomWebError, Forbidden, Unauthorized
 from chalicelib.dicomweb.media import DICOM_JSON, JSON, MULTIPART_RELATED
 from chalicelib.dicomweb.multipart import Part, new_boundary, write_multipart
 from chalicelib.observability import error_fields, logger
-from chalicelib.services.ports import Principal
+from chalicelib.services.ports import Principal, StorageUnavailable
 
 PRINCIPAL = "dicomweb.principal"
 
@@ -148,45 +148,6 @@ def query_lists(request: Request) -> dict[str, list[str]]:
 
 ViewFunc = Callable[..., Response]
 
-#: AWS error codes that mean "try again": throttling, conflicts, the service's own failures.
-TRANSIENT_CODES = frozenset(
-    {
-        "SlowDown",
-        "ServiceUnavailable",
-        "InternalError",
-        "RequestTimeout",
-        "ThrottlingException",
-        "Throttling",
-        "RequestLimitExceeded",
-        "ProvisionedThroughputExceededException",
-        "TransactionConflictException",
-        "TransactionInProgressException",
-        "InternalServerError",
-        "LimitExceededException",
-    }
-)
-
-
-def error_code(exc: BaseException) -> str:
-    response = getattr(exc, "response", None)
-    return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
-
-
-def is_transient(exc: BaseException) -> bool:
-    """A botocore ClientError a client should retry (also a catalog still contended after
-    its own retries)."""
-    if type(exc).__name__ == "CatalogContention":
-        return True
-    response = getattr(exc, "response", None)
-    if not isinstance(response, dict):
-        return False
-    status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-    code = error_code(exc)
-    if code == "TransactionCanceledException":
-        reasons = response.get("CancellationReasons") or []
-        return any(r.get("Code") in ("TransactionConflict", "ThrottlingError") for r in reasons)
-    return code in TRANSIENT_CODES or status >= 500
-
 
 def api_view(current_request: Callable[[], Request], scope: str) -> Callable[[ViewFunc], ViewFunc]:
     """Wrap a view: scope check, DicomWebError -> JSON error body, never a bare 500."""
@@ -202,8 +163,8 @@ def api_view(current_request: Callable[[], Request], scope: str) -> Callable[[Vi
             except DicomWebError as err:
                 return error_response(err)
             except Exception as exc:
-                if is_transient(exc):  # a dependency throttled or failed: retry is the answer
-                    logger.warning("transient AWS error", extra={"aws_error": error_code(exc)})
+                if isinstance(exc, StorageUnavailable):  # throttled or failed: retry is the answer
+                    logger.warning("transient AWS error", extra={"aws_error": exc.code})
                     return error_response(
                         DicomWebError(
                             "the storage backend is busy or failed transiently; retry shortly",

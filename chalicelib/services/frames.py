@@ -17,10 +17,9 @@ from chalicelib.dicomweb.media import FrameChoice, MediaType, negotiate_frames
 from chalicelib.dicomweb.pixels import FrameTable, frame_table, strip_items
 from chalicelib.dicomweb.resources import InstanceRef
 from chalicelib.services.large import BundlePart, Link, redirect_to_bundle
-from chalicelib.services.ports import JsonDict, ObjectStore
+from chalicelib.services.ports import CatalogReader, JsonDict, ObjectStore
 from chalicelib.services.records import select_all
 from chalicelib.services.transcode import decode_frame
-from chalicelib.storage.catalog import DynamoCatalog
 from chalicelib.storage.keys import bundles_prefix, instance_key
 
 _FRAME_LIST = re.compile(r"^\d{1,6}(,\d{1,6})*\Z")
@@ -67,7 +66,7 @@ def decode_options(attrs: JsonDict) -> dict[str, Any]:
 
 
 def _located(
-    store: ObjectStore, catalog: DynamoCatalog, ref: InstanceRef
+    store: ObjectStore, catalog: CatalogReader, ref: InstanceRef
 ) -> tuple[FrameTable, str, JsonDict]:
     entry = catalog.get_instance(ref)
     if entry is not None and entry.frames is not None:
@@ -93,7 +92,7 @@ def _located(
 
 def retrieve_frames(
     store: ObjectStore,
-    catalog: DynamoCatalog,
+    catalog: CatalogReader,
     ref: InstanceRef,
     numbers: list[int],
     accept: list[MediaType],
@@ -132,7 +131,7 @@ def retrieve_frames(
 
 
 def retrieve_bulkdata(
-    store: ObjectStore, catalog: DynamoCatalog, ref: InstanceRef, tag: str, max_bytes: int
+    store: ObjectStore, catalog: CatalogReader, ref: InstanceRef, tag: str, max_bytes: int
 ) -> bytes:
     """The value of a top-level bulk data element named by a BulkDataURI (hex tag)."""
     if not re.fullmatch(r"[0-9A-Fa-f]{8}", tag):

@@ -28,10 +28,8 @@ from chalicelib.dicomweb.errors import NotFound
 from chalicelib.dicomweb.media import DICOM_JSON
 from chalicelib.dicomweb.metadata import dumps
 from chalicelib.dicomweb.resources import InstanceRef, SeriesRef, StudyRef
-from chalicelib.services.ports import ListedObject, ObjectStore
+from chalicelib.services.ports import CatalogReader, ListedObject, ObjectStore
 from chalicelib.storage import keys
-from chalicelib.storage.catalog import DynamoCatalog
-from chalicelib.storage.catalog_reads import meta_version
 
 
 @dataclass(frozen=True)
@@ -61,18 +59,6 @@ def _instance_number(fragment: bytes | dict[str, Any]) -> tuple[float, str]:
 #: CPU besides its latency, so a rebuild is CPU-bound past a few threads (``make
 #: bench-rebuild``); what keeps it short is reading only the fragments that changed.
 FRAGMENT_READERS = 8
-
-
-def _fragments(store: ObjectStore, ref: SeriesRef) -> list[ListedObject]:
-    prefix = keys.instance_fragments_prefix(ref)
-    listed: list[ListedObject] = []
-    start: str | None = None
-    while True:
-        objects, more = store.list(prefix, start)
-        listed += objects
-        if not more:
-            return listed
-        start = more
 
 
 def _sop(fragment_key: str) -> str:
@@ -120,8 +106,8 @@ def _entries(document: bytes) -> Iterator[dict[str, Any]]:
 def _rebuild(store: ObjectStore, ref: SeriesRef, version: int) -> bytes:
     """The document at ``version``: the fragments listed now, each read again only when its
     ETag differs from the one the previous document was built with."""
-    listed = _fragments(store, ref)
-    documents, _ = store.list(keys.series_metadata_prefix(ref))
+    listed = list(store.list_all(keys.instance_fragments_prefix(ref)))
+    documents = list(store.list_all(keys.series_metadata_prefix(ref)))
     previous = _previous(store, ref, documents, version)
     stale = [o.key for o in listed if previous.get(_sop(o.key), ("",))[0] != o.etag]
     with ThreadPoolExecutor(max_workers=FRAGMENT_READERS) as pool:
@@ -153,11 +139,11 @@ def _rebuild(store: ObjectStore, ref: SeriesRef, version: int) -> bytes:
     return body
 
 
-def series_version(catalog: DynamoCatalog, ref: SeriesRef) -> int:
-    item = catalog.get_item(keys.study_pk(ref), keys.series_sk(ref.series))
-    if item is None:
+def series_version(catalog: CatalogReader, ref: SeriesRef) -> int:
+    series = catalog.get_series(ref)
+    if series is None:
         raise NotFound("series not found")
-    return meta_version(item)
+    return series.meta_version
 
 
 def series_document(store: ObjectStore, ref: SeriesRef, version: int) -> bytes:
@@ -173,7 +159,7 @@ def series_etag(ref: SeriesRef, version: int) -> str:
 
 
 def retrieve_series_metadata(
-    store: ObjectStore, catalog: DynamoCatalog, ref: SeriesRef, if_none_match: str | None
+    store: ObjectStore, catalog: CatalogReader, ref: SeriesRef, if_none_match: str | None
 ) -> Metadata | None:
     """None when the client's copy is current (304): that costs one GetItem, no S3 read."""
     version = series_version(catalog, ref)
@@ -184,15 +170,9 @@ def retrieve_series_metadata(
 
 
 def retrieve_study_metadata(
-    store: ObjectStore, catalog: DynamoCatalog, ref: StudyRef, if_none_match: str | None
+    store: ObjectStore, catalog: CatalogReader, ref: StudyRef, if_none_match: str | None
 ) -> Metadata | None:
-    series = [
-        (
-            SeriesRef(ref.tenant, ref.study, item["sk"][len(keys.SERIES_SK_PREFIX) :]),
-            meta_version(item),
-        )
-        for item in catalog.iter_series(ref)
-    ]
+    series = [(e.ref, e.meta_version) for e in catalog.iter_series(ref)]
     if not series:
         raise NotFound("study not found")
     etag = _etag(ref.tenant, ref.study, series)

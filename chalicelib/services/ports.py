@@ -2,13 +2,47 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from chalicelib.dicomweb.resources import InstanceRef, SeriesRef, StudyRef
 
 JsonDict = dict[str, Any]
+
+
+# --- what storage raises (the adapters translate their SDK's errors into these) --------------
+
+
+class StorageError(Exception):
+    """A storage call failed. ``code`` names the backend's reason (an AWS error code), for
+    logs; the message never carries the backend's own text (it may echo request values)."""
+
+    def __init__(self, code: str = "", message: str = "") -> None:
+        super().__init__(message or code or type(self).__name__)
+        self.code = code
+
+
+class StorageUnavailable(StorageError):
+    """Throttled, conflicting or failing for now: the same call may succeed if retried (the
+    HTTP edge answers 503 with Retry-After)."""
+
+
+class StorageBusy(StorageUnavailable):
+    """Throttled or timed out: the backend is out of capacity for now (STOW fails the
+    instance with 0xA700, Out of Resources; any other storage failure is 0x0110)."""
+
+
+class CatalogContention(StorageUnavailable):
+    """The catalog stayed contended after every retry (the message will be redelivered)."""
+
+
+class UploadNotFound(StorageError):
+    """The multipart upload is completed, aborted or expired."""
+
+
+class UploadPartsRefused(StorageError):
+    """S3 refused the parts given to complete a multipart upload: the client's mistake."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +90,13 @@ class ObjectStore(Protocol):
 
     def list(
         self, prefix: str, start_after: str | None = None, limit: int = 1000
-    ) -> tuple[list[ListedObject], str | None]: ...
+    ) -> tuple[list[ListedObject], str | None]:
+        """One page in key order, and the key to start after for the next (None: no more)."""
+        ...
+
+    def list_all(self, prefix: str) -> Iterator[ListedObject]:
+        """Every object under ``prefix`` in key order, read page by page as consumed."""
+        ...
 
     def get_bounded(self, key: str, limit: int) -> tuple[bytes | None, int]: ...
 
@@ -71,6 +111,23 @@ class ObjectStore(Protocol):
     def compose(self, dest: str, pieces: Iterable[Piece], content_type: str) -> int: ...
 
     def presign_get(self, key: str, expires: int, content_type: str | None = None) -> str: ...
+
+
+class UploadStore(ObjectStore, Protocol):
+    """What presigned uploads need besides objects: S3's presigned PUTs and multipart
+    uploads."""
+
+    def presign_put(self, key: str, expires: int, content_type: str) -> str: ...
+
+    def start_multipart(self, key: str, content_type: str) -> str: ...
+
+    def presign_part(self, key: str, upload_id: str, number: int, expires: int) -> str: ...
+
+    def complete_multipart(
+        self, key: str, upload_id: str, parts: Sequence[tuple[int, str]]
+    ) -> None:
+        """Raises ``UploadPartsRefused`` or ``UploadNotFound`` for the client's mistakes."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -111,6 +168,8 @@ class SeriesEntry:
     ref: SeriesRef
     attrs: JsonDict
     instance_count: int
+    #: the catalog version of the series' metadata: it moves with every change of the series
+    meta_version: int = 0
 
 
 @dataclass(frozen=True)
@@ -134,13 +193,77 @@ class Page:
     extra: JsonDict = field(default_factory=dict)
 
 
-class Catalog(Protocol):
-    """What the indexer needs of the catalog. (QIDO reads through the DynamoDB catalog's read
-    API directly: its plans are shaped by the designed keys, see ``services/qido_plan.py``.)"""
+class CatalogWriter(Protocol):
+    """What the indexer needs of the catalog: the only writer."""
 
-    def index_instance(self, record: InstanceRecord) -> str: ...
+    def index_instance(self, record: InstanceRecord) -> str:
+        """Make the catalog hold ``record``: 'created', 'replaced' or 'unchanged'."""
+        ...
 
-    def remove_instance(self, ref: InstanceRef) -> bool: ...
+    def remove_instance(self, ref: InstanceRef) -> bool:
+        """False when the instance was not catalogued."""
+        ...
+
+
+Catalog = CatalogWriter
+
+
+class CatalogReader(Protocol):
+    """The catalog's access patterns, each one GetItem, one BatchGetItem or a lazy Query on a
+    designed key (never a Scan), returning entries and references, never raw items or keys.
+    Iterators read page by page as they are consumed; batch reads answer in input order and
+    leave out what is not catalogued."""
+
+    def get_studies(self, refs: Sequence[StudyRef]) -> list[StudyEntry]: ...
+
+    def iter_series(self, ref: StudyRef, consistent: bool = False) -> Iterator[SeriesEntry]:
+        """A study's series in UID order."""
+        ...
+
+    def get_series(self, ref: SeriesRef) -> SeriesEntry | None: ...
+
+    def get_series_many(self, refs: Sequence[SeriesRef]) -> list[SeriesEntry]: ...
+
+    def iter_instances(self, ref: StudyRef | SeriesRef) -> Iterator[InstanceEntry]:
+        """A study's or a series' instances in (series, SOP) UID order."""
+        ...
+
+    def get_instance(self, ref: InstanceRef) -> InstanceEntry | None: ...
+
+    def get_instances(self, refs: Sequence[InstanceRef]) -> list[InstanceEntry]: ...
+
+    def find_series(self, tenant: str, uid: str) -> list[SeriesRef]:
+        """The series with this UID, whatever their study."""
+        ...
+
+    def find_instances(self, tenant: str, uid: str) -> list[InstanceRef]:
+        """The instances with this SOP Instance UID, whatever their study and series."""
+        ...
+
+    def studies_with_value(
+        self,
+        tenant: str,
+        keyword: str,
+        value: str,
+        *,
+        exact: bool,
+        page_size: int | None = None,
+    ) -> Iterator[tuple[str, StudyRef]]:
+        """(value, study) of the studies whose indexed ``keyword`` value equals ``value``
+        (``exact``) or starts with it, in value order (a prefix '' walks every value).
+        ``page_size`` bounds what one request reads when the caller needs only a few."""
+        ...
+
+    def studies_by_date(
+        self,
+        tenant: str,
+        low: str | None = None,
+        high: str | None = None,
+        page_size: int | None = None,
+    ) -> Iterator[StudyRef]:
+        """A tenant's studies newest first, within the StudyDate range [low, high] (DA
+        values, either end open) when either is given."""
+        ...
 
 
 class Feed(Protocol):

@@ -18,11 +18,14 @@ from chalicelib.dicomweb.dicomjson import element, tag_hex
 from chalicelib.dicomweb.matching import split_uid_list, value_matches
 from chalicelib.dicomweb.query import Query, vr_of
 from chalicelib.dicomweb.resources import SeriesRef, StudyRef
-from chalicelib.services.ports import JsonDict, SeriesEntry, StudyEntry
+from chalicelib.services.ports import (
+    CatalogReader,
+    InstanceEntry,
+    JsonDict,
+    SeriesEntry,
+    StudyEntry,
+)
 from chalicelib.services.qido_plan import plan_studies
-from chalicelib.storage import keys
-from chalicelib.storage.catalog import DynamoCatalog
-from chalicelib.storage.catalog_reads import instance_entry, series_entry, study_entry
 
 #: How many candidates a query without a selective key examines before it stops with a
 #: Warning: enough to answer completely for a tenant of 20,000 studies.
@@ -187,8 +190,7 @@ def series_json(series: SeriesEntry, base_url: str) -> JsonDict:
     return out
 
 
-def instance_json(item: dict[str, Any], base_url: str) -> JsonDict:
-    instance = instance_entry(item)
+def instance_json(instance: InstanceEntry, base_url: str) -> JsonDict:
     ref = instance.ref
     out = dict(instance.attrs)
     out[tag_hex("StudyInstanceUID")] = element("UI", ref.study)
@@ -204,13 +206,13 @@ def instance_json(item: dict[str, Any], base_url: str) -> JsonDict:
 # --- the six resources --------------------------------------------------------------------
 
 
-def _studies(catalog: DynamoCatalog, s: _Search, tenant: str) -> tuple[Iterator[JsonDict], bool]:
+def _studies(catalog: CatalogReader, s: _Search, tenant: str) -> tuple[Iterator[JsonDict], bool]:
     """Matching-candidate studies in the source's order, read in BatchGetItem chunks no larger
     than what the page still needs (so reading one more result to know there is more costs one
     item, not a chunk)."""
     source = plan_studies(catalog, tenant, s.query, s.levels[-1])
     wanted = s.query.offset + s.query.limit + 1
-    keys_ = s.bound(source.keys, source.bounded)
+    refs = s.bound(source.studies, source.bounded)
 
     def gen() -> Iterator[JsonDict]:
         produced = 0
@@ -218,18 +220,18 @@ def _studies(catalog: DynamoCatalog, s: _Search, tenant: str) -> tuple[Iterator[
             # a walk filtered in memory may reject many: read full chunks there
             walk = source.bounded and bool(s.query.filters)
             size = 100 if walk else min(100, max(1, wanted - produced))
-            chunk = list(itertools.islice(keys_, size))
+            chunk = list(itertools.islice(refs, size))
             if not chunk:
                 return
-            for item in catalog.batch_get(chunk):
+            for study in catalog.get_studies(chunk):
                 produced += 1
-                yield study_json(study_entry(item), s.base_url)
+                yield study_json(study, s.base_url)
 
     return gen(), source.bounded
 
 
 def search_for_studies(
-    catalog: DynamoCatalog, tenant: str, query: Query, base_url: str
+    catalog: CatalogReader, tenant: str, query: Query, base_url: str
 ) -> SearchResult:
     s = _Search(query, "studies", base_url)
     s.check()
@@ -238,16 +240,16 @@ def search_for_studies(
 
 
 def search_for_series(
-    catalog: DynamoCatalog, ref: StudyRef, query: Query, base_url: str
+    catalog: CatalogReader, ref: StudyRef, query: Query, base_url: str
 ) -> SearchResult:
     s = _Search(query, "study-series", base_url)
     s.check()
-    items = (series_json(series_entry(i), base_url) for i in catalog.iter_series(ref))
+    items = (series_json(e, base_url) for e in catalog.iter_series(ref))
     return s.page((r for r in items if s.matches(r)), False)
 
 
 def search_for_all_series(
-    catalog: DynamoCatalog, tenant: str, query: Query, base_url: str
+    catalog: CatalogReader, tenant: str, query: Query, base_url: str
 ) -> SearchResult:
     s = _Search(query, "series", base_url)
     s.check()
@@ -260,8 +262,8 @@ def search_for_all_series(
     def gen() -> Iterator[JsonDict]:
         for study in studies:
             ref = _study_ref(tenant, study)
-            for item in catalog.iter_series(ref):
-                yield study | series_json(series_entry(item), base_url)
+            for series in catalog.iter_series(ref):
+                yield study | series_json(series, base_url)
 
     return s.page((r for r in gen() if s.matches(r)), bounded)
 
@@ -271,72 +273,63 @@ def _study_ref(tenant: str, study: JsonDict) -> StudyRef:
 
 
 def _parents(
-    catalog: DynamoCatalog, items: list[dict[str, Any]], base_url: str
-) -> dict[str, JsonDict]:
-    """Study JSON of the items' studies, by partition key (one BatchGetItem)."""
-    pks = sorted({i["pk"] for i in items})
-    return {
-        i["pk"]: study_json(study_entry(i), base_url)
-        for i in catalog.batch_get((pk, keys.STUDY_SK) for pk in pks)
-    }
+    catalog: CatalogReader, refs: Iterable[StudyRef], base_url: str
+) -> dict[StudyRef, JsonDict]:
+    """Study JSON of these studies (one BatchGetItem)."""
+    wanted = sorted(set(refs), key=lambda r: r.study)
+    return {e.ref: study_json(e, base_url) for e in catalog.get_studies(wanted)}
 
 
 def _series_by_uid(
-    catalog: DynamoCatalog, tenant: str, uids: list[str], base_url: str
+    catalog: CatalogReader, tenant: str, uids: list[str], base_url: str
 ) -> Iterator[JsonDict]:
-    found = [k for uid in uids for k in catalog.keys_by_uid(tenant, uid)]
-    items = catalog.batch_get(k for k in found if k[1].startswith(keys.SERIES_SK_PREFIX))
-    studies = _parents(catalog, items, base_url)
-    for item in items:
-        yield studies.get(item["pk"], {}) | series_json(series_entry(item), base_url)
+    found = catalog.get_series_many([r for uid in uids for r in catalog.find_series(tenant, uid)])
+    studies = _parents(catalog, (e.ref.study_ref for e in found), base_url)
+    for series in found:
+        yield studies.get(series.ref.study_ref, {}) | series_json(series, base_url)
 
 
 def search_for_instances_in_series(
-    catalog: DynamoCatalog, ref: SeriesRef, query: Query, base_url: str
+    catalog: CatalogReader, ref: SeriesRef, query: Query, base_url: str
 ) -> SearchResult:
     s = _Search(query, "series-instances", base_url)
     s.check()
-    items = (instance_json(i, base_url) for i in catalog.iter_instances(ref))
+    items = (instance_json(e, base_url) for e in catalog.iter_instances(ref))
     return s.page((r for r in items if s.matches(r)), False)
 
 
 def search_for_instances_in_study(
-    catalog: DynamoCatalog, ref: StudyRef, query: Query, base_url: str
+    catalog: CatalogReader, ref: StudyRef, query: Query, base_url: str
 ) -> SearchResult:
     s = _Search(query, "study-instances", base_url)
     s.check()
-    series = {
-        keys.series_sk(e.ref.series): series_json(e, base_url)
-        for e in map(series_entry, catalog.iter_series(ref))
-    }
+    series = {e.ref.series: series_json(e, base_url) for e in catalog.iter_series(ref)}
 
     def gen() -> Iterator[JsonDict]:
-        for item in catalog.iter_instances(ref):
-            parent = series.get(keys.series_sk(item["sk"].split("#")[1]), {})
-            yield parent | instance_json(item, base_url)
+        for instance in catalog.iter_instances(ref):
+            parent = series.get(instance.ref.series, {})
+            yield parent | instance_json(instance, base_url)
 
     return s.page((r for r in gen() if s.matches(r)), False)
 
 
 def search_for_all_instances(
-    catalog: DynamoCatalog, tenant: str, query: Query, base_url: str
+    catalog: CatalogReader, tenant: str, query: Query, base_url: str
 ) -> SearchResult:
     s = _Search(query, "instances", base_url)
     s.check()
     sops = query.filters.get("SOPInstanceUID")
     if sops and any(v not in ("", "*") for v in sops):
-        found = [k for uid in split_uid_list(sops) for k in catalog.keys_by_uid(tenant, uid)]
-        items = catalog.batch_get(k for k in found if k[1].startswith(keys.INSTANCE_SK_PREFIX))
-        return s.page((r for r in _with_parents(catalog, items, base_url) if s.matches(r)), False)
+        found = [r for uid in split_uid_list(sops) for r in catalog.find_instances(tenant, uid)]
+        instances = catalog.get_instances(found)
+        with_parents = _with_parents(catalog, instances, base_url)
+        return s.page((r for r in with_parents if s.matches(r)), False)
     series_uids = query.filters.get("SeriesInstanceUID")
     if series_uids and any(v not in ("", "*") for v in series_uids):
         refs = [
-            series_entry(i).ref
-            for i in catalog.batch_get(
-                k
-                for uid in split_uid_list(series_uids)
-                for k in catalog.keys_by_uid(tenant, uid)
-                if k[1].startswith(keys.SERIES_SK_PREFIX)
+            e.ref
+            for e in catalog.get_series_many(
+                [r for uid in split_uid_list(series_uids) for r in catalog.find_series(tenant, uid)]
             )
         ]
         gen: Iterator[JsonDict] = (
@@ -350,27 +343,21 @@ def search_for_all_instances(
     def all_instances() -> Iterator[JsonDict]:
         for study in studies:
             ref = _study_ref(tenant, study)
-            series = {
-                e.ref.series: series_json(e, base_url)
-                for e in map(series_entry, catalog.iter_series(ref))
-            }
-            for item in catalog.iter_instances(ref):
-                parent = series.get(item["sk"].split("#")[1], {})
-                yield study | parent | instance_json(item, base_url)
+            series = {e.ref.series: series_json(e, base_url) for e in catalog.iter_series(ref)}
+            for instance in catalog.iter_instances(ref):
+                parent = series.get(instance.ref.series, {})
+                yield study | parent | instance_json(instance, base_url)
 
     return s.page((r for r in all_instances() if s.matches(r)), bounded)
 
 
 def _with_parents(
-    catalog: DynamoCatalog, items: list[dict[str, Any]], base_url: str
+    catalog: CatalogReader, instances: list[InstanceEntry], base_url: str
 ) -> Iterator[JsonDict]:
     """Instances with their series' and study's attributes (one BatchGetItem for each)."""
-    studies = _parents(catalog, items, base_url)
-    series_keys = {(i["pk"], keys.series_sk(i["sk"].split("#")[1])) for i in items}
-    series = {
-        (i["pk"], i["sk"]): series_json(series_entry(i), base_url)
-        for i in catalog.batch_get(sorted(series_keys))
-    }
-    for item in items:
-        parent = series.get((item["pk"], keys.series_sk(item["sk"].split("#")[1])), {})
-        yield studies.get(item["pk"], {}) | parent | instance_json(item, base_url)
+    studies = _parents(catalog, (i.ref.study_ref for i in instances), base_url)
+    wanted = sorted({i.ref.series_ref for i in instances}, key=lambda r: (r.study, r.series))
+    series = {e.ref: series_json(e, base_url) for e in catalog.get_series_many(wanted)}
+    for instance in instances:
+        parent = series.get(instance.ref.series_ref, {})
+        yield studies.get(instance.ref.study_ref, {}) | parent | instance_json(instance, base_url)

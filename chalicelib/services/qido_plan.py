@@ -25,21 +25,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from chalicelib.dicomweb.attributes import VALUE_INDEXED
-from chalicelib.dicomweb.matching import split_uid_list, value_matches
+from chalicelib.dicomweb.matching import normalize_name, split_uid_list, value_matches
 from chalicelib.dicomweb.query import Query
 from chalicelib.dicomweb.resources import StudyRef
-from chalicelib.storage import keys
-from chalicelib.storage.catalog import DynamoCatalog, normalize_name
-from chalicelib.storage.catalog_reads import Key
+from chalicelib.services.ports import CatalogReader
 
 _STUDY_KEYED = (*VALUE_INDEXED, "ModalitiesInStudy")
 
 
 @dataclass
 class Source:
-    """Candidate study keys, in a stable order, and how they were found."""
+    """Candidate studies, in a stable order, and how they were found."""
 
-    keys: Iterator[Key]
+    studies: Iterator[StudyRef]
     kind: str  # uids | exact | date | prefix | walk | all
     bounded: bool  # True when the source reads without a selective key (examined is capped)
 
@@ -73,33 +71,34 @@ def _index_value(keyword: str, value: str) -> str:
     return normalize_name(value) if keyword == "PatientName" else value
 
 
-def _date_bounds(value: str) -> tuple[str, str]:
+def _date_range(value: str) -> tuple[str | None, str | None]:
+    """A DA value or range as its (low, high) ends; None for an open end."""
     low, dash, high = value.partition("-")
     if not dash:
         low = high = value
-    return (low or "0"), (high + "~" if high else "~")
+    return low or None, high or None
 
 
-def plan_studies(catalog: DynamoCatalog, tenant: str, query: Query, level: str) -> Source:
+def plan_studies(catalog: CatalogReader, tenant: str, query: Query, level: str) -> Source:
     """The cheapest designed key that yields every study the query can match."""
     page = query.offset + query.limit + 1
     uids = query.filters.get("StudyInstanceUID")
     if uids and any(v not in ("", "*") for v in uids):
-        wanted = split_uid_list(uids)
-        pairs = [(keys.study_pk(StudyRef(tenant, u)), keys.STUDY_SK) for u in wanted]
-        return Source(iter(pairs), "uids", bounded=False)
+        wanted = [StudyRef(tenant, u) for u in split_uid_list(uids)]
+        return Source(iter(wanted), "uids", bounded=False)
 
     filters = _study_filters(query, level)
     for keyword, value in filters.items():
         if _is_plain(value) and not (keyword == "PatientName" and query.fuzzy):
-            prefix = keys.escape_value(_index_value(keyword, value)) + "#"
-            entries = catalog.value_entries(tenant, keyword, prefix, page_size=page)
-            return Source((k for _, k in entries), "exact", bounded=False)
+            entries = catalog.studies_with_value(
+                tenant, keyword, _index_value(keyword, value), exact=True, page_size=page
+            )
+            return Source((ref for _, ref in entries), "exact", bounded=False)
 
     dates = query.filters.get("StudyDate")
     if dates and len(dates) == 1 and dates[0] not in ("", "*"):
-        low, high = _date_bounds(dates[0])
-        found = catalog.study_keys_by_date(tenant, low, high, page_size=page)
+        low, high = _date_range(dates[0])
+        found = catalog.studies_by_date(tenant, low, high, page_size=page)
         return Source(found, "date", bounded=False)
 
     for keyword, value in filters.items():
@@ -107,35 +106,36 @@ def plan_studies(catalog: DynamoCatalog, tenant: str, query: Query, level: str) 
             words = [w for w in re.split(r"[\^ =]+", value.upper()) if w]
             if words:
                 longest = max(words, key=len)
-                entries = catalog.value_entries(
-                    tenant, "PatientNameWord", keys.escape_value(longest)
+                entries = catalog.studies_with_value(
+                    tenant, "PatientNameWord", longest, exact=False
                 )
-                return Source(_unique(k for _, k in entries), "prefix", bounded=False)
+                return Source(_unique(ref for _, ref in entries), "prefix", bounded=False)
         start = _prefix_of(value)
         if start is not None:
-            escaped = keys.escape_value(_index_value(keyword, start))
-            entries = catalog.value_entries(tenant, keyword, escaped, page_size=page)
-            return Source((k for _, k in entries), "prefix", bounded=False)
+            entries = catalog.studies_with_value(
+                tenant, keyword, _index_value(keyword, start), exact=False, page_size=page
+            )
+            return Source((ref for _, ref in entries), "prefix", bounded=False)
 
     for keyword, value in filters.items():
         if keyword in VALUE_INDEXED:
             pattern = _index_value(keyword, value)
             vr = "PN" if keyword == "PatientName" else "LO"
             walked = (
-                k
-                for v, k in catalog.value_entries(tenant, keyword)
+                ref
+                for v, ref in catalog.studies_with_value(tenant, keyword, "", exact=False)
                 if value_matches(vr, pattern, [v], query.fuzzy, keyword)
             )
             return Source(walked, "walk", bounded=True)
 
     # Nothing selective. Without other filters every key read is a result: read just a page.
     size = page if not query.filters else None
-    return Source(catalog.study_keys_by_date(tenant, page_size=size), "all", bounded=True)
+    return Source(catalog.studies_by_date(tenant, page_size=size), "all", bounded=True)
 
 
-def _unique(found: Iterator[Key]) -> Iterator[Key]:
-    seen: set[Key] = set()
-    for key in found:
-        if key not in seen:
-            seen.add(key)
-            yield key
+def _unique(found: Iterator[StudyRef]) -> Iterator[StudyRef]:
+    seen: set[StudyRef] = set()
+    for ref in found:
+        if ref not in seen:
+            seen.add(ref)
+            yield ref

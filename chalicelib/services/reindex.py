@@ -12,18 +12,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
 
-from chalicelib.dicomweb.resources import StudyRef
 from chalicelib.services.indexer import Indexer
-from chalicelib.services.ports import ObjectStore
-from chalicelib.storage.catalog_reads import instance_entry
+from chalicelib.services.ports import CatalogReader, ObjectStore
 from chalicelib.storage.keys import instance_key, tenant_dicom_prefix
 
 
 def reindex(
     store: ObjectStore,
-    catalog: Any,
+    catalog: CatalogReader,
     indexer: Indexer,
     tenant: str,
     progress: Callable[[Counter[str]], None] | None = None,
@@ -41,10 +38,9 @@ def reindex(
             progress(counts)
         if start is None:
             break
-    for study_pk, _ in list(catalog.study_keys_by_date(tenant)):
-        study = StudyRef(tenant, study_pk.partition("#")[2])
-        for item in list(catalog.iter_instances(study)):
-            key = instance_key(instance_entry(item).ref)
+    for study in list(catalog.studies_by_date(tenant)):
+        for entry in list(catalog.iter_instances(study)):
+            key = instance_key(entry.ref)
             if key not in seen:
                 counts[indexer.handle_key(key).action] += 1
     return counts

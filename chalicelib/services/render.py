@@ -10,7 +10,6 @@ frame asked for is decoded. numpy, Pillow and the codecs are imported here, on f
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import replace
 from io import BytesIO
 from typing import Any
@@ -18,8 +17,7 @@ from typing import Any
 from chalicelib.dicomweb.errors import NotAcceptable, NotFound, UnsupportedMediaType
 from chalicelib.dicomweb.rendering import GIF, JPEG, PNG, RenderOptions, Viewport, Window
 from chalicelib.dicomweb.resources import InstanceRef, SeriesRef, StudyRef
-from chalicelib.services.ports import JsonDict, ObjectStore
-from chalicelib.storage.catalog_reads import instance_entry
+from chalicelib.services.ports import CatalogReader, JsonDict, ObjectStore
 from chalicelib.storage.keys import instance_key, series_derived_prefix
 
 THUMBNAIL_VIEWPORT = Viewport(128, 128)
@@ -151,23 +149,16 @@ def _viewport(image: Any, viewport: Viewport) -> Any:
 # --- resources ------------------------------------------------------------------------------
 
 
-def representative(catalog: Any, ref: StudyRef | SeriesRef) -> InstanceRef:
+def representative(catalog: CatalogReader, ref: StudyRef | SeriesRef) -> InstanceRef:
     """The image that stands for a series (its middle image by InstanceNumber) or a study
     (that of its first series with images, by SeriesNumber)."""
     if isinstance(ref, SeriesRef):
         series = [ref]
     else:
-        items = sorted(
-            catalog.iter_series(ref),
-            key=lambda i: _number(json.loads(i.get("dicom", "{}")), "00200011"),
-        )
-        series = [SeriesRef(ref.tenant, ref.study, i["sk"].split("#", 1)[1]) for i in items]
+        entries = sorted(catalog.iter_series(ref), key=lambda e: _number(e.attrs, "00200011"))
+        series = [e.ref for e in entries]
     for candidate in series:
-        images = [
-            instance_entry(i)
-            for i in catalog.iter_instances(candidate)
-            if "00280010" in json.loads(i.get("dicom", "{}"))
-        ]
+        images = [e for e in catalog.iter_instances(candidate) if "00280010" in e.attrs]
         if images:
             images.sort(key=lambda e: (_number(e.attrs, "00200013"), e.ref.sop))
             return images[len(images) // 2].ref
@@ -190,7 +181,7 @@ def rendered(store: ObjectStore, ref: InstanceRef, frame: int, options: RenderOp
 
 
 def thumbnail(
-    store: ObjectStore, catalog: Any, ref: InstanceRef, frame: int, options: RenderOptions
+    store: ObjectStore, catalog: CatalogReader, ref: InstanceRef, frame: int, options: RenderOptions
 ) -> bytes:
     """A rendered image computed once and kept under derived/, keyed by the stored object's
     ETag (a re-stored instance gets a new thumbnail)."""

@@ -9,17 +9,14 @@ from dataclasses import dataclass, field
 from io import BytesIO
 
 import pydicom
-from botocore.exceptions import ClientError
 from pydicom.dataset import Dataset
 
 from chalicelib.dicomweb.errors import FailureReason, InstanceRejected
 from chalicelib.dicomweb.instance import read_instance
 from chalicelib.dicomweb.media import APPLICATION_DICOM
 from chalicelib.dicomweb.resources import InstanceRef, is_valid_uid
-from chalicelib.services.ports import JsonDict, ObjectStore
+from chalicelib.services.ports import JsonDict, ObjectStore, StorageBusy, StorageError
 from chalicelib.storage.keys import instance_key
-
-_THROTTLED = {"SlowDown", "ServiceUnavailable", "RequestTimeout", "ThrottlingException"}
 
 
 @dataclass(frozen=True)
@@ -139,14 +136,13 @@ def store_instances(
         ref, sop_class, part = item
         try:
             store.put(instance_key(ref), part.content, APPLICATION_DICOM)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
+        except StorageError as exc:
             reason = (
                 FailureReason.OUT_OF_RESOURCES
-                if code in _THROTTLED
+                if isinstance(exc, StorageBusy)
                 else FailureReason.PROCESSING_FAILURE
             )
-            return FailedInstance(sop_class, ref.sop, reason, f"storage error {code}")
+            return FailedInstance(sop_class, ref.sop, reason, f"storage error {exc.code}")
         return StoredInstance(ref, sop_class, len(part.content))
 
     if len(valid) > 1:

@@ -17,25 +17,19 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
 from pydicom.dataset import Dataset
 
 from chalicelib.config import Settings
 from chalicelib.dicomweb.errors import BadRequest, FailureReason, NotFound
 from chalicelib.dicomweb.media import APPLICATION_DICOM
-from chalicelib.services.ports import JsonDict
+from chalicelib.services.ports import JsonDict, UploadNotFound, UploadPartsRefused, UploadStore
 from chalicelib.storage import keys
-from chalicelib.storage.objects import S3ObjectStore
 
 MAX_FILES = 1000
 MAX_PARTS = 10_000
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 #: An ETag S3 answered for a part: a quoted hex digest, printable ASCII.
 _ETAG = re.compile(r"[\x21-\x7e]{1,128}")
-#: S3's answers to parts that do not match the upload: the client's mistake, a 400.
-_REFUSED_PARTS = frozenset(
-    {"InvalidPart", "InvalidPartOrder", "EntityTooSmall", "MalformedXML", "InvalidArgument"}
-)
 
 
 @dataclass(frozen=True)
@@ -49,7 +43,7 @@ def _safe(name: str) -> str:
 
 
 def start_upload(
-    store: S3ObjectStore, settings: Settings, tenant: str, request: Any, base_url: str
+    store: UploadStore, settings: Settings, tenant: str, request: Any, base_url: str
 ) -> JsonDict:
     files = request.get("files") if isinstance(request, dict) else None
     if not isinstance(files, list) or not 1 <= len(files) <= MAX_FILES:
@@ -107,7 +101,7 @@ def start_upload(
     }
 
 
-def _manifest(store: S3ObjectStore, tenant: str, upload_id: str) -> list[JsonDict]:
+def _manifest(store: UploadStore, tenant: str, upload_id: str) -> list[JsonDict]:
     if not re.fullmatch(r"[0-9a-f]{24}", upload_id):
         raise NotFound("upload not found")
     raw = store.get(keys.upload_manifest_key(tenant, upload_id))
@@ -118,7 +112,7 @@ def _manifest(store: S3ObjectStore, tenant: str, upload_id: str) -> list[JsonDic
 
 
 def complete_file(
-    store: S3ObjectStore, tenant: str, upload_id: str, index: int, request: Any
+    store: UploadStore, tenant: str, upload_id: str, index: int, request: Any
 ) -> None:
     files = _manifest(store, tenant, upload_id)
     if not 0 <= index < len(files) or "multipartUploadId" not in files[index]:
@@ -140,26 +134,16 @@ def complete_file(
     entry = files[index]
     try:
         store.complete_multipart(entry["key"], entry["multipartUploadId"], sorted(pairs))
-    except ClientError as exc:  # a 500 before (found by the schemathesis run)
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        if code in _REFUSED_PARTS:
-            raise BadRequest(f"S3 refused the parts: {code}", code="InvalidUpload") from exc
-        if code == "NoSuchUpload":
-            raise NotFound("the multipart upload is completed, aborted or expired") from exc
-        raise
+    except UploadPartsRefused as exc:  # a 500 before (found by the schemathesis run)
+        raise BadRequest(f"S3 refused the parts: {exc.code}", code="InvalidUpload") from exc
+    except UploadNotFound as exc:
+        raise NotFound("the multipart upload is completed, aborted or expired") from exc
 
 
-def upload_status(store: S3ObjectStore, tenant: str, upload_id: str, base_url: str) -> UploadStatus:
+def upload_status(store: UploadStore, tenant: str, upload_id: str, base_url: str) -> UploadStatus:
     files = _manifest(store, tenant, upload_id)
     prefix = keys.upload_results_prefix(tenant, upload_id)
-    markers: list[str] = []
-    start: str | None = None
-    while True:
-        objects, more = store.list(prefix, start)
-        markers += [o.key[len(prefix) :] for o in objects]
-        if not more:
-            break
-        start = more
+    markers = [o.key[len(prefix) :] for o in store.list_all(prefix)]
     stored, failed, done = [], [], set()
     for marker in markers:
         index, outcome, *rest = marker.split("/")

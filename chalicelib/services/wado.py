@@ -25,10 +25,8 @@ from chalicelib.dicomweb.media import (
 )
 from chalicelib.dicomweb.resources import InstanceRef, SeriesRef, StudyRef
 from chalicelib.services.large import BundlePart, Link, redirect_to_bundle, redirect_to_object
-from chalicelib.services.ports import ObjectStore
+from chalicelib.services.ports import CatalogReader, ObjectStore
 from chalicelib.services.transcode import can_write, transcode
-from chalicelib.storage.catalog import DynamoCatalog
-from chalicelib.storage.catalog_reads import instance_entry
 from chalicelib.storage.keys import bundles_scope, instance_key, series_prefix, study_prefix
 
 
@@ -50,7 +48,7 @@ class Retrieved:
 class Large:
     """What the large-object path needs: the catalog (stored syntaxes), the tenant, expiry."""
 
-    catalog: DynamoCatalog
+    catalog: CatalogReader
     tenant: str
     link: Link
 
@@ -61,8 +59,7 @@ def _stored_syntaxes(store: ObjectStore, large: Large, objects: list[tuple[str, 
     known: dict[str, str] = {}
     studies = {key.split("/")[2] for key, _ in objects}
     for study in studies:
-        for item in large.catalog.iter_instances(StudyRef(large.tenant, study)):
-            entry = instance_entry(item)
+        for entry in large.catalog.iter_instances(StudyRef(large.tenant, study)):
             known[instance_key(entry.ref)] = entry.transfer_syntax
     out = []
     for key, size in objects:
@@ -112,14 +109,8 @@ def _redirect(
 
 
 def list_objects(store: ObjectStore, prefix: str) -> list[tuple[str, int, str]]:
-    found: list[tuple[str, int, str]] = []
-    start: str | None = None
-    while True:
-        objects, more = store.list(prefix, start)
-        found += [(o.key, o.size, o.etag) for o in objects if o.key.endswith(".dcm")]
-        if not more:
-            return found
-        start = more
+    """(key, size, ETag) of the instances stored under ``prefix``, in key order."""
+    return [(o.key, o.size, o.etag) for o in store.list_all(prefix) if o.key.endswith(".dcm")]
 
 
 def _too_large(total: int, max_bytes: int, what: str) -> PayloadTooLarge:

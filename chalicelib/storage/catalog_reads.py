@@ -1,54 +1,35 @@
 """Catalog reads: every access pattern of ``schema.py`` as a GetItem, a BatchGetItem or a lazy
-Query over a designed key. Nothing here scans; every Query pages with LastEvaluatedKey (1 MB
-pages), and iterators stop reading as soon as the caller stops consuming."""
+Query over a designed key, answered as the typed entries and references of
+``services.ports.CatalogReader``. Nothing here scans; every Query pages with LastEvaluatedKey
+(1 MB pages), and iterators stop reading as soon as the caller stops consuming."""
 
 from __future__ import annotations
 
 import json
-import random
-import time
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
-
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from collections.abc import Iterator, Sequence
 
 from chalicelib.dicomweb.resources import InstanceRef, SeriesRef, StudyRef
 from chalicelib.services.ports import InstanceEntry, SeriesEntry, StudyEntry
 from chalicelib.storage import keys
-
-_ser = TypeSerializer()
-_de = TypeDeserializer()
-
-Key = tuple[str, str]  # (pk, sk)
+from chalicelib.storage.aws_errors import raises_storage_errors
+from chalicelib.storage.dynamo import DynamoTable, Item, Key
 
 
-def av(value: Any) -> dict[str, Any]:
-    """A Python value as a DynamoDB attribute value."""
-    serialized: dict[str, Any] = _ser.serialize(value)
-    return serialized
+def study_key(ref: StudyRef | SeriesRef | InstanceRef) -> Key:
+    return keys.study_pk(ref), keys.STUDY_SK
 
 
-def to_item(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: av(v) for k, v in values.items() if v is not None}
+def series_key(ref: SeriesRef | InstanceRef) -> Key:
+    return keys.study_pk(ref), keys.series_sk(ref.series)
 
 
-def plain(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: _de.deserialize(v) for k, v in item.items()}
+def instance_key(ref: InstanceRef) -> Key:
+    return keys.study_pk(ref), keys.instance_sk(ref.series, ref.sop)
 
 
-def backoff(attempt: int) -> None:
-    time.sleep(min(0.5, 0.01 * (2**attempt)) * random.uniform(0.5, 1.5))
-
-
-def _tenant_and_uid(pk: str) -> tuple[str, str]:
-    tenant, _, uid = pk.partition("#")
-    return tenant, uid
-
-
-def study_entry(item: dict[str, Any]) -> StudyEntry:
-    tenant, study = _tenant_and_uid(item["pk"])
+def study_entry(item: Item) -> StudyEntry:
     return StudyEntry(
-        ref=StudyRef(tenant, study),
+        ref=keys.study_of(item["pk"]),
         attrs=json.loads(item.get("dicom", "{}")),
         series_count=int(item.get("n_series", 0)),
         instance_count=int(item.get("n_instances", 0)),
@@ -56,25 +37,18 @@ def study_entry(item: dict[str, Any]) -> StudyEntry:
     )
 
 
-def meta_version(item: dict[str, Any]) -> int:
-    """The catalog version of a series' metadata: it moves with every change of the series."""
-    return int(item.get("meta_v", 0))
-
-
-def series_entry(item: dict[str, Any]) -> SeriesEntry:
-    tenant, study = _tenant_and_uid(item["pk"])
+def series_entry(item: Item) -> SeriesEntry:
     return SeriesEntry(
-        ref=SeriesRef(tenant, study, item["sk"][len(keys.SERIES_SK_PREFIX) :]),
+        ref=keys.series_of(item["pk"], item["sk"]),
         attrs=json.loads(item.get("dicom", "{}")),
         instance_count=int(item.get("n_instances", 0)),
+        meta_version=int(item.get("meta_v", 0)),
     )
 
 
-def instance_entry(item: dict[str, Any]) -> InstanceEntry:
-    tenant, study = _tenant_and_uid(item["pk"])
-    series, _, sop = item["sk"][len(keys.INSTANCE_SK_PREFIX) :].partition("#")
+def instance_entry(item: Item) -> InstanceEntry:
     return InstanceEntry(
-        ref=InstanceRef(tenant, study, series, sop),
+        ref=keys.instance_of(item["pk"], item["sk"]),
         attrs=json.loads(item.get("dicom", "{}")),
         transfer_syntax=str(item.get("ts", "")),
         size=int(item.get("size", 0)),
@@ -85,161 +59,94 @@ def instance_entry(item: dict[str, Any]) -> InstanceEntry:
     )
 
 
+@raises_storage_errors
 class CatalogReads:
-    """The read side of ``DynamoCatalog``."""
+    """Implements ``services.ports.CatalogReader`` on the catalog table."""
 
-    _db: Any
-    _table: str
+    def __init__(self, table: DynamoTable) -> None:
+        self._table = table
 
-    # --- primitives -----------------------------------------------------------------------
+    # --- studies ----------------------------------------------------------------------------
 
-    def _pages(self, **kwargs: Any) -> Iterator[list[dict[str, Any]]]:
-        kwargs = {"TableName": self._table, **kwargs}
-        while True:
-            page = self._db.query(**kwargs)
-            yield [plain(i) for i in page.get("Items", [])]
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    def get_studies(self, refs: Sequence[StudyRef]) -> list[StudyEntry]:
+        return [study_entry(i) for i in self._table.batch_get(map(study_key, refs))]
 
-    def iter_partition(
-        self, pk: str, sk_prefix: str, consistent: bool = False
-    ) -> Iterator[dict[str, Any]]:
-        """Items of one partition whose sort key starts with ``sk_prefix``, in key order."""
-        for page in self._pages(
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
-            ExpressionAttributeValues={":pk": av(pk), ":p": av(sk_prefix)},
-            ConsistentRead=consistent,
-        ):
-            yield from page
-
-    def iter_index(
+    def studies_with_value(
         self,
-        index: str,
-        hash_value: str,
+        tenant: str,
+        keyword: str,
+        value: str,
         *,
-        begins_with: str | None = None,
-        between: tuple[str, str] | None = None,
-        forward: bool = True,
+        exact: bool,
         page_size: int | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        """Keys from a keys-only index, lazily, in index order (``page_size`` bounds what one
-        request reads when the caller needs only a few)."""
-        hash_name, range_name = _INDEX_KEYS[index]
-        condition = f"{hash_name} = :h"
-        values = {":h": av(hash_value)}
-        if begins_with:
-            condition += f" AND begins_with({range_name}, :b)"
-            values[":b"] = av(begins_with)
-        elif between:
-            condition += f" AND {range_name} BETWEEN :lo AND :hi"
-            values[":lo"], values[":hi"] = av(between[0]), av(between[1])
-        extra = {"Limit": page_size} if page_size else {}
-        for page in self._pages(
-            IndexName=index,
-            KeyConditionExpression=condition,
-            ExpressionAttributeValues=values,
-            ScanIndexForward=forward,
-            **extra,
-        ):
-            yield from page
-
-    def batch_get(self, wanted: Iterable[Key]) -> list[dict[str, Any]]:
-        """BatchGetItem in chunks of 100, retrying unprocessed keys; results in input order."""
-        ordered = list(dict.fromkeys(wanted))
-        found: dict[Key, dict[str, Any]] = {}
-        for start in range(0, len(ordered), 100):
-            chunk = ordered[start : start + 100]
-            request: dict[str, Any] = {
-                self._table: {"Keys": [to_item({"pk": pk, "sk": sk}) for pk, sk in chunk]}
-            }
-            attempt = 0
-            while request:
-                page = self._db.batch_get_item(RequestItems=request)
-                for raw in page.get("Responses", {}).get(self._table, []):
-                    item = plain(raw)
-                    found[(item["pk"], item["sk"])] = item
-                request = page.get("UnprocessedKeys") or {}
-                if request:
-                    backoff(attempt)
-                    attempt += 1
-        return [found[k] for k in ordered if k in found]
-
-    def get_item(self, pk: str, sk: str, consistent: bool = False) -> dict[str, Any] | None:
-        got = self._db.get_item(
-            TableName=self._table, Key=to_item({"pk": pk, "sk": sk}), ConsistentRead=consistent
-        )
-        return plain(got["Item"]) if "Item" in got else None
-
-    # --- access patterns --------------------------------------------------------------------
-
-    def get_studies(self, tenant: str, study_uids: Sequence[str]) -> list[StudyEntry]:
-        pairs = [(keys.study_pk(StudyRef(tenant, uid)), keys.STUDY_SK) for uid in study_uids]
-        return [study_entry(i) for i in self.batch_get(pairs)]
-
-    def study_series(self, ref: StudyRef) -> list[SeriesEntry]:
-        return [series_entry(i) for i in self.iter_series(ref)]
-
-    def iter_series(self, ref: StudyRef, consistent: bool = False) -> Iterator[dict[str, Any]]:
-        return self.iter_partition(keys.study_pk(ref), keys.SERIES_SK_PREFIX, consistent)
-
-    def iter_instances(self, ref: StudyRef | SeriesRef) -> Iterator[dict[str, Any]]:
-        prefix = (
-            keys.series_instances_prefix(ref.series)
-            if isinstance(ref, SeriesRef)
-            else keys.INSTANCE_SK_PREFIX
-        )
-        return self.iter_partition(keys.study_pk(ref), prefix)
-
-    def series_instances(self, ref: SeriesRef) -> list[InstanceEntry]:
-        return [instance_entry(i) for i in self.iter_instances(ref)]
-
-    def study_instances(self, ref: StudyRef) -> list[InstanceEntry]:
-        return [instance_entry(i) for i in self.iter_instances(ref)]
-
-    def get_instance(self, ref: InstanceRef) -> InstanceEntry | None:
-        item = self.get_item(keys.study_pk(ref), keys.instance_sk(ref.series, ref.sop))
-        return instance_entry(item) if item else None
-
-    def value_entries(
-        self, tenant: str, keyword: str, prefix: str = "", page_size: int | None = None
-    ) -> Iterator[tuple[str, Key]]:
-        """(value, study key) of a tenant's studies whose ``keyword`` value starts with
-        ``prefix`` (already escaped), in value order."""
-        for entry in self.iter_index(
+    ) -> Iterator[tuple[str, StudyRef]]:
+        for entry in self._table.index(
             "by_value",
             keys.value_pk(tenant, keyword),
-            begins_with=prefix or None,
+            begins_with=keys.value_index_prefix(value, exact) if value or exact else None,
             page_size=page_size,
         ):
-            escaped, _, _study = entry["val_sk"].rpartition("#")
-            yield keys.unescape_value(escaped), (entry["pk"], keys.STUDY_SK)
+            yield keys.value_of_index_sk(entry["val_sk"]), keys.study_of(entry["pk"])
 
-    def study_keys_by_date(
+    def studies_by_date(
         self,
         tenant: str,
         low: str | None = None,
         high: str | None = None,
         page_size: int | None = None,
-    ) -> Iterator[Key]:
-        """A tenant's studies newest first, optionally within [low, high] (date_sk bounds)."""
-        between = (low or "0", high or "~") if (low or high) else None
-        for entry in self.iter_index(
+    ) -> Iterator[StudyRef]:
+        for entry in self._table.index(
             "by_date",
             keys.date_pk(tenant, "STUDY"),
-            between=between,
+            between=keys.date_sk_range(low, high) if (low or high) else None,
             forward=False,
             page_size=page_size,
         ):
-            yield entry["pk"], entry["sk"]
+            yield keys.study_of(entry["pk"])
 
-    def keys_by_uid(self, tenant: str, uid: str) -> list[Key]:
-        """Items (series or instances) with this UID, from the by_uid index."""
-        return [(e["pk"], e["sk"]) for e in self.iter_index("by_uid", keys.uid_pk(tenant, uid))]
+    # --- series -----------------------------------------------------------------------------
 
+    def iter_series(self, ref: StudyRef, consistent: bool = False) -> Iterator[SeriesEntry]:
+        for item in self._table.partition(keys.study_pk(ref), keys.SERIES_SK_PREFIX, consistent):
+            yield series_entry(item)
 
-_INDEX_KEYS = {
-    "by_uid": ("uid_pk", "uid_sk"),
-    "by_date": ("date_pk", "date_sk"),
-    "by_value": ("val_pk", "val_sk"),
-}
+    def get_series(self, ref: SeriesRef) -> SeriesEntry | None:
+        item = self._table.get(series_key(ref))
+        return series_entry(item) if item is not None else None
+
+    def get_series_many(self, refs: Sequence[SeriesRef]) -> list[SeriesEntry]:
+        return [series_entry(i) for i in self._table.batch_get(map(series_key, refs))]
+
+    def find_series(self, tenant: str, uid: str) -> list[SeriesRef]:
+        return [
+            keys.series_of(e["pk"], e["sk"])
+            for e in self._table.index(
+                "by_uid", keys.uid_pk(tenant, uid), begins_with=keys.SERIES_UID_SK_PREFIX
+            )
+        ]
+
+    # --- instances --------------------------------------------------------------------------
+
+    def iter_instances(self, ref: StudyRef | SeriesRef) -> Iterator[InstanceEntry]:
+        prefix = (
+            keys.series_instances_prefix(ref.series)
+            if isinstance(ref, SeriesRef)
+            else keys.INSTANCE_SK_PREFIX
+        )
+        for item in self._table.partition(keys.study_pk(ref), prefix):
+            yield instance_entry(item)
+
+    def get_instance(self, ref: InstanceRef) -> InstanceEntry | None:
+        item = self._table.get(instance_key(ref))
+        return instance_entry(item) if item is not None else None
+
+    def get_instances(self, refs: Sequence[InstanceRef]) -> list[InstanceEntry]:
+        return [instance_entry(i) for i in self._table.batch_get(map(instance_key, refs))]
+
+    def find_instances(self, tenant: str, uid: str) -> list[InstanceRef]:
+        return [
+            keys.instance_of(e["pk"], e["sk"])
+            for e in self._table.index(
+                "by_uid", keys.uid_pk(tenant, uid), begins_with=keys.INSTANCE_UID_SK_PREFIX
+            )
+        ]

@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.dicomweb.resources import InstanceRef
-from chalicelib.storage.catalog_reads import av, plain, to_item
+from chalicelib.storage.aws_errors import raises_storage_errors
+from chalicelib.storage.dynamo import av, plain, to_item
 
 _DIGITS = 12
 
@@ -24,6 +25,7 @@ def _pk(tenant: str) -> str:
     return f"{tenant}#FEED"
 
 
+@raises_storage_errors
 class ChangeFeed:
     def __init__(self, client: Any, table: str) -> None:
         self._db = client

@@ -144,12 +144,63 @@ def series_instances_prefix(series: str) -> str:
     return f"{INSTANCE_SK_PREFIX}{series}#"
 
 
+def study_of(pk: str) -> StudyRef:
+    """The study a partition key names (``{tenant}#{study}``)."""
+    tenant, _, study = pk.partition("#")
+    return StudyRef(tenant, study)
+
+
+def series_of(pk: str, sk: str) -> SeriesRef:
+    """The series a series item's keys name."""
+    study = study_of(pk)
+    return SeriesRef(study.tenant, study.study, sk.removeprefix(SERIES_SK_PREFIX))
+
+
+def instance_of(pk: str, sk: str) -> InstanceRef:
+    """The instance an instance item's keys name."""
+    study = study_of(pk)
+    series, _, sop = sk.removeprefix(INSTANCE_SK_PREFIX).partition("#")
+    return InstanceRef(study.tenant, study.study, series, sop)
+
+
 def uid_pk(tenant: str, uid: str) -> str:
     return f"{tenant}#{uid}"
 
 
+SERIES_UID_SK_PREFIX = "SERIES#"
+INSTANCE_UID_SK_PREFIX = "INSTANCE#"
+
+
+def series_uid_sk(study: str) -> str:
+    """The by_uid index's sort key of a series: its study."""
+    return f"{SERIES_UID_SK_PREFIX}{study}"
+
+
+def instance_uid_sk(study: str, series: str) -> str:
+    """The by_uid index's sort key of an instance: its study and series."""
+    return f"{INSTANCE_UID_SK_PREFIX}{study}#{series}"
+
+
 def date_pk(tenant: str, level: str) -> str:
     return f"{tenant}#{level}"
+
+
+def sort_date(date: str, time_: str) -> str:
+    """StudyDate and StudyTime as 14 sortable digits (missing parts are zeros)."""
+    d = (date or "").strip()[:8].ljust(8, "0")
+    t = (time_ or "").strip().replace(":", "").split(".")[0][:6].ljust(6, "0")
+    return d + t
+
+
+def date_sk(date: str, time_: str, study: str) -> str:
+    """The by_date index's sort key of a study: newest first when read backwards."""
+    return f"{sort_date(date, time_)}#{study}"
+
+
+def date_sk_range(low: str | None, high: str | None) -> tuple[str, str]:
+    """The by_date sort keys between which the studies of a StudyDate range lie (DA bounds,
+    either open): '0' sorts before every date, '~' after every digit and '#'."""
+    return low or "0", f"{high}~" if high else "~"
 
 
 def escape_value(value: str) -> str:
@@ -173,6 +224,18 @@ def value_index_sk(value: str, study: str) -> str:
 def value_sk(keyword: str, value: str) -> str:
     """The sort key of a value entry item in its study's partition."""
     return f"{VALUE_SK_PREFIX}{keyword}#{escape_value(value)}"
+
+
+def value_index_prefix(value: str, exact: bool) -> str:
+    """What the by_value sort keys of ``value`` begin with: ``value#`` for an exact match (a
+    longer value with this prefix does not match), the escaped value alone for a prefix."""
+    return escape_value(value) + ("#" if exact else "")
+
+
+def value_of_index_sk(sk: str) -> str:
+    """The value a by_value sort key (``{escaped value}#{study}``) holds."""
+    escaped, _, _study = sk.rpartition("#")
+    return unescape_value(escaped)
 
 
 # --- presigned uploads ------------------------------------------------------------------------

@@ -1,24 +1,36 @@
-"""S3: put, ranged get, copy, delete, list. Implements ``services.ports.ObjectStore``."""
+"""S3: put, ranged get, copy, delete, list, presigned and multipart uploads. Implements
+``services.ports.ObjectStore`` and ``UploadStore``; raises the service's exceptions
+(``aws_errors.py``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.services.ports import ListedObject, ObjectRange, Piece, StoredObject
+from chalicelib.services.ports import (
+    ListedObject,
+    ObjectRange,
+    Piece,
+    StoredObject,
+    UploadNotFound,
+    UploadPartsRefused,
+)
+from chalicelib.storage import aws_errors
+from chalicelib.storage.aws_errors import is_missing, raises_storage_errors
 
 MIN_PART = 5 * 1024 * 1024  # S3: every part but the last is at least 5 MiB
 FLUSH_AT = 8 * 1024 * 1024
 
-_MISSING = {"NoSuchKey", "404", "NotFound", "InvalidRange"}
+
+def _listed(o: dict[str, Any]) -> ListedObject:
+    return ListedObject(
+        o["Key"], int(o["Size"]), o["LastModified"].isoformat(), o["ETag"].strip('"')
+    )
 
 
-def _missing(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") in _MISSING
-
-
+@raises_storage_errors
 class S3ObjectStore:
     def __init__(self, client: Any, bucket: str) -> None:
         self._s3 = client
@@ -42,7 +54,7 @@ class S3ObjectStore:
         try:
             got = self._s3.get_object(Bucket=self._bucket, Key=key)
         except ClientError as exc:
-            if _missing(exc):
+            if is_missing(exc):
                 return None
             raise
         body: bytes = got["Body"].read()
@@ -54,7 +66,7 @@ class S3ObjectStore:
         try:
             got = self._s3.get_object(Bucket=self._bucket, Key=key)
         except ClientError as exc:
-            if _missing(exc):
+            if is_missing(exc):
                 return None, -1
             raise
         size = int(got["ContentLength"])
@@ -69,7 +81,7 @@ class S3ObjectStore:
         try:
             got = self._s3.get_object(Bucket=self._bucket, Key=key, Range=f"bytes={start}-{end}")
         except ClientError as exc:
-            if _missing(exc):
+            if is_missing(exc):
                 return None
             raise
         data = got["Body"].read()
@@ -102,14 +114,17 @@ class S3ObjectStore:
         if start_after:
             kwargs["StartAfter"] = start_after
         got = self._s3.list_objects_v2(**kwargs)
-        objects = [
-            ListedObject(
-                o["Key"], int(o["Size"]), o["LastModified"].isoformat(), o["ETag"].strip('"')
-            )
-            for o in got.get("Contents", [])
-        ]
+        objects = [_listed(o) for o in got.get("Contents", [])]
         more = objects[-1].key if got.get("IsTruncated") and objects else None
         return objects, more
+
+    def list_all(self, prefix: str) -> Iterator[ListedObject]:
+        """Every object under ``prefix`` in key order: one ListObjectsV2 per 1,000, each
+        read as the caller gets to it."""
+        paginator = self._s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix):
+            for o in page.get("Contents", []):
+                yield _listed(o)
 
     # --- presigned access (uploads and large retrievals) --------------------------------
 
@@ -150,12 +165,22 @@ class S3ObjectStore:
     def complete_multipart(
         self, key: str, upload_id: str, parts: Sequence[tuple[int, str]]
     ) -> None:
-        self._s3.complete_multipart_upload(
-            Bucket=self._bucket,
-            Key=key,
-            UploadId=upload_id,
-            MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in parts]},
-        )
+        """Raises ``UploadPartsRefused`` when the parts do not match the upload,
+        ``UploadNotFound`` when it is completed, aborted or expired."""
+        try:
+            self._s3.complete_multipart_upload(
+                Bucket=self._bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in parts]},
+            )
+        except ClientError as exc:
+            code = aws_errors.error_code(exc)
+            if code in aws_errors.REFUSED_PARTS_CODES:
+                raise UploadPartsRefused(code) from exc
+            if code == aws_errors.NO_SUCH_UPLOAD:
+                raise UploadNotFound(code) from exc
+            raise
 
     def list_versions(self, prefix: str) -> Sequence[tuple[str, str]]:
         """Every version and delete marker under a prefix: (key, version id)."""
@@ -188,7 +213,7 @@ class S3ObjectStore:
         try:
             self._s3.head_object(Bucket=self._bucket, Key=key)
         except ClientError as exc:
-            if _missing(exc):
+            if is_missing(exc):
                 return False
             raise
         return True

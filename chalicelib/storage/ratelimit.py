@@ -9,10 +9,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from chalicelib.storage.catalog_reads import av
+from chalicelib.storage.aws_errors import raises_storage_errors
+from chalicelib.storage.dynamo import av
 from chalicelib.storage.schema import TENANTS_TTL_ATTRIBUTE
 
 
+@raises_storage_errors
 class RateLimiter:
     def __init__(self, client: Any, table: str, per_second: int) -> None:
         self._db = client

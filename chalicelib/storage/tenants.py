@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.services.ports import Principal
+from chalicelib.storage.aws_errors import raises_storage_errors
 
 ALL_SCOPES = frozenset({"read", "write", "delete"})
 
@@ -25,6 +26,7 @@ def new_api_key() -> str:
     return "dwk_" + secrets.token_urlsafe(32)
 
 
+@raises_storage_errors
 class DynamoTenantStore:
     def __init__(self, client: Any, table: str) -> None:
         self._db = client

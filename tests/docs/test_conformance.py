@@ -21,7 +21,6 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
-from botocore.exceptions import ClientError  # noqa: E402
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword  # noqa: E402
 from pydicom.uid import UID  # noqa: E402
 
@@ -51,6 +50,7 @@ from chalicelib.routes import auth, stow  # noqa: E402
 from chalicelib.routes.http import CORS_HEADERS  # noqa: E402
 from chalicelib.routes.stow import _parts  # noqa: E402
 from chalicelib.services import qido, wado  # noqa: E402
+from chalicelib.services.ports import StorageBusy, StorageError  # noqa: E402
 from chalicelib.services.stow import InstancePart, store_instances  # noqa: E402
 from chalicelib.services.transcode import TARGETS, can_write  # noqa: E402
 from chalicelib.storage.tenants import ALL_SCOPES  # noqa: E402
@@ -219,15 +219,15 @@ def test_failure_reasons_marked_produced_are_the_ones_the_code_raises() -> None:
 
 
 class FakeStore:
-    """Just ``put``, as STOW uses it; fails with an S3 error code when told to."""
+    """Just ``put``, as STOW uses it; fails as storage does when told to."""
 
-    def __init__(self, error_code: str | None = None) -> None:
-        self.error_code = error_code
+    def __init__(self, error: StorageError | None = None) -> None:
+        self.error = error
         self.objects: dict[str, bytes] = {}
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
-        if self.error_code:
-            raise ClientError({"Error": {"Code": self.error_code}}, "PutObject")
+        if self.error:
+            raise self.error
         self.objects[key] = data
 
 
@@ -237,8 +237,8 @@ def test_stow_produces_each_documented_failure_reason_and_status() -> None:
         (FakeStore(), [InstancePart(b"not dicom")], None),
         (FakeStore(), [InstancePart(instance_bytes(), "application/octet-stream")], None),
         (FakeStore(), [InstancePart(instance_bytes(study=uid()))], study),
-        (FakeStore("SlowDown"), [InstancePart(instance_bytes())], None),
-        (FakeStore("AccessDenied"), [InstancePart(instance_bytes())], None),
+        (FakeStore(StorageBusy("SlowDown")), [InstancePart(instance_bytes())], None),
+        (FakeStore(StorageError("AccessDenied")), [InstancePart(instance_bytes())], None),
     ]
     reasons = set()
     for store, parts, study_in_url in cases:
