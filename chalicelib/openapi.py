@@ -42,9 +42,9 @@ from chalicelib.dicomweb.media import (
     OCTET_STREAM,
     ZIP,
 )
-from chalicelib.dicomweb.query import _RESERVED, MAX_OFFSET, Query, vr_of
+from chalicelib.dicomweb.query import MAX_OFFSET, RESERVED, Query, vr_of
 from chalicelib.dicomweb.rendering import MAX_VIEWPORT, RENDERED_TYPES, WINDOW_FUNCTIONS
-from chalicelib.dicomweb.resources import _UID, MAX_UID_LENGTH
+from chalicelib.dicomweb.resources import MAX_UID_LENGTH, UID_PATTERN
 from chalicelib.routes.placement import INSTANCE
 from chalicelib.services.frames import _FRAME_LIST
 from chalicelib.services.uploads import _ETAG, MAX_FILES, MAX_PARTS
@@ -75,7 +75,7 @@ def _anchored(pattern: str) -> str:
     return f"^(?:{pattern})$"
 
 
-UID = {"type": "string", "pattern": _anchored(_UID.pattern), "maxLength": MAX_UID_LENGTH}
+UID = {"type": "string", "pattern": _anchored(UID_PATTERN.pattern), "maxLength": MAX_UID_LENGTH}
 #: Comma-separated frame numbers (from 1: 0 is a 400), as ``services/frames`` parses them.
 FRAME_LIST = {
     "type": "string",
@@ -451,9 +451,9 @@ def _reserved_parameters(settings: Settings) -> list[JsonDict]:
         name: RESERVED_DESCRIPTIONS[name].format(
             default=settings.qido_default_limit, max=settings.qido_max_limit
         )
-        for name in _RESERVED
+        for name in RESERVED
     }
-    return [_query(name, schemas[name], text[name]) for name in sorted(_RESERVED)]
+    return [_query(name, schemas[name], text[name]) for name in sorted(RESERVED)]
 
 
 def _matching_keys(resource: str) -> list[str]:
@@ -485,7 +485,7 @@ QIDO_DESCRIPTION = (
 def _search(path: str, settings: Settings) -> JsonDict:
     keys = _matching_keys(QIDO_RESOURCES[path])
     return {
-        "parameters": [_ref("parameters", name) for name in sorted(_RESERVED)]
+        "parameters": [_ref("parameters", name) for name in sorted(RESERVED)]
         + [_ref("parameters", keyword) for keyword in keys],
         "responses": {
             "200": _ok(

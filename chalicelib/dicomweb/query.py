@@ -15,7 +15,7 @@ from chalicelib.dicomweb.matching import validate_value
 MAX_OFFSET = 10_000
 
 _TAG = re.compile(r"^[0-9A-Fa-f]{8}\Z")
-_RESERVED = {"limit", "offset", "includefield", "fuzzymatching", "apikey"}
+RESERVED = {"limit", "offset", "includefield", "fuzzymatching", "apikey"}
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ def parse_query(
                 unknown.append(name)
     filters: dict[str, tuple[str, ...]] = {}
     for name, values in params.items():
-        if name in _RESERVED:
+        if name in RESERVED:
             continue
         keyword = attribute_keyword(name)
         if keyword is None:

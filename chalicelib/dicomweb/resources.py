@@ -13,13 +13,15 @@ from urllib.parse import unquote
 
 from chalicelib.dicomweb.errors import BadRequest
 
-_UID = re.compile(r"[0-9]+(\.[0-9]+)*")  # fullmatch: '$' would accept a trailing newline
+UID_PATTERN = re.compile(r"[0-9]+(\.[0-9]+)*")  # fullmatch: '$' would accept a trailing newline
 MAX_UID_LENGTH = 64
+#: Comma-separated frame numbers (PS3.18 10.4.1.1.3), each at most 6 digits.
+FRAME_LIST_PATTERN = re.compile(r"^\d{1,6}(,\d{1,6})*\Z")
 
 
 def is_valid_uid(value: str) -> bool:
     """True when ``value`` is a syntactically valid DICOM UID."""
-    return len(value) <= MAX_UID_LENGTH and bool(_UID.fullmatch(value))
+    return len(value) <= MAX_UID_LENGTH and bool(UID_PATTERN.fullmatch(value))
 
 
 def path_uid(raw: str, name: str) -> str:
@@ -61,3 +63,16 @@ class InstanceRef:
     @property
     def study_ref(self) -> StudyRef:
         return StudyRef(self.tenant, self.study)
+
+
+def parse_frame_list(text: str) -> list[int]:
+    """'1,3,5' -> [1, 3, 5]; 400 for anything else (frame numbers start at 1)."""
+    text = text.strip()
+    if not FRAME_LIST_PATTERN.match(text):
+        raise BadRequest(
+            "frames must be a comma-separated list of numbers", code="InvalidFrameList"
+        )
+    numbers = [int(n) for n in text.split(",")]
+    if 0 in numbers:
+        raise BadRequest("frame numbers start at 1", code="InvalidFrameList")
+    return numbers

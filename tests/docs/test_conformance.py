@@ -44,7 +44,7 @@ from chalicelib.dicomweb.media import (  # noqa: E402
     prefers_zip,
     wants_dicom_xml,
 )
-from chalicelib.dicomweb.query import _RESERVED, Query  # noqa: E402
+from chalicelib.dicomweb.query import RESERVED, Query  # noqa: E402
 from chalicelib.openapi import QIDO_RESOURCES  # noqa: E402
 from chalicelib.routes import auth, stow  # noqa: E402
 from chalicelib.routes.http import CORS_HEADERS  # noqa: E402
@@ -275,7 +275,7 @@ def test_qido_resources_and_the_levels_they_search() -> None:
 
 
 def test_qido_reserved_parameters() -> None:
-    assert {plain(r["parameter"]) for r in table("qido-params")} == _RESERVED
+    assert {plain(r["parameter"]) for r in table("qido-params")} == RESERVED
 
 
 SAMPLES = {  # a value, another outside the range, and a range around the first

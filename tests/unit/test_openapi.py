@@ -28,7 +28,7 @@ from chalicelib import openapi  # noqa: E402
 from chalicelib.dicomweb.errors import BadRequest  # noqa: E402
 from chalicelib.dicomweb.matching import validate_value  # noqa: E402
 from chalicelib.dicomweb.media import FRAME_MEDIA_TYPES, OCTET_STREAM  # noqa: E402
-from chalicelib.dicomweb.query import _RESERVED  # noqa: E402
+from chalicelib.dicomweb.query import RESERVED  # noqa: E402
 from chalicelib.dicomweb.rendering import RENDERED_TYPES, parse_window  # noqa: E402
 from chalicelib.dicomweb.resources import is_valid_uid  # noqa: E402
 from chalicelib.routes.auth import PUBLIC_ROUTES, extract_api_key  # noqa: E402
@@ -199,7 +199,7 @@ def test_qido_parameters_are_the_reserved_ones_and_the_resources_matching_keys()
     for path, resource in openapi.QIDO_RESOURCES.items():
         names = {n for n, p in parameters(operation("GET", path)).items() if p["in"] == "query"}
         keys = _Search(openapi.Query(), resource, "").supported()
-        assert names == set(_RESERVED) | keys, path
+        assert names == set(RESERVED) | keys, path
 
 
 def test_rendered_and_frame_media_types_are_the_services() -> None:
