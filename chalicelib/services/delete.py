@@ -10,11 +10,17 @@ a retry; a delete of something that is already gone is 404.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from chalicelib.dicomweb.errors import NotFound
 from chalicelib.dicomweb.resources import InstanceRef, SeriesRef, StudyRef
+from chalicelib.observability import logger
+from chalicelib.services.answers import Empty
 from chalicelib.services.ports import ObjectStore
 from chalicelib.storage import keys
-from chalicelib.storage.schema import DERIVED_ROOT
+
+#: (key, version id) of one stored version
+Version = tuple[str, str]
 
 
 def _prefixes(ref: StudyRef | SeriesRef | InstanceRef) -> list[str]:
@@ -36,26 +42,37 @@ def _prefixes(ref: StudyRef | SeriesRef | InstanceRef) -> list[str]:
             keys.series_derived_prefix(ref),
             keys.bundles_prefix(ref.tenant, ref.study),
         ]
-    return [keys.study_prefix(ref), f"{DERIVED_ROOT}{ref.tenant}/{ref.study}/"]
+    return [keys.study_prefix(ref), f"{keys.derived_prefix(ref.tenant)}{ref.study}/"]
 
 
-def delete(store: ObjectStore, ref: StudyRef | SeriesRef | InstanceRef) -> int:
-    """Delete every version under the resource's keys; returns how many were deleted."""
-    deleted = 0
-    found_any = False
-    for prefix in _prefixes(ref):
-        versions = store.list_versions(prefix)
-        if isinstance(ref, InstanceRef):  # exact keys only (another SOP may share a prefix)
-            versions = [v for v in versions if v[0] == prefix or prefix.endswith("/")]
-        found_any = found_any or (bool(versions) and "/bundles/" not in prefix)
-        store.delete_versions(versions)
-        deleted += len(versions)
-    if not found_any:
-        raise NotFound("nothing to delete")
-    for prefix in _prefixes(ref):  # answer only once every version is gone
-        left = store.list_versions(prefix)
-        if isinstance(ref, InstanceRef):
-            left = [v for v in left if v[0] == prefix or prefix.endswith("/")]
-        if left:
-            raise RuntimeError("versions remain after the delete; retry it")
-    return deleted
+def _left(
+    ref: StudyRef | SeriesRef | InstanceRef, prefix: str, versions: Sequence[Version]
+) -> list[Version]:
+    """The versions under ``prefix`` that belong to ``ref`` (an instance's exact keys only:
+    another SOP may share its key as a prefix)."""
+    if isinstance(ref, InstanceRef):
+        return [v for v in versions if v[0] == prefix or prefix.endswith("/")]
+    return list(versions)
+
+
+class Delete:
+    def __init__(self, store: ObjectStore) -> None:
+        self._store = store
+
+    def delete(self, ref: StudyRef | SeriesRef | InstanceRef) -> Empty:
+        """Delete every version under the resource's keys; 204 once none is left, 404 when
+        there was nothing to delete."""
+        deleted = 0
+        found_any = False
+        for prefix in _prefixes(ref):
+            versions = _left(ref, prefix, self._store.list_versions(prefix))
+            found_any = found_any or (bool(versions) and "/bundles/" not in prefix)
+            self._store.delete_versions(versions)
+            deleted += len(versions)
+        if not found_any:
+            raise NotFound("nothing to delete")
+        for prefix in _prefixes(ref):  # answer only once every version is gone
+            if _left(ref, prefix, self._store.list_versions(prefix)):
+                raise RuntimeError("versions remain after the delete; retry it")
+        logger.info("delete", extra={"transaction": "delete", "count": deleted})
+        return Empty(204)

@@ -14,14 +14,14 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from dataclasses import dataclass
 from typing import Any
 
 from pydicom.dataset import Dataset
 
 from chalicelib.config import Settings
 from chalicelib.dicomweb.errors import BadRequest, FailureReason, NotFound
-from chalicelib.dicomweb.media import APPLICATION_DICOM
+from chalicelib.dicomweb.media import APPLICATION_DICOM, JSON
+from chalicelib.services.answers import Body, json_body
 from chalicelib.services.ports import JsonDict, UploadNotFound, UploadPartsRefused, UploadStore
 from chalicelib.storage import keys
 
@@ -29,153 +29,165 @@ MAX_FILES = 1000
 MAX_PARTS = 10_000
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 #: An ETag S3 answered for a part: a quoted hex digest, printable ASCII.
-_ETAG = re.compile(r"[\x21-\x7e]{1,128}")
-
-
-@dataclass(frozen=True)
-class UploadStatus:
-    status: int  # 200 when every file is done, 202 while some are pending
-    body: JsonDict
+ETAG_PATTERN = re.compile(r"[\x21-\x7e]{1,128}")
 
 
 def _safe(name: str) -> str:
     return _UNSAFE.sub("_", name.rsplit("/", 1)[-1])[:120] or "file.dcm"
 
 
-def start_upload(
-    store: UploadStore, settings: Settings, tenant: str, request: Any, base_url: str
-) -> JsonDict:
-    files = request.get("files") if isinstance(request, dict) else None
-    if not isinstance(files, list) or not 1 <= len(files) <= MAX_FILES:
-        raise BadRequest(
-            f'the body must be {{"files": [{{"name": ..., "size": ...}}, ...]}} '
-            f"with 1 to {MAX_FILES} files",
-            code="InvalidUpload",
+class Uploads:
+    def __init__(self, store: UploadStore, settings: Settings) -> None:
+        self._store = store
+        self._settings = settings
+
+    def start_upload(self, tenant: str, request: Any, base_url: str) -> Body:
+        """Upload URLs for the files ``request`` names (``{"files": [{"name", "size"}]}``):
+        201, the status URL in ``Location``."""
+        files = request.get("files") if isinstance(request, dict) else None
+        if not isinstance(files, list) or not 1 <= len(files) <= MAX_FILES:
+            raise BadRequest(
+                f'the body must be {{"files": [{{"name": ..., "size": ...}}, ...]}} '
+                f"with 1 to {MAX_FILES} files",
+                code="InvalidUpload",
+            )
+        upload_id = secrets.token_hex(12)
+        manifest: list[JsonDict] = []
+        answer: list[JsonDict] = []
+        for index, spec in enumerate(files):
+            if not isinstance(spec, dict) or not isinstance(spec.get("name", ""), str):
+                raise BadRequest("each file needs a name", code="InvalidUpload")
+            size = spec.get("size")
+            if size is not None and (
+                not isinstance(size, int) or isinstance(size, bool) or size < 0
+            ):
+                raise BadRequest("size must be a number of bytes", code="InvalidUpload")
+            key = keys.upload_file_key(tenant, upload_id, index, _safe(spec.get("name", "")))
+            entry: JsonDict = {"index": index, "name": spec.get("name", ""), "key": key}
+            shown: JsonDict = {"index": index, "name": entry["name"]}
+            if size is not None and size > self._settings.multipart_threshold:
+                complete = f"{base_url}/uploads/{upload_id}/files/{index}/complete"
+                shown["multipart"] = self._multipart(entry, size, complete)
+            else:
+                shown["url"] = self._store.presign_put(
+                    key, self._settings.presign_expiry, APPLICATION_DICOM
+                )
+                shown["method"] = "PUT"
+                shown["headers"] = {"Content-Type": APPLICATION_DICOM}
+            manifest.append(entry)
+            answer.append(shown)
+        self._store.put(
+            keys.upload_manifest_key(tenant, upload_id),
+            json.dumps({"files": manifest}).encode(),
+            "application/json",
         )
-    upload_id = secrets.token_hex(12)
-    expires = settings.presign_expiry
-    manifest: list[JsonDict] = []
-    answer: list[JsonDict] = []
-    for index, spec in enumerate(files):
-        if not isinstance(spec, dict) or not isinstance(spec.get("name", ""), str):
-            raise BadRequest("each file needs a name", code="InvalidUpload")
-        size = spec.get("size")
-        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
-            raise BadRequest("size must be a number of bytes", code="InvalidUpload")
-        key = keys.upload_file_key(tenant, upload_id, index, _safe(spec.get("name", "")))
-        entry: JsonDict = {"index": index, "name": spec.get("name", ""), "key": key}
-        shown: JsonDict = {"index": index, "name": entry["name"]}
-        if size is not None and size > settings.multipart_threshold:
-            part = settings.upload_part_size
-            count = -(-size // part)
-            if count > MAX_PARTS:
-                raise BadRequest("the file needs more than 10,000 parts", code="InvalidUpload")
-            entry["multipartUploadId"] = store.start_multipart(key, APPLICATION_DICOM)
-            shown["multipart"] = {
-                "partSize": part,
-                "parts": [
-                    {
-                        "partNumber": n,
-                        "url": store.presign_part(key, entry["multipartUploadId"], n, expires),
-                    }
-                    for n in range(1, count + 1)
-                ],
-                "complete": f"{base_url}/uploads/{upload_id}/files/{index}/complete",
-            }
-        else:
-            shown["url"] = store.presign_put(key, expires, APPLICATION_DICOM)
-            shown["method"] = "PUT"
-            shown["headers"] = {"Content-Type": APPLICATION_DICOM}
-        manifest.append(entry)
-        answer.append(shown)
-    store.put(
-        keys.upload_manifest_key(tenant, upload_id),
-        json.dumps({"files": manifest}).encode(),
-        "application/json",
-    )
-    return {
-        "upload": upload_id,
-        "status": f"{base_url}/uploads/{upload_id}",
-        "expiresIn": expires,
-        "files": answer,
-    }
+        status = f"{base_url}/uploads/{upload_id}"
+        started = {
+            "upload": upload_id,
+            "status": status,
+            "expiresIn": self._settings.presign_expiry,
+            "files": answer,
+        }
+        return json_body(started, JSON, status=201, headers={"Location": status})
 
+    def _multipart(self, entry: JsonDict, size: int, complete: str) -> JsonDict:
+        """Start an S3 multipart upload for the file (its id kept in the manifest ``entry``)
+        and presign a URL per part."""
+        part = self._settings.upload_part_size
+        count = -(-size // part)
+        if count > MAX_PARTS:
+            raise BadRequest("the file needs more than 10,000 parts", code="InvalidUpload")
+        key, expires = entry["key"], self._settings.presign_expiry
+        entry["multipartUploadId"] = self._store.start_multipart(key, APPLICATION_DICOM)
+        return {
+            "partSize": part,
+            "parts": [
+                {
+                    "partNumber": n,
+                    "url": self._store.presign_part(key, entry["multipartUploadId"], n, expires),
+                }
+                for n in range(1, count + 1)
+            ],
+            "complete": complete,
+        }
 
-def _manifest(store: UploadStore, tenant: str, upload_id: str) -> list[JsonDict]:
-    if not re.fullmatch(r"[0-9a-f]{24}", upload_id):
-        raise NotFound("upload not found")
-    raw = store.get(keys.upload_manifest_key(tenant, upload_id))
-    if raw is None:
-        raise NotFound("upload not found")
-    files: list[JsonDict] = json.loads(raw)["files"]
-    return files
+    def _manifest(self, tenant: str, upload_id: str) -> list[JsonDict]:
+        if not re.fullmatch(r"[0-9a-f]{24}", upload_id):
+            raise NotFound("upload not found")
+        raw = self._store.get(keys.upload_manifest_key(tenant, upload_id))
+        if raw is None:
+            raise NotFound("upload not found")
+        files: list[JsonDict] = json.loads(raw)["files"]
+        return files
 
+    def complete_file(self, tenant: str, upload_id: str, index: str, request: Any) -> Body:
+        """Complete the multipart upload of file ``index`` with the parts ``request`` lists
+        (``{"parts": [{"partNumber", "etag"}]}``)."""
+        if not index.isdecimal():
+            raise BadRequest("file index must be a number", code="InvalidUpload")
+        number = int(index)
+        files = self._manifest(tenant, upload_id)
+        if not 0 <= number < len(files) or "multipartUploadId" not in files[number]:
+            raise NotFound("no multipart upload for that file")
+        parts = request.get("parts") if isinstance(request, dict) else None
+        try:
+            pairs = [(int(p["partNumber"]), str(p["etag"])) for p in parts or []]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BadRequest(
+                'parts must be [{"partNumber": n, "etag": "..."}]', code="InvalidUpload"
+            ) from exc
+        if not pairs:
+            raise BadRequest("no parts given", code="InvalidUpload")
+        if any(not 1 <= n <= MAX_PARTS or not ETAG_PATTERN.fullmatch(etag) for n, etag in pairs):
+            raise BadRequest(
+                f"partNumber is 1 to {MAX_PARTS}, etag the ETag S3 answered for the part",
+                code="InvalidUpload",
+            )
+        entry = files[number]
+        try:
+            self._store.complete_multipart(entry["key"], entry["multipartUploadId"], sorted(pairs))
+        except UploadPartsRefused as exc:  # a 500 before (found by the schemathesis run)
+            raise BadRequest(f"S3 refused the parts: {exc.code}", code="InvalidUpload") from exc
+        except UploadNotFound as exc:
+            raise NotFound("the multipart upload is completed, aborted or expired") from exc
+        return json_body({"completed": True}, JSON)
 
-def complete_file(
-    store: UploadStore, tenant: str, upload_id: str, index: int, request: Any
-) -> None:
-    files = _manifest(store, tenant, upload_id)
-    if not 0 <= index < len(files) or "multipartUploadId" not in files[index]:
-        raise NotFound("no multipart upload for that file")
-    parts = request.get("parts") if isinstance(request, dict) else None
-    try:
-        pairs = [(int(p["partNumber"]), str(p["etag"])) for p in parts or []]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise BadRequest(
-            'parts must be [{"partNumber": n, "etag": "..."}]', code="InvalidUpload"
-        ) from exc
-    if not pairs:
-        raise BadRequest("no parts given", code="InvalidUpload")
-    if any(not 1 <= n <= MAX_PARTS or not _ETAG.fullmatch(etag) for n, etag in pairs):
-        raise BadRequest(
-            f"partNumber is 1 to {MAX_PARTS}, etag the ETag S3 answered for the part",
-            code="InvalidUpload",
-        )
-    entry = files[index]
-    try:
-        store.complete_multipart(entry["key"], entry["multipartUploadId"], sorted(pairs))
-    except UploadPartsRefused as exc:  # a 500 before (found by the schemathesis run)
-        raise BadRequest(f"S3 refused the parts: {exc.code}", code="InvalidUpload") from exc
-    except UploadNotFound as exc:
-        raise NotFound("the multipart upload is completed, aborted or expired") from exc
-
-
-def upload_status(store: UploadStore, tenant: str, upload_id: str, base_url: str) -> UploadStatus:
-    files = _manifest(store, tenant, upload_id)
-    prefix = keys.upload_results_prefix(tenant, upload_id)
-    markers = [o.key[len(prefix) :] for o in store.list_all(prefix)]
-    stored, failed, done = [], [], set()
-    for marker in markers:
-        index, outcome, *rest = marker.split("/")
-        done.add(int(index))
-        if outcome == "stored" and len(rest) == 4:
-            sop_class, study, series, sop = rest
-            item = Dataset()
-            item.ReferencedSOPClassUID = sop_class
-            item.ReferencedSOPInstanceUID = sop
-            item.RetrieveURL = f"{base_url}/studies/{study}/series/{series}/instances/{sop}"
-            stored.append(item)
-        elif outcome == "failed" and rest:
-            item = Dataset()
-            item.FailureReason = int(rest[0], 16)
-            failed.append(item)
-    response = Dataset()
-    if stored:
-        response.ReferencedSOPSequence = stored
-    if failed:
-        response.FailedSOPSequence = failed
-    pending = len(files) - len(done)
-    return UploadStatus(
-        200 if pending == 0 else 202,
-        {
+    def upload_status(self, tenant: str, upload_id: str, base_url: str) -> Body:
+        """What became of each file, like a STOW response: 200 when every file is imported or
+        rejected, 202 while some are pending."""
+        files = self._manifest(tenant, upload_id)
+        prefix = keys.upload_results_prefix(tenant, upload_id)
+        markers = [o.key[len(prefix) :] for o in self._store.list_all(prefix)]
+        stored, failed, done = [], [], set()
+        for marker in markers:
+            index, outcome, *rest = marker.split("/")
+            done.add(int(index))
+            if outcome == "stored" and len(rest) == 4:
+                sop_class, study, series, sop = rest
+                item = Dataset()
+                item.ReferencedSOPClassUID = sop_class
+                item.ReferencedSOPInstanceUID = sop
+                item.RetrieveURL = f"{base_url}/studies/{study}/series/{series}/instances/{sop}"
+                stored.append(item)
+            elif outcome == "failed" and rest:
+                item = Dataset()
+                item.FailureReason = int(rest[0], 16)
+                failed.append(item)
+        response = Dataset()
+        if stored:
+            response.ReferencedSOPSequence = stored
+        if failed:
+            response.FailedSOPSequence = failed
+        pending = len(files) - len(done)
+        report = {
             "upload": upload_id,
             "files": len(files),
             "stored": len(stored),
             "failed": len(failed),
             "pending": pending,
             "response": response.to_json_dict(),
-        },
-    )
+        }
+        return json_body(report, JSON, status=200 if pending == 0 else 202)
 
 
 def result_marker(

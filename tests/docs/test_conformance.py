@@ -46,12 +46,11 @@ from chalicelib.dicomweb.media import (  # noqa: E402
 )
 from chalicelib.dicomweb.query import RESERVED, Query  # noqa: E402
 from chalicelib.openapi import QIDO_RESOURCES  # noqa: E402
-from chalicelib.routes import auth, stow  # noqa: E402
+from chalicelib.routes import auth  # noqa: E402
 from chalicelib.routes.http import CORS_HEADERS  # noqa: E402
-from chalicelib.routes.stow import _parts  # noqa: E402
-from chalicelib.services import qido, wado  # noqa: E402
+from chalicelib.services import qido, qido_search, wado  # noqa: E402
 from chalicelib.services.ports import StorageBusy, StorageError  # noqa: E402
-from chalicelib.services.stow import InstancePart, store_instances  # noqa: E402
+from chalicelib.services.stow import InstancePart, Stow, instance_parts  # noqa: E402
 from chalicelib.services.transcode import TARGETS, can_write  # noqa: E402
 from chalicelib.storage.tenants import ALL_SCOPES  # noqa: E402
 from infra.template import GATEWAY_RESPONSES  # noqa: E402
@@ -68,7 +67,7 @@ LEVEL = {"study": "STUDY", "series": "SERIES", "instance": "INSTANCE"}
 RESOURCE_KEYS = QIDO_RESOURCES
 #: A resource searching one level only, to read that level's matching keys and attributes.
 SINGLE_LEVEL = {"STUDY": "studies", "SERIES": "study-series", "INSTANCE": "series-instances"}
-#: Returned with every result that has them (``_Search.shape``), whatever the level.
+#: Returned with every result that has them (``qido_search.Search.shape``), whatever the level.
 ALWAYS = {"StudyInstanceUID", "SeriesInstanceUID"}
 COMPUTED = {
     "STUDY": attributes.COMPUTED_STUDY,
@@ -182,17 +181,17 @@ def test_stow_content_types(row: dict[str, str]) -> None:
     body = multipart_body([instance_bytes()], boundary="b")
     answer = plain(row["answer"])
     if answer.startswith("accepted"):
-        parts = _parts(header, body)
+        parts = instance_parts(header, body)
         assert len(parts) == 1
     else:
         with pytest.raises(DicomWebError) as raised:
-            _parts(header, body)
+            instance_parts(header, body)
         assert raised.value.status == int(answer.split()[0])
 
 
-def test_stow_content_type_checks_live_in_the_route() -> None:
-    """The table above is run through ``_parts``: make sure STOW still uses it."""
-    assert "_parts(" in inspect.getsource(stow.blueprint)
+def test_stow_content_type_checks_are_the_ones_stow_runs() -> None:
+    """The table above is run through ``instance_parts``: make sure STOW still uses it."""
+    assert "instance_parts(" in inspect.getsource(Stow.store_instances)
 
 
 def failure_rows() -> dict[str, dict[str, str]]:
@@ -242,19 +241,19 @@ def test_stow_produces_each_documented_failure_reason_and_status() -> None:
     ]
     reasons = set()
     for store, parts, study_in_url in cases:
-        result = store_instances(store, "t1", parts, study_in_url)
+        result = Stow(store).store_parts("t1", parts, study_in_url)
         assert result.status == 409 and not result.stored
         reasons |= {f.reason.name for f in result.failed}
     produced = {name for name, row in failure_rows().items() if plain(row["produced"]) == "yes"}
     assert reasons == produced
-    mixed = store_instances(
-        FakeStore(),
+    mixed = Stow(FakeStore()).store_parts(
         "t1",
         [InstancePart(instance_bytes()), InstancePart(b"x")],
         None,
     )
     assert mixed.status == 202
-    assert store_instances(FakeStore(), "t1", [InstancePart(instance_bytes())], None).status == 200
+    stored = Stow(FakeStore()).store_parts("t1", [InstancePart(instance_bytes())], None)
+    assert stored.status == 200
 
 
 # --- QIDO-RS --------------------------------------------------------------------------------
@@ -329,7 +328,7 @@ def everything() -> dict[str, Any]:
 
 def returned(resource: str, query: Query) -> set[str]:
     """Keywords QIDO's result shaping keeps for a resource, out of every attribute."""
-    shaped = qido._Search(query, resource, "").shape(everything())
+    shaped = qido_search.Search(query, resource).shape(everything())
     return {keyword_for_tag(int(tag, 16)) for tag in shaped}
 
 
@@ -346,7 +345,7 @@ def test_qido_level_table_columns(level: str) -> None:
 def test_qido_matching_keys_and_kinds(level: str) -> None:
     rows = level_rows(level)
     keys = {k for k, r in rows.items() if plain(r["matching"]) != "—"}
-    assert keys == qido._Search(Query(), SINGLE_LEVEL[level], "").supported()
+    assert keys == set(qido.matching_keys(SINGLE_LEVEL[level]))
     for keyword in keys:
         documented = {k.strip() for k in plain(rows[keyword]["matching"]).split(",")}
         assert documented == matching_kinds(dictionary_VR(tag_for_keyword(keyword))), keyword
@@ -356,7 +355,7 @@ def test_no_sequence_is_a_matching_key_and_dotted_paths_are_unknown() -> None:
     from chalicelib.dicomweb.query import parse_query
 
     for level in LEVEL.values():
-        for keyword in qido._Search(Query(), SINGLE_LEVEL[level], "").supported():
+        for keyword in qido.matching_keys(SINGLE_LEVEL[level]):
             assert dictionary_VR(tag_for_keyword(keyword)) != "SQ", keyword
     query = parse_query({"ReferencedStudySequence.StudyInstanceUID": ["1.2"]}, 100, 1000)
     assert not query.filters and query.unknown
@@ -388,7 +387,7 @@ def test_qido_resources_return_and_match_what_their_levels_do() -> None:
                 if plain(r["matching"]) != "—":
                     keys.add(keyword)
         assert returned(resource, Query()) == default, resource
-        assert qido._Search(Query(), resource, "").supported() == keys, resource
+        assert set(qido.matching_keys(resource)) == keys, resource
 
 
 # --- transfer syntaxes, media types, negotiation --------------------------------------------

@@ -1,8 +1,8 @@
-"""The HTTP edge helpers that shape headers from client input."""
+"""dicomweb/warnings.py: the Warning header, shaped from client input."""
 
 from __future__ import annotations
 
-from chalicelib.routes.http import WARNING_TEXT_LIMIT, warning_header
+from chalicelib.dicomweb.warnings import WARNING_TEXT_LIMIT, warning_header
 
 
 def test_warning_header_is_visible_ascii_with_quotes_escaped() -> None:
