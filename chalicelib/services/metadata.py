@@ -24,16 +24,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.dicomweb.dicomxml import to_xml
 from chalicelib.dicomweb.errors import NotFound
-from chalicelib.dicomweb.media import DICOM_JSON
-from chalicelib.dicomweb.metadata import dumps
+from chalicelib.dicomweb.media import DICOM_JSON, DICOM_XML, MediaType, wants_dicom_xml
+from chalicelib.dicomweb.metadata import absolute_uris, dumps
 from chalicelib.dicomweb.resources import InstanceRef, SeriesRef, StudyRef
+from chalicelib.services.answers import Body, BodyPart, Empty
 from chalicelib.services.ports import CatalogReader, ListedObject, ObjectStore
 from chalicelib.storage import keys
 
 
 @dataclass(frozen=True)
-class Metadata:
+class Document:
     """A JSON array of instance data sets (root-relative BulkDataURIs) and its validator."""
 
     body: bytes
@@ -158,48 +160,79 @@ def series_etag(ref: SeriesRef, version: int) -> str:
     return _etag(ref.tenant, ref.series, version)
 
 
-def retrieve_series_metadata(
-    store: ObjectStore, catalog: CatalogReader, ref: SeriesRef, if_none_match: str | None
-) -> Metadata | None:
-    """None when the client's copy is current (304): that costs one GetItem, no S3 read."""
-    version = series_version(catalog, ref)
-    etag = series_etag(ref, version)
-    if if_none_match and etag in if_none_match:
-        return None
-    return Metadata(series_document(store, ref, version), etag)
+def _current(etag: str, if_none_match: str | None) -> bool:
+    return bool(if_none_match) and etag in (if_none_match or "")
 
 
-def retrieve_study_metadata(
-    store: ObjectStore, catalog: CatalogReader, ref: StudyRef, if_none_match: str | None
-) -> Metadata | None:
-    series = [(e.ref, e.meta_version) for e in catalog.iter_series(ref)]
-    if not series:
-        raise NotFound("study not found")
-    etag = _etag(ref.tenant, ref.study, series)
-    if if_none_match and etag in if_none_match:
-        return None
+class Metadata:
+    """Study, series and instance metadata as DICOM JSON (gzip-encoded for clients that accept
+    it) or multipart DICOM+XML, with an ETag; ``Empty(304)`` while the client's copy is
+    current, found from the catalog alone (no S3 read). BulkDataURIs become absolute under
+    ``base_url``. Near the limits: ``routes/respond.py`` sends a document that fits (gzipped),
+    and stores one that does not, even gzipped, once under the study's bundles and answers 303.
+    """
 
-    def document(ref_version: tuple[SeriesRef, int]) -> bytes:
-        try:
-            return series_document(store, *ref_version)
-        except NotFound:  # deleted, not yet indexed
-            return b"[]"
+    def __init__(self, store: ObjectStore, catalog: CatalogReader) -> None:
+        self._store = store
+        self._catalog = catalog
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        docs = list(pool.map(document, series))
-    inner = [d[1:-1] for d in docs if len(d) > 2]
-    if not inner:
-        raise NotFound("study not found")
-    return Metadata(b"[" + b",".join(inner) + b"]", etag)
+    def retrieve_study_metadata(
+        self, ref: StudyRef, accept: list[MediaType], if_none_match: str | None, base_url: str
+    ) -> Body | Empty:
+        """One Query of the study's series, then one S3 read per series' document."""
+        series = [(e.ref, e.meta_version) for e in self._catalog.iter_series(ref)]
+        if not series:
+            raise NotFound("study not found")
+        etag = _etag(ref.tenant, ref.study, series)
+        xml = wants_dicom_xml(accept, "metadata")
+        if _current(etag, if_none_match):
+            return Empty(304)
+
+        def document(ref_version: tuple[SeriesRef, int]) -> bytes:
+            try:
+                return series_document(self._store, *ref_version)
+            except NotFound:  # deleted, not yet indexed
+                return b"[]"
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            docs = list(pool.map(document, series))
+        inner = [d[1:-1] for d in docs if len(d) > 2]
+        if not inner:
+            raise NotFound("study not found")
+        body = b"[" + b",".join(inner) + b"]"
+        return _answer(Document(body, etag), ref.tenant, ref.study, xml, base_url)
+
+    def retrieve_series_metadata(
+        self, ref: SeriesRef, accept: list[MediaType], if_none_match: str | None, base_url: str
+    ) -> Body | Empty:
+        """One GetItem, then one S3 GET of the series' document (rebuilt when missing)."""
+        version = series_version(self._catalog, ref)
+        etag = series_etag(ref, version)
+        xml = wants_dicom_xml(accept, "metadata")
+        if _current(etag, if_none_match):
+            return Empty(304)
+        document = Document(series_document(self._store, ref, version), etag)
+        return _answer(document, ref.tenant, ref.study, xml, base_url)
+
+    def retrieve_instance_metadata(
+        self, ref: InstanceRef, accept: list[MediaType], if_none_match: str | None, base_url: str
+    ) -> Body | Empty:
+        """One S3 GET of the instance's fragment (its ETag is computed from it)."""
+        fragment = self._store.get(keys.instance_metadata_key(ref))
+        if fragment is None:
+            raise NotFound("instance not found")
+        etag = _etag(ref.tenant, ref.sop, hashlib.sha256(fragment).hexdigest())
+        xml = wants_dicom_xml(accept, "metadata")
+        if _current(etag, if_none_match):
+            return Empty(304)
+        return _answer(Document(b"[" + fragment + b"]", etag), ref.tenant, ref.study, xml, base_url)
 
 
-def retrieve_instance_metadata(
-    store: ObjectStore, ref: InstanceRef, if_none_match: str | None
-) -> Metadata | None:
-    fragment = store.get(keys.instance_metadata_key(ref))
-    if fragment is None:
-        raise NotFound("instance not found")
-    etag = _etag(ref.tenant, ref.sop, hashlib.sha256(fragment).hexdigest())
-    if if_none_match and etag in if_none_match:
-        return None
-    return Metadata(b"[" + fragment + b"]", etag)
+def _answer(document: Document, tenant: str, study: str, xml: bool, base_url: str) -> Body:
+    body = absolute_uris(document.body, base_url)
+    headers = {"ETag": document.etag}
+    spill_to = keys.bundles_prefix(tenant, study)
+    if xml:
+        parts = [BodyPart(to_xml(d), DICOM_XML) for d in json.loads(body)]
+        return Body.of_parts(parts, DICOM_XML, spill_to=spill_to, headers=headers)
+    return Body.single(body, DICOM_JSON, compressible=True, headers=headers, spill_to=spill_to)

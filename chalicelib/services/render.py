@@ -17,8 +17,9 @@ from typing import Any
 from chalicelib.dicomweb.errors import NotAcceptable, NotFound, UnsupportedMediaType
 from chalicelib.dicomweb.rendering import GIF, JPEG, PNG, RenderOptions, Viewport, Window
 from chalicelib.dicomweb.resources import InstanceRef, SeriesRef, StudyRef
+from chalicelib.services.answers import Body
 from chalicelib.services.ports import CatalogReader, JsonDict, ObjectStore
-from chalicelib.storage.keys import instance_key, series_derived_prefix
+from chalicelib.storage.keys import bundles_prefix, instance_key, series_derived_prefix
 
 THUMBNAIL_VIEWPORT = Viewport(128, 128)
 _FORMATS = {JPEG: "JPEG", PNG: "PNG", GIF: "GIF"}
@@ -173,29 +174,51 @@ def _number(attrs: JsonDict, tag: str) -> float:
         return float("inf")
 
 
-def rendered(store: ObjectStore, ref: InstanceRef, frame: int, options: RenderOptions) -> bytes:
-    data = store.get(instance_key(ref))
-    if data is None:
-        raise NotFound("instance not found")
-    return render_frame(data, frame, options)
+class Render:
+    """Rendered images and thumbnails of an instance, or of the representative instance of a
+    series or study. Near the limits: an image is small next to its source; one over the
+    payload limit (a huge PNG) is stored once under the study's bundles by
+    ``routes/respond.py`` and answered 303, like any large answer."""
 
+    def __init__(self, store: ObjectStore, catalog: CatalogReader) -> None:
+        self._store = store
+        self._catalog = catalog
 
-def thumbnail(
-    store: ObjectStore, catalog: CatalogReader, ref: InstanceRef, frame: int, options: RenderOptions
-) -> bytes:
-    """A rendered image computed once and kept under derived/, keyed by the stored object's
-    ETag (a re-stored instance gets a new thumbnail)."""
-    entry = catalog.get_instance(ref)
-    if entry is None:
-        return rendered(store, ref, frame, options)
-    viewport = options.viewport or THUMBNAIL_VIEWPORT
-    key = thumbnail_key(ref, frame, viewport, options, entry.etag)
-    cached = store.get(key)
-    if cached is not None:
-        return cached
-    image = rendered(store, ref, frame, replace(options, viewport=viewport))
-    store.put(key, image, options.media_type)
-    return image
+    def render_image(
+        self,
+        target: StudyRef | SeriesRef | InstanceRef,
+        frame: int,
+        opts: RenderOptions,
+        thumbnail: bool,
+    ) -> Body:
+        """The frame rendered as ``opts.media_type``: a thumbnail is computed once per stored
+        object (its ETag) and kept under derived/."""
+        ref = target if isinstance(target, InstanceRef) else representative(self._catalog, target)
+        make = self._thumbnail if thumbnail else self._rendered
+        image = make(ref, frame, opts)
+        spill_to = bundles_prefix(ref.tenant, ref.study)
+        return Body.single(image, opts.media_type, spill_to=spill_to)
+
+    def _rendered(self, ref: InstanceRef, frame: int, options: RenderOptions) -> bytes:
+        data = self._store.get(instance_key(ref))
+        if data is None:
+            raise NotFound("instance not found")
+        return render_frame(data, frame, options)
+
+    def _thumbnail(self, ref: InstanceRef, frame: int, options: RenderOptions) -> bytes:
+        """A rendered image computed once and kept under derived/, keyed by the stored
+        object's ETag (a re-stored instance gets a new thumbnail)."""
+        entry = self._catalog.get_instance(ref)
+        if entry is None:
+            return self._rendered(ref, frame, options)
+        viewport = options.viewport or THUMBNAIL_VIEWPORT
+        key = thumbnail_key(ref, frame, viewport, options, entry.etag)
+        cached = self._store.get(key)
+        if cached is not None:
+            return cached
+        image = self._rendered(ref, frame, replace(options, viewport=viewport))
+        self._store.put(key, image, options.media_type)
+        return image
 
 
 def thumbnail_key(
