@@ -37,7 +37,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from chalicelib.routes.placement import PIXEL_DISTRIBUTIONS, serves_pixels
+from chalicelib.routes.placement import PIXEL_DISTRIBUTIONS
+from chalicelib.routes.table import serves_pixels
 from infra import template
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -250,7 +251,7 @@ def build(stage: str = "prod", out: Path = DEFAULT_OUT) -> Path:
     sam = json.loads((package_dir / "sam.json").read_text())
     fix_event_source(sam)
     if not add_pixel_function(sam):
-        raise BuildError("no route matched chalicelib.routes.placement.serves_pixels")
+        raise BuildError("no route matched chalicelib.routes.table.serves_pixels")
     target = out / "sam.json"
     target.write_text(json.dumps(sam, indent=2))
     for built in (zip_path, layer_path):

@@ -7,7 +7,7 @@ from local.testenv import use_test_environment
 use_test_environment()
 
 import app  # noqa: E402
-from chalicelib.routes.auth import PUBLIC_ROUTES  # noqa: E402
+from chalicelib.routes.table import PUBLIC_ROUTES  # noqa: E402
 
 
 def test_path_variables_agree_at_every_level():
@@ -22,7 +22,7 @@ def test_path_variables_agree_at_every_level():
 
 
 def test_every_route_needs_a_scope():
-    """But the public ones (auth.PUBLIC_ROUTES: the OpenAPI description), which need no key."""
+    """But the public ones (table.PUBLIC_ROUTES: the OpenAPI description), which need no key."""
     for path, methods in app.app.routes.items():
         for method, entry in methods.items():
             scope = getattr(entry.view_function, "dicomweb_scope", "missing")

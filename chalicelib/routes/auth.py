@@ -2,15 +2,15 @@
 
 The key is accepted as the ``apikey`` header, ``x-api-key``, or ``Authorization: Bearer <key>``
 (OHIF can send only Authorization). Resolutions are cached per container for ``ttl`` seconds,
-which bounds how long a revoked key keeps working. CORS preflights and ``PUBLIC_ROUTES`` need
-no key.
+which bounds how long a revoked key keeps working. CORS preflights and the public routes (a
+scope of None in the route table: ``table.PUBLIC_ROUTES``) need no key.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from chalice.app import Request
@@ -20,10 +20,6 @@ from chalicelib.observability import logger
 from chalicelib.routes.http import PRINCIPAL, error_response
 from chalicelib.services.ports import Principal, TenantStore
 from chalicelib.storage.tenants import hash_key
-
-#: (method, resource path) answered without an API key: the API's own OpenAPI description. The
-#: resource path is the route API Gateway (or the local gateway) matched, never client text.
-PUBLIC_ROUTES = frozenset({("GET", "/openapi.json")})
 
 
 def extract_api_key(headers: Mapping[str, str]) -> str | None:
@@ -62,18 +58,18 @@ class KeyCache:
         return principal
 
 
-def is_public(event: Request) -> bool:
-    return (event.method, event.context.get("resourcePath")) in PUBLIC_ROUTES
-
-
 def authenticate(
-    cache: Callable[[], KeyCache], limiter: Callable[[], Any] | None = None
+    cache: Callable[[], KeyCache],
+    limiter: Callable[[], Any] | None = None,
+    public: Collection[tuple[str, str]] = frozenset(),
 ) -> Callable[[Request, Callable[..., Any]], Any]:
     """Chalice HTTP middleware: 401 unless the request carries a known API key; 429 when the
-    key's tenant is over its rate limit."""
+    key's tenant is over its rate limit. ``public`` (method, resource path) routes need no key;
+    the resource path is the route API Gateway (or the local gateway) matched, never client
+    text."""
 
     def middleware(event: Request, get_response: Callable[..., Any]) -> Any:
-        if event.method == "OPTIONS" or is_public(event):
+        if event.method == "OPTIONS" or (event.method, event.context.get("resourcePath")) in public:
             return get_response(event)
         api_key = extract_api_key(event.headers)
         principal = cache().resolve(api_key) if api_key else None

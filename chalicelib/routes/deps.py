@@ -1,4 +1,10 @@
-"""The storage adapters, built once per container and shared by every request."""
+"""The storage adapters and the services, built once per container and shared by every request.
+
+Each service is one object per DICOMweb transaction (or non-standard resource), built here with
+the ports it reads and writes and the limits it keeps; routes call them by name
+(``s.qido.search_for_studies(...)``). Adapters and services are built on first use, so a cold
+start pays only for what its first request needs.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,19 @@ from functools import cached_property
 
 from chalicelib.config import Settings
 from chalicelib.routes.auth import KeyCache
+from chalicelib.services.changes import Changes
+from chalicelib.services.delete import Delete
+from chalicelib.services.frames import Frames
+from chalicelib.services.imports import RejectedImports
 from chalicelib.services.indexer import Indexer
+from chalicelib.services.metadata import Metadata
+from chalicelib.services.qido import Qido
+from chalicelib.services.render import Render
+from chalicelib.services.spill import Spill
+from chalicelib.services.stow import Stow
+from chalicelib.services.uploads import Uploads
+from chalicelib.services.wado import Wado
+from chalicelib.services.wado_uri import WadoUri
 from chalicelib.storage.catalog import DynamoCatalog
 from chalicelib.storage.changefeed import ChangeFeed
 from chalicelib.storage.clients import AwsClients
@@ -22,19 +40,14 @@ class Deps:
         self.clients = AwsClients(settings)
 
     def reset(self) -> None:
-        """Drop the clients and adapters (tests: a new moto backend, changed settings)."""
-        for name in (
-            "store",
-            "catalog",
-            "tenants",
-            "key_cache",
-            "indexer",
-            "downloads",
-            "feed",
-            "rate_limiter",
-        ):
-            self.__dict__.pop(name, None)
+        """Drop the clients, adapters and services (tests: a new moto backend, changed
+        settings)."""
+        for name, value in vars(type(self)).items():
+            if isinstance(value, cached_property):
+                self.__dict__.pop(name, None)
         self.clients = AwsClients(self.settings)
+
+    # --- storage adapters -------------------------------------------------------------------
 
     @cached_property
     def store(self) -> S3ObjectStore:
@@ -71,6 +84,60 @@ class Deps:
     def feed(self) -> ChangeFeed:
         return ChangeFeed(self.clients.dynamodb, self.settings.catalog_table)
 
+    # --- services ---------------------------------------------------------------------------
+
+    def link(self, key: str, content_type: str) -> str:
+        """A short-lived signed URL to download one stored object."""
+        return self.downloads.url(key, self.settings.presign_expiry, content_type)
+
+    @cached_property
+    def spill(self) -> Spill:
+        return Spill(self.store, self.link)
+
     @cached_property
     def indexer(self) -> Indexer:
         return Indexer(self.store, self.catalog, self.settings, self.feed)
+
+    @cached_property
+    def qido(self) -> Qido:
+        return Qido(self.catalog)
+
+    @cached_property
+    def stow(self) -> Stow:
+        return Stow(self.store)
+
+    @cached_property
+    def wado(self) -> Wado:
+        return Wado(self.store, self.catalog, self.settings.max_binary_response())
+
+    @cached_property
+    def metadata(self) -> Metadata:
+        return Metadata(self.store, self.catalog)
+
+    @cached_property
+    def frames(self) -> Frames:
+        return Frames(self.store, self.catalog)
+
+    @cached_property
+    def render(self) -> Render:
+        return Render(self.store, self.catalog)
+
+    @cached_property
+    def wado_uri(self) -> WadoUri:
+        return WadoUri(self.wado, self.render)
+
+    @cached_property
+    def delete(self) -> Delete:
+        return Delete(self.store)
+
+    @cached_property
+    def changes(self) -> Changes:
+        return Changes(self.feed)
+
+    @cached_property
+    def imports(self) -> RejectedImports:
+        return RejectedImports(self.store)
+
+    @cached_property
+    def uploads(self) -> Uploads:
+        return Uploads(self.store, self.settings)

@@ -3,68 +3,69 @@
 
 from __future__ import annotations
 
-from chalice.app import Blueprint, Response
-
-from chalicelib.dicomweb.errors import BadRequest, NotFound
+from chalicelib.config import Settings
 from chalicelib.dicomweb.media import JSON
-from chalicelib.dicomweb.resources import InstanceRef, SeriesRef, StudyRef
-from chalicelib.observability import logger
-from chalicelib.routes.deps import Deps
-from chalicelib.routes.http import (
-    CORS,
-    CORS_HEADERS,
-    edge,
-    json_response,
+from chalicelib.openapi.parts import (
+    OTHER,
+    JsonDict,
+    Operation,
+    content,
+    digits,
+    ok,
+    query_param,
+    ref,
+    standard,
 )
-from chalicelib.services.delete import delete
+from chalicelib.routes.route import Route, get
+from chalicelib.services.changes import MAX_FEED_PAGE
 
-MAX_FEED_PAGE = 1000
+
+def _delete_doc(path: str, settings: Settings) -> JsonDict:
+    return {
+        "responses": {
+            "204": {"description": "deleted: no version of it is left in S3"},
+            **standard("BadRequest", "NotFound"),
+        }
+    }
 
 
-def blueprint(deps: Deps) -> Blueprint:
-    bp = Blueprint(__name__)
-    view, tenant, uid = edge(bp)
+def _changefeed_doc(path: str, settings: Settings) -> JsonDict:
 
-    def deleted(ref: StudyRef | SeriesRef | InstanceRef) -> Response:
-        count = delete(deps.store, ref)
-        logger.info("delete", extra={"transaction": "delete", "count": count})
-        return Response(body=b"", status_code=204, headers={**CORS_HEADERS})
+    return {
+        "parameters": [
+            query_param("startAfter", digits(), "a sequence number (0: from the start)"),
+            query_param("limit", digits(MAX_FEED_PAGE, 1), "page size (default 100)"),
+        ],
+        "responses": {
+            "200": ok(
+                "changes in sequence order",
+                content({"type": "array", "items": ref("schemas", "Change")}, JSON),
+            ),
+            **standard("BadRequest"),
+        },
+    }
 
-    @bp.route("/studies/{study}", methods=["DELETE"], cors=CORS)
-    @view("delete")
-    def delete_study(study: str) -> Response:
-        return deleted(StudyRef(tenant(), uid("study")))
 
-    @bp.route("/studies/{study}/series/{series}", methods=["DELETE"], cors=CORS)
-    @view("delete")
-    def delete_series(study: str, series: str) -> Response:
-        return deleted(SeriesRef(tenant(), uid("study"), uid("series")))
+def _changefeed_latest_doc(path: str, settings: Settings) -> JsonDict:
+    return {
+        "responses": {
+            "200": ok("the last change", content(ref("schemas", "Change"), JSON)),
+            **standard("NotFound"),
+        }
+    }
 
-    @bp.route(
-        "/studies/{study}/series/{series}/instances/{instance}", methods=["DELETE"], cors=CORS
-    )
-    @view("delete")
-    def delete_instance(study: str, series: str, instance: str) -> Response:
-        return deleted(InstanceRef(tenant(), uid("study"), uid("series"), uid("instance")))
 
-    @bp.route("/changefeed", methods=["GET"], cors=CORS)
-    @view("read")
-    def changefeed() -> Response:
-        params = dict(bp.current_request.query_params or {})
-        start, limit = params.get("startAfter", "0"), params.get("limit", "100")
-        if not start.isdecimal() or not limit.isdecimal() or not 1 <= int(limit) <= MAX_FEED_PAGE:
-            raise BadRequest(
-                f"startAfter is a sequence number, limit 1 to {MAX_FEED_PAGE}",
-                code="InvalidParameter",
-            )
-        return json_response(deps.feed.read(tenant(), int(start), int(limit)), content_type=JSON)
+STUDY = "/studies/{study}"
+SERIES = "/studies/{study}/series/{series}"
+INSTANCE = "/studies/{study}/series/{series}/instances/{instance}"
+FEED = "Every instance created, replaced or deleted."
 
-    @bp.route("/changefeed/latest", methods=["GET"], cors=CORS)
-    @view("read")
-    def changefeed_latest() -> Response:
-        latest = deps.feed.latest(tenant())
-        if latest is None:
-            raise NotFound("no change yet")
-        return json_response(latest, content_type=JSON)
-
-    return bp
+# fmt: off
+ROUTES: tuple[Route, ...] = (
+    Route("DELETE", STUDY, "delete", "delete_study", lambda s, c: s.delete.delete(c.study()), Operation("Delete a study", OTHER, _delete_doc)),  # noqa: E501
+    Route("DELETE", SERIES, "delete", "delete_series", lambda s, c: s.delete.delete(c.series()), Operation("Delete a series", OTHER, _delete_doc)),  # noqa: E501
+    Route("DELETE", INSTANCE, "delete", "delete_instance", lambda s, c: s.delete.delete(c.instance()), Operation("Delete an instance", OTHER, _delete_doc)),  # noqa: E501
+    get("/changefeed", "changefeed", lambda s, c: s.changes.read_changes(c.tenant, c.param("startAfter", "0"), c.param("limit", "100")), Operation("Change feed", OTHER, _changefeed_doc, FEED)),  # noqa: E501
+    get("/changefeed/latest", "changefeed_latest", lambda s, c: s.changes.latest_change(c.tenant), Operation("Last change", OTHER, _changefeed_latest_doc)),  # noqa: E501
+)
+# fmt: on

@@ -7,118 +7,128 @@ Near the limits: a rendered image is small next to its source; one over the payl
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
-from chalice.app import Blueprint, Response
-
+from chalicelib.config import Settings
 from chalicelib.dicomweb.errors import BadRequest
-from chalicelib.dicomweb.media import parse_accept
-from chalicelib.dicomweb.rendering import RenderOptions, parse_render_options
-from chalicelib.dicomweb.resources import InstanceRef, SeriesRef, StudyRef
-from chalicelib.routes.deps import Deps
-from chalicelib.routes.http import (
-    CORS,
-    binary_response,
-    edge,
-    path_param,
-    query_lists,
+from chalicelib.dicomweb.rendering import (
+    RENDERED_TYPES,
+    WINDOW_FUNCTIONS,
+    RenderOptions,
+    parse_render_options,
 )
-from chalicelib.routes.placement import INSTANCE
-from chalicelib.routes.wado import see_other
-from chalicelib.services import render
-from chalicelib.services.large import redirect_to_document
-from chalicelib.storage.keys import bundles_prefix
+from chalicelib.dicomweb.resources import InstanceRef, SeriesRef, StudyRef
+from chalicelib.openapi.parts import (
+    BINARY,
+    FRAME_NUMBER,
+    NUMBER,
+    RENDER,
+    JsonDict,
+    Operation,
+    anchored,
+    content,
+    ok,
+    query_param,
+    standard,
+)
+from chalicelib.routes.route import Call, Handler, Route, get
+from chalicelib.services.answers import Answer
+from chalicelib.services.render import THUMBNAIL_VIEWPORT
+
+if TYPE_CHECKING:
+    from chalicelib.routes.deps import Deps
+
+# --- OpenAPI ----------------------------------------------------------------------------------
 
 
-def blueprint(deps: Deps) -> Blueprint:
-    bp = Blueprint(__name__)
-    view, tenant, uid = edge(bp)
+def _window_pattern() -> str:
+    functions = "|".join(WINDOW_FUNCTIONS)
+    return anchored(rf"{NUMBER},{NUMBER}(?:,(?:{functions}))?")
 
-    def options(thumbnail: bool) -> RenderOptions:
-        request = bp.current_request
-        return parse_render_options(
-            query_lists(request),
-            parse_accept(request.headers.get("accept")),
-            render.THUMBNAIL_VIEWPORT if thumbnail else None,
+
+RENDER_PARAMETERS = [
+    query_param(
+        "window",
+        {"type": "string", "pattern": _window_pattern()},
+        "center,width[,function]: width > 0 (at least 1 for linear)",
+    ),
+    query_param(
+        "viewport",
+        {"type": "string", "pattern": anchored(rf"{NUMBER},{NUMBER}(?:(?:,{NUMBER}){{4}})?")},
+        "vw,vh[,sx,sy,sw,sh]: vw and vh from 1 to 8192; negative sw, sh flip",
+    ),
+    query_param("quality", {"type": "integer", "minimum": 1, "maximum": 100}, "JPEG quality"),
+]
+
+
+def _rendered_doc(path: str, settings: Settings) -> JsonDict:
+    out: JsonDict = {
+        "parameters": list(RENDER_PARAMETERS),
+        "responses": {
+            "200": ok("the rendered image", content(BINARY, *RENDERED_TYPES)),
+            **standard("SeeOther", "BadRequest", "NotFound", "NotAcceptable"),
+        },
+    }
+    if "{frames}" in path:
+        out["parameters"].append(
+            {
+                "name": "frames",
+                "in": "path",
+                "required": True,
+                "description": "one frame number, from 1",
+                "schema": FRAME_NUMBER,
+            }
         )
-
-    def frame_number() -> int:
-        text = path_param(bp.current_request, "frames")
-        if not text.isdecimal() or int(text) < 1:
-            raise BadRequest("a rendered frame is one frame number", code="InvalidFrameList")
-        return int(text)
-
-    def respond(image: bytes, media_type: str) -> Response:
-        if len(image) > deps.settings.max_binary_response():
-            url = redirect_to_document(
-                deps.store,
-                bundles_prefix(tenant(), uid("study")),
-                image,
-                media_type,
-                lambda key, ct: deps.downloads.url(key, deps.settings.presign_expiry, ct),
-            )
-            return see_other(url)
-        return binary_response(image, media_type)
-
-    def produce(ref: Callable[[], InstanceRef], frame: int, thumbnail: bool) -> Response:
-        opts = options(thumbnail)
-        if thumbnail:
-            image = render.thumbnail(deps.store, deps.catalog, ref(), frame, opts)
-        else:
-            image = render.rendered(deps.store, ref(), frame, opts)
-        return respond(image, opts.media_type)
-
-    def instance() -> InstanceRef:
-        return InstanceRef(tenant(), uid("study"), uid("series"), uid("instance"))
-
-    def of_series() -> InstanceRef:
-        return render.representative(deps.catalog, SeriesRef(tenant(), uid("study"), uid("series")))
-
-    def of_study() -> InstanceRef:
-        return render.representative(deps.catalog, StudyRef(tenant(), uid("study")))
-
-    for suffix, thumbnail in (("rendered", False), ("thumbnail", True)):
-        _routes(bp, view, suffix, thumbnail, produce, instance, of_series, of_study, frame_number)
-    return bp
+    return out
 
 
-def _routes(
-    bp: Blueprint,
-    view: Any,
-    suffix: str,
-    thumbnail: bool,
-    produce: Callable[[Callable[[], InstanceRef], int, bool], Response],
-    instance: Callable[[], InstanceRef],
-    of_series: Callable[[], InstanceRef],
-    of_study: Callable[[], InstanceRef],
-    frame_number: Callable[[], int],
-) -> None:
-    name = "thumbnail" if thumbnail else "rendered"
+# --- routes -----------------------------------------------------------------------------------
 
-    @bp.route(f"/studies/{{study}}/{suffix}", methods=["GET"], cors=CORS, name=f"study_{name}")
-    @view("read")
-    def study_image(study: str) -> Response:
-        return produce(of_study, 1, thumbnail)
 
-    @bp.route(
-        f"/studies/{{study}}/series/{{series}}/{suffix}",
-        methods=["GET"],
-        cors=CORS,
-        name=f"series_{name}",
+def options(c: Call, thumbnail: bool) -> RenderOptions:
+    return parse_render_options(c.query, c.accept, THUMBNAIL_VIEWPORT if thumbnail else None)
+
+
+def frame_number(c: Call) -> int:
+    text = c.path["frames"]
+    if not text.isdecimal() or int(text) < 1:
+        raise BadRequest("a rendered frame is one frame number", code="InvalidFrameList")
+    return int(text)
+
+
+def image(s: Deps, c: Call, level: str, kind: str) -> Answer:
+    """The rendered image (or thumbnail) of the level's representative instance."""
+    target: StudyRef | SeriesRef | InstanceRef
+    if level == "study":
+        target = c.study()
+    elif level == "series":
+        target = c.series()
+    else:
+        target = c.instance()
+    frame = frame_number(c) if level == "frame" else 1
+    thumbnail = kind == "thumbnail"
+    return s.render.render_image(target, frame, options(c, thumbnail), thumbnail)
+
+
+def handler(level: str, kind: str) -> Handler:
+    return lambda s, c: image(s, c, level, kind)
+
+
+LEVELS = {
+    "study": "/studies/{study}",
+    "series": "/studies/{study}/series/{series}",
+    "instance": "/studies/{study}/series/{series}/instances/{instance}",
+    "frame": "/studies/{study}/series/{series}/instances/{instance}/frames/{frames}",
+}
+
+ROUTES: tuple[Route, ...] = tuple(
+    get(
+        f"{path}/{kind}",
+        f"{level}_{kind}",
+        handler(level, kind),
+        Operation(f"{level.capitalize()} {kind}", RENDER, _rendered_doc),
+        pixels=True,
     )
-    @view("read")
-    def series_image(study: str, series: str) -> Response:
-        return produce(of_series, 1, thumbnail)
-
-    @bp.route(f"{INSTANCE}/{suffix}", methods=["GET"], cors=CORS, name=f"instance_{name}")
-    @view("read")
-    def instance_image(study: str, series: str, instance_: str = "", **_: str) -> Response:
-        return produce(instance, 1, thumbnail)
-
-    @bp.route(
-        f"{INSTANCE}/frames/{{frames}}/{suffix}", methods=["GET"], cors=CORS, name=f"frame_{name}"
-    )
-    @view("read")
-    def frame_image(study: str, series: str, frames: str, **_: str) -> Response:
-        return produce(instance, frame_number(), thumbnail)
+    for level, path in LEVELS.items()
+    for kind in ("rendered", "thumbnail")
+)

@@ -2,76 +2,84 @@
 
 from __future__ import annotations
 
-import functools
 import json
 from typing import Any
 
-from chalice.app import Blueprint, Response
-
+from chalicelib.config import Settings
 from chalicelib.dicomweb.errors import BadRequest
 from chalicelib.dicomweb.media import JSON
-from chalicelib.routes.deps import Deps
-from chalicelib.routes.http import CORS, api_view, base_url, json_response, path_param, principal_of
-from chalicelib.services import uploads
+from chalicelib.openapi.parts import (
+    OTHER,
+    JsonDict,
+    Operation,
+    content,
+    json_body,
+    ok,
+    ref,
+    standard,
+)
+from chalicelib.routes.route import Call, Route, get
 
 
-def _json_body(raw: Any) -> Any:
+def _start_upload_doc(path: str, settings: Settings) -> JsonDict:
+    return {
+        "requestBody": json_body("UploadRequest"),
+        "responses": {
+            "201": ok(
+                "upload URLs, valid for expiresIn seconds",
+                content(ref("schemas", "UploadStarted"), JSON),
+                {"Location": {"required": True, "schema": {"type": "string"}}},
+            ),
+            **standard("BadRequest", "PayloadTooLarge"),
+        },
+    }
+
+
+def _upload_status_doc(path: str, settings: Settings) -> JsonDict:
+    status = content(ref("schemas", "UploadStatus"), JSON)
+    return {
+        "responses": {
+            "200": ok("every file imported or rejected", status),
+            "202": ok("some files pending", status),
+            **standard("NotFound"),
+        }
+    }
+
+
+def _complete_upload_doc(path: str, settings: Settings) -> JsonDict:
+    return {
+        "requestBody": json_body("UploadComplete"),
+        "responses": {
+            "200": ok(
+                "the multipart upload is complete",
+                content(
+                    {
+                        "type": "object",
+                        "required": ["completed"],
+                        "properties": {"completed": {"const": True}},
+                    },
+                    JSON,
+                ),
+            ),
+            **standard("BadRequest", "NotFound", "PayloadTooLarge"),
+        },
+    }
+
+
+def body(c: Call) -> Any:
     try:
-        return json.loads(raw or b"{}")
+        return json.loads(c.body or b"{}")
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest("the body must be JSON", code="InvalidUpload") from exc
 
 
-def blueprint(deps: Deps) -> Blueprint:
-    bp = Blueprint(__name__)
-    view = functools.partial(api_view, lambda: bp.current_request)
+UPLOAD = "/uploads/{upload}"
+FOR_STOW = "For STOW beyond the request payload limit (README, Large objects)."
 
-    @bp.route("/uploads", methods=["POST"], content_types=["*/*"], cors=CORS)
-    @view("write")
-    def start_upload() -> Response:
-        request = bp.current_request
-        body = uploads.start_upload(
-            deps.store,
-            deps.settings,
-            principal_of(request).tenant,
-            _json_body(request.raw_body),
-            base_url(request),
-        )
-        return json_response(
-            body, status=201, content_type=JSON, headers={"Location": body["status"]}
-        )
-
-    @bp.route(
-        "/uploads/{upload}/files/{index}/complete",
-        methods=["POST"],
-        content_types=["*/*"],
-        cors=CORS,
-    )
-    @view("write")
-    def complete_upload_file(upload: str, index: str) -> Response:
-        request = bp.current_request
-        raw_index = path_param(request, "index")
-        if not raw_index.isdecimal():
-            raise BadRequest("file index must be a number", code="InvalidUpload")
-        uploads.complete_file(
-            deps.store,
-            principal_of(request).tenant,
-            path_param(request, "upload"),
-            int(raw_index),
-            _json_body(request.raw_body),
-        )
-        return json_response({"completed": True}, content_type=JSON)
-
-    @bp.route("/uploads/{upload}", methods=["GET"], cors=CORS)
-    @view("read")
-    def upload_status(upload: str) -> Response:
-        request = bp.current_request
-        got = uploads.upload_status(
-            deps.store,
-            principal_of(request).tenant,
-            path_param(request, "upload"),
-            base_url(request),
-        )
-        return json_response(got.body, status=got.status, content_type=JSON)
-
-    return bp
+# fmt: off
+ROUTES: tuple[Route, ...] = (
+    Route("POST", "/uploads", "write", "start_upload", lambda s, c: s.uploads.start_upload(c.tenant, body(c), c.base_url), Operation("Start a presigned upload", OTHER, _start_upload_doc, FOR_STOW)),  # noqa: E501
+    Route("POST", f"{UPLOAD}/files/{{index}}/complete", "write", "complete_upload_file", lambda s, c: s.uploads.complete_file(c.tenant, c.path["upload"], c.path["index"], body(c)), Operation("Complete a multipart upload", OTHER, _complete_upload_doc)),  # noqa: E501
+    get(UPLOAD, "upload_status", lambda s, c: s.uploads.upload_status(c.tenant, c.path["upload"], c.base_url), Operation("Upload status", OTHER, _upload_status_doc)),  # noqa: E501
+)
+# fmt: on

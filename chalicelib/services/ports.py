@@ -272,6 +272,14 @@ class Feed(Protocol):
     def record(self, ref: InstanceRef, action: str) -> int: ...
 
 
+class FeedReader(Protocol):
+    """The change feed as clients read it: JSON-ready entries in sequence order."""
+
+    def read(self, tenant: str, start_after: int, limit: int) -> list[JsonDict]: ...
+
+    def latest(self, tenant: str) -> JsonDict | None: ...
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who is calling: the tenant an API key belongs to and what it may do."""

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from chalicelib.config import RESOURCE_ENV, Settings
-from chalicelib.routes.placement import PIXEL_DISTRIBUTIONS, PIXEL_MODULES, serves_pixels
+from chalicelib.routes.placement import PIXEL_DISTRIBUTIONS, PIXEL_MODULES
+from chalicelib.routes.table import serves_pixels
 from chalicelib.storage import schema
 from infra import build, template
 

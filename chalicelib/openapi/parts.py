@@ -1,0 +1,420 @@
+"""The shared pieces of the OpenAPI 3.1 description: schemas, parameters, responses and the
+``Operation`` a route carries (``routes/route.py``).
+
+Built from the code's own definitions, so it cannot drift from them: UID, frame list and ETag
+patterns from ``dicomweb/resources.py``, ``services/frames.py`` and ``services/uploads.py``;
+media types from ``dicomweb/media.py``; the API key's places from
+``routes/auth.extract_api_key`` and the one JSON error body from ``routes/http.error_body``
+(both checked by the unit tests). Each operation's own parameters and responses live beside its
+route; ``openapi/document.py`` assembles the document from the route table.
+
+Pure data: no numpy, no Pillow (packaged in the Lambda and built once per container).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.config import Settings
+from chalicelib.dicomweb.media import (
+    JSON,
+    MULTIPART_RELATED,
+)
+from chalicelib.dicomweb.resources import FRAME_LIST_PATTERN, MAX_UID_LENGTH, UID_PATTERN
+from chalicelib.services.uploads import ETAG_PATTERN, MAX_FILES, MAX_PARTS
+
+OPENAPI_VERSION = "3.1.0"
+PATH = "/openapi.json"
+JsonDict = dict[str, Any]
+
+#: API key locations, as ``routes/auth.extract_api_key`` reads them (scheme name -> scheme).
+SECURITY_SCHEMES: JsonDict = {
+    "apikey": {"type": "apiKey", "in": "header", "name": "apikey"},
+    "x-api-key": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "the API key as a bearer token (OHIF and dicomweb-client send only this)",
+    },
+}
+
+# --- schemas ----------------------------------------------------------------------------------
+
+
+def ref(kind: str, name: str) -> JsonDict:
+    return {"$ref": f"#/components/{kind}/{name}"}
+
+
+def anchored(pattern: str) -> str:
+    return f"^(?:{pattern})$"
+
+
+UID = {"type": "string", "pattern": anchored(UID_PATTERN.pattern), "maxLength": MAX_UID_LENGTH}
+#: Comma-separated frame numbers (from 1: 0 is a 400), as ``services/frames`` parses them.
+FRAME_LIST = {
+    "type": "string",
+    "pattern": anchored(FRAME_LIST_PATTERN.pattern.removeprefix("^").removesuffix("\\Z")),
+}
+#: A rendered frame is one frame number.
+FRAME_NUMBER = {"type": "string", "pattern": r"^[0-9]{1,6}$"}
+TAG = {"type": "string", "pattern": "^[0-9A-Fa-f]{8}$"}
+UPLOAD_ID = {"type": "string", "pattern": "^[0-9a-f]{24}$"}
+INDEX = {"type": "string", "pattern": "^[0-9]{1,5}$"}
+
+NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)"
+DATE = r"\d{8}"
+TIME = r"\d{2}(?::?\d{2}(?::?\d{2}(?:\.\d{1,6})?)?)?"
+DATETIME = r"\d{4,14}(?:\.\d{1,6})?(?:\+\d{4})?"
+
+
+def range_of(value: str) -> str:
+    """A DA, TM or DT matching value as ``matching.validate_value`` accepts it: empty, ``*``,
+    a value or an inclusive range with one open end at most (no wildcard)."""
+    return anchored(rf"|\*|{value}|{value}-|-{value}|{value}-{value}")
+
+
+#: Matching values by VR (others: any text, ``*`` and ``?`` are wildcards).
+VALUE_BY_VR = {
+    "DA": {"type": "string", "pattern": range_of(DATE)},
+    "TM": {"type": "string", "pattern": range_of(TIME)},
+    "DT": {"type": "string", "pattern": range_of(DATETIME)},
+}
+
+PATH_PARAMETERS: dict[str, JsonDict] = {
+    "study": {"description": "Study Instance UID", "schema": UID},
+    "series": {"description": "Series Instance UID", "schema": UID},
+    "instance": {"description": "SOP Instance UID", "schema": UID},
+    "frames": {"description": "frame numbers from 1, comma-separated", "schema": FRAME_LIST},
+    "tag": {"description": "the bulk data element's tag, 8 hex digits", "schema": TAG},
+    "upload": {"description": "the upload id POST /uploads answered", "schema": UPLOAD_ID},
+    "index": {"description": "the file's index in the upload, from 0", "schema": INDEX},
+}
+
+ERROR = {
+    "type": "object",
+    "description": "the service's one error body (README, Errors)",
+    "required": ["error"],
+    "additionalProperties": False,
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["status", "code", "message"],
+            "additionalProperties": False,
+            "properties": {
+                "status": {"type": "integer", "minimum": 400, "maximum": 599},
+                "code": {"type": "string", "examples": ["NotFound", "InvalidUID"]},
+                "message": {"type": "string"},
+            },
+        }
+    },
+}
+
+#: PS3.18 F.2: a DICOM JSON dataset is an object keyed by 8-hex-digit tags.
+DICOM_JSON_DATASET = {
+    "type": "object",
+    "description": "a DICOM JSON dataset (PS3.18 F.2)",
+    "propertyNames": {"pattern": "^[0-9A-F]{8}$"},
+    "additionalProperties": ref("schemas", "DicomJsonAttribute"),
+}
+DICOM_JSON_ATTRIBUTE = {
+    "type": "object",
+    "required": ["vr"],
+    "additionalProperties": False,
+    "properties": {
+        "vr": {"type": "string", "pattern": "^[A-Z]{2}$"},
+        "Value": {
+            "type": "array",
+            "items": {
+                "anyOf": [
+                    {"type": ["string", "number", "null"]},
+                    ref("schemas", "DicomJsonDataset"),  # SQ items
+                    {  # PN
+                        "type": "object",
+                        "properties": {
+                            "Alphabetic": {"type": "string"},
+                            "Ideographic": {"type": "string"},
+                            "Phonetic": {"type": "string"},
+                        },
+                    },
+                ]
+            },
+        },
+        "InlineBinary": {"type": "string", "contentEncoding": "base64"},
+        "BulkDataURI": {"type": "string"},
+    },
+}
+CHANGE = {
+    "type": "object",
+    "required": [
+        "sequence",
+        "timestamp",
+        "action",
+        "studyInstanceUid",
+        "seriesInstanceUid",
+        "sopInstanceUid",
+    ],
+    "properties": {
+        "sequence": {"type": "integer", "minimum": 1},
+        "timestamp": {"type": "string", "format": "date-time"},
+        "action": {"type": "string"},
+        "studyInstanceUid": UID,
+        "seriesInstanceUid": UID,
+        "sopInstanceUid": UID,
+    },
+}
+REJECTED = {
+    "type": "object",
+    "required": ["rejected", "next"],
+    "properties": {
+        "rejected": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "failureReason", "size", "rejectedAt"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "failureReason": {"type": "integer", "description": "a FailureReason code"},
+                    "size": {"type": "integer", "minimum": 0},
+                    "rejectedAt": {"type": "string"},
+                },
+            },
+        },
+        "next": {"type": ["string", "null"], "description": "startAfter for the next page"},
+    },
+}
+UPLOAD_REQUEST = {
+    "type": "object",
+    "required": ["files"],
+    "properties": {
+        "files": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": MAX_FILES,
+            "items": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "size": {
+                        "type": ["integer", "null"],
+                        "minimum": 0,
+                        "description": "bytes (null or absent: unknown, one PUT); above the "
+                        f"multipart threshold the file is uploaded in parts (at most {MAX_PARTS})",
+                    },
+                },
+            },
+        }
+    },
+}
+UPLOAD_STARTED = {
+    "type": "object",
+    "required": ["upload", "status", "expiresIn", "files"],
+    "properties": {
+        "upload": UPLOAD_ID,
+        "status": {"type": "string", "description": "the upload's status URL"},
+        "expiresIn": {"type": "integer", "description": "seconds the URLs stay valid"},
+        "files": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["index", "name"],
+                "properties": {
+                    "index": {"type": "integer", "minimum": 0},
+                    "name": {"type": "string"},
+                    "url": {"type": "string", "description": "a presigned PUT"},
+                    "method": {"const": "PUT"},
+                    "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+                    "multipart": {
+                        "type": "object",
+                        "required": ["partSize", "parts", "complete"],
+                        "properties": {
+                            "partSize": {"type": "integer"},
+                            "parts": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "required": ["partNumber", "url"],
+                                    "properties": {
+                                        "partNumber": {"type": "integer", "minimum": 1},
+                                        "url": {"type": "string"},
+                                    },
+                                },
+                            },
+                            "complete": {"type": "string"},
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+UPLOAD_STATUS = {
+    "type": "object",
+    "required": ["upload", "files", "stored", "failed", "pending", "response"],
+    "properties": {
+        "upload": UPLOAD_ID,
+        "files": {"type": "integer", "minimum": 0},
+        "stored": {"type": "integer", "minimum": 0},
+        "failed": {"type": "integer", "minimum": 0},
+        "pending": {"type": "integer", "minimum": 0},
+        "response": ref("schemas", "DicomJsonDataset"),
+    },
+}
+UPLOAD_COMPLETE = {
+    "type": "object",
+    "required": ["parts"],
+    "properties": {
+        "parts": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["partNumber", "etag"],
+                "properties": {
+                    "partNumber": {"type": "integer", "minimum": 1, "maximum": MAX_PARTS},
+                    "etag": {
+                        "type": "string",
+                        "pattern": anchored(ETAG_PATTERN.pattern),
+                        "description": "the ETag S3 answered for the part",
+                    },
+                },
+            },
+        }
+    },
+}
+
+SCHEMAS: JsonDict = {
+    "Error": ERROR,
+    "DicomJsonDataset": DICOM_JSON_DATASET,
+    "DicomJsonAttribute": DICOM_JSON_ATTRIBUTE,
+    "Change": CHANGE,
+    "RejectedImports": REJECTED,
+    "UploadRequest": UPLOAD_REQUEST,
+    "UploadStarted": UPLOAD_STARTED,
+    "UploadStatus": UPLOAD_STATUS,
+    "UploadComplete": UPLOAD_COMPLETE,
+}
+
+# --- responses --------------------------------------------------------------------------------
+
+BINARY = {"type": "string", "format": "binary"}
+RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "string"}}}
+WARNING = {
+    "Warning": {
+        "description": "299 warnings (PS3.18 8.3.4.1): ignored parameters, a capped page, "
+        "an incomplete answer",
+        "schema": {"type": "string"},
+    }
+}
+
+
+def error(description: str, headers: JsonDict | None = None) -> JsonDict:
+    out: JsonDict = {
+        "description": description,
+        "content": {JSON: {"schema": ref("schemas", "Error")}},
+    }
+    if headers:
+        out["headers"] = headers
+    return out
+
+
+def multipart(part_type: str) -> str:
+    return f'{MULTIPART_RELATED}; type="{part_type}"'
+
+
+RESPONSES: JsonDict = {
+    "BadRequest": error(
+        "malformed request: a path UID, parameter, frame list, tag, Accept or Content-Type "
+        "value (the code and message name it)"
+    ),
+    "Unauthorized": error("no API key, or an unknown, expired or revoked one"),
+    "Forbidden": error("the key lacks the route's scope"),
+    "NotFound": error("unknown resource"),
+    "NotAcceptable": error("no acceptable representation for the Accept header"),
+    "PayloadTooLarge": error("over a request or response size limit (README, Limits)"),
+    "UnsupportedMediaType": error("a request Content-Type the operation does not accept"),
+    "TooManyRequests": error("the tenant's rate limit", RETRY_AFTER),
+    "ServiceUnavailable": error("S3 or DynamoDB throttled or failed transiently", RETRY_AFTER),
+    "SeeOther": {
+        "description": "the answer is over the response payload limit: a presigned URL to it",
+        "headers": {
+            "Location": {"required": True, "schema": {"type": "string", "format": "uri"}},
+        },
+    },
+    "NotModified": {"description": "If-None-Match names the current ETag"},
+}
+
+# --- operations -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Operation:
+    """What the route table does not say about a route."""
+
+    summary: str
+    tag: str
+    #: (route path, settings) -> the operation's parameters, request body and responses
+    details: Callable[[str, Settings], JsonDict]
+    description: str = ""
+    #: settings -> reusable parameters this operation refers to (components.parameters)
+    parameters: Callable[[Settings], JsonDict] | None = None
+
+
+def query_param(name: str, schema: JsonDict, description: str, required: bool = False) -> JsonDict:
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": description,
+        "schema": schema,
+    }
+
+
+def content(schema: JsonDict, *media_types: str) -> JsonDict:
+    return {media_type: {"schema": schema} for media_type in media_types}
+
+
+def ok(description: str, content: JsonDict, headers: JsonDict | None = None) -> JsonDict:
+    out: JsonDict = {"description": description, "content": content}
+    if headers:
+        out["headers"] = headers
+    return out
+
+
+def standard(*names: str) -> JsonDict:
+    codes = {
+        "BadRequest": "400",
+        "NotFound": "404",
+        "NotAcceptable": "406",
+        "PayloadTooLarge": "413",
+        "UnsupportedMediaType": "415",
+        "SeeOther": "303",
+        "NotModified": "304",
+    }
+    return {codes[n]: ref("responses", n) for n in names}
+
+
+DICOM_JSON_ARRAY = {"type": "array", "items": ref("schemas", "DicomJsonDataset")}
+
+
+def json_body(name: str) -> JsonDict:
+    return {"required": True, "content": content(ref("schemas", name), JSON)}
+
+
+def digits(maximum: int | None = None, minimum: int = 0) -> JsonDict:
+    schema: JsonDict = {"type": "integer", "minimum": minimum}
+    if maximum is not None:
+        schema["maximum"] = maximum
+    return schema
+
+
+QIDO, STOW, WADO, RENDER, WADO_URI, OTHER = (
+    "QIDO-RS",
+    "STOW-RS",
+    "WADO-RS",
+    "Rendered",
+    "WADO-URI",
+    "Non-standard",
+)
+TAGS = (STOW, QIDO, WADO, RENDER, WADO_URI, OTHER)
