@@ -126,7 +126,7 @@ def reindex(args: argparse.Namespace) -> int:
     deps = _deps(args)
     tenants = [args.tenant] if args.tenant else [t["tenant"] for t in deps.tenants.tenants()]
     for tenant in tenants:
-        counts = rebuild(deps.store, deps.catalog, deps.indexer, tenant)
+        counts = rebuild(deps.store, deps.catalog_reads, deps.indexer, tenant)
         summary = ", ".join(f"{n} {action}" for action, n in sorted(counts.items())) or "nothing"
         print(f"{tenant}: {summary}")
     return 0

@@ -26,6 +26,7 @@ from chalicelib.services.uploads import Uploads
 from chalicelib.services.wado import Wado
 from chalicelib.services.wado_uri import WadoUri
 from chalicelib.storage.catalog import DynamoCatalog
+from chalicelib.storage.catalog_reads import CatalogReads
 from chalicelib.storage.changefeed import ChangeFeed
 from chalicelib.storage.clients import AwsClients
 from chalicelib.storage.downloads import CloudFrontDownloads, Downloads, S3Downloads
@@ -56,6 +57,11 @@ class Deps:
     @cached_property
     def catalog(self) -> DynamoCatalog:
         return DynamoCatalog(self.clients.dynamodb, self.settings.catalog_table)
+
+    @cached_property
+    def catalog_reads(self) -> CatalogReads:
+        """The catalog's read side (typed entries), over the same table as ``catalog``."""
+        return self.catalog.reads
 
     @cached_property
     def tenants(self) -> DynamoTenantStore:
@@ -100,7 +106,7 @@ class Deps:
 
     @cached_property
     def qido(self) -> Qido:
-        return Qido(self.catalog)
+        return Qido(self.catalog_reads)
 
     @cached_property
     def stow(self) -> Stow:
@@ -108,19 +114,19 @@ class Deps:
 
     @cached_property
     def wado(self) -> Wado:
-        return Wado(self.store, self.catalog, self.settings.max_binary_response())
+        return Wado(self.store, self.catalog_reads, self.settings.max_binary_response())
 
     @cached_property
     def metadata(self) -> Metadata:
-        return Metadata(self.store, self.catalog)
+        return Metadata(self.store, self.catalog_reads)
 
     @cached_property
     def frames(self) -> Frames:
-        return Frames(self.store, self.catalog)
+        return Frames(self.store, self.catalog_reads)
 
     @cached_property
     def render(self) -> Render:
-        return Render(self.store, self.catalog)
+        return Render(self.store, self.catalog_reads)
 
     @cached_property
     def wado_uri(self) -> WadoUri:

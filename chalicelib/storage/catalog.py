@@ -12,7 +12,6 @@ fixed attribute lists of ``dicomweb/attributes.py`` with long values left out.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -21,10 +20,7 @@ from chalicelib.dicomweb.dicomjson import first_value
 from chalicelib.dicomweb.resources import InstanceRef, SeriesRef, StudyRef
 from chalicelib.services.ports import (
     CatalogContention,
-    InstanceEntry,
     InstanceRecord,
-    SeriesEntry,
-    StudyEntry,
 )
 from chalicelib.storage import aws_errors, keys
 from chalicelib.storage.aws_errors import raises_storage_errors
@@ -39,8 +35,8 @@ CONDITION_FAILED = aws_errors.CONDITION_FAILED_REASON
 
 @raises_storage_errors
 class DynamoCatalog:
-    """Implements ``services.ports.CatalogWriter`` on one DynamoDB table, and
-    ``CatalogReader`` by delegating to its ``reads``."""
+    """Implements ``services.ports.CatalogWriter`` on one DynamoDB table; ``reads`` is the
+    ``CatalogReader`` over the same table (one object for each side, composed)."""
 
     def __init__(self, client: Any, table: str) -> None:
         self._table = DynamoTable(client, table, dict(CATALOG_INDEXES))
@@ -223,54 +219,3 @@ class DynamoCatalog:
         pk = keys.study_pk(ref)
         for entry in list(self._table.partition(pk, keys.VALUE_SK_PREFIX, consistent=True)):
             self._table.delete((pk, entry["sk"]))
-
-    # --- reads (``CatalogReader``, delegated) -----------------------------------------------
-
-    def get_studies(self, refs: Sequence[StudyRef]) -> list[StudyEntry]:
-        return self.reads.get_studies(refs)
-
-    def studies_with_value(
-        self,
-        tenant: str,
-        keyword: str,
-        value: str,
-        *,
-        exact: bool,
-        page_size: int | None = None,
-    ) -> Iterator[tuple[str, StudyRef]]:
-        return self.reads.studies_with_value(
-            tenant, keyword, value, exact=exact, page_size=page_size
-        )
-
-    def studies_by_date(
-        self,
-        tenant: str,
-        low: str | None = None,
-        high: str | None = None,
-        page_size: int | None = None,
-    ) -> Iterator[StudyRef]:
-        return self.reads.studies_by_date(tenant, low, high, page_size)
-
-    def iter_series(self, ref: StudyRef, consistent: bool = False) -> Iterator[SeriesEntry]:
-        return self.reads.iter_series(ref, consistent)
-
-    def get_series(self, ref: SeriesRef) -> SeriesEntry | None:
-        return self.reads.get_series(ref)
-
-    def get_series_many(self, refs: Sequence[SeriesRef]) -> list[SeriesEntry]:
-        return self.reads.get_series_many(refs)
-
-    def find_series(self, tenant: str, uid: str) -> list[SeriesRef]:
-        return self.reads.find_series(tenant, uid)
-
-    def iter_instances(self, ref: StudyRef | SeriesRef) -> Iterator[InstanceEntry]:
-        return self.reads.iter_instances(ref)
-
-    def get_instance(self, ref: InstanceRef) -> InstanceEntry | None:
-        return self.reads.get_instance(ref)
-
-    def get_instances(self, refs: Sequence[InstanceRef]) -> list[InstanceEntry]:
-        return self.reads.get_instances(refs)
-
-    def find_instances(self, tenant: str, uid: str) -> list[InstanceRef]:
-        return self.reads.find_instances(tenant, uid)

@@ -131,7 +131,7 @@ def rebuilt_catalog(stack: Any, tenant: str) -> dict[tuple[str, str], dict[str, 
         raw.append(db.get_item(TableName=table, Key={"pk": {"S": pk}, "sk": {"S": sk}})["Item"])
     wipe_catalog(stack, live)
     deps = stack.deps
-    reindex(deps.store, deps.catalog, deps.indexer, tenant)
+    reindex(deps.store, deps.catalog_reads, deps.indexer, tenant)
     rebuilt = catalog_items(stack, tenant)
     wipe_catalog(stack, rebuilt)
     for item in raw:

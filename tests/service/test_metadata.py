@@ -29,7 +29,7 @@ def from_scratch(stack: LocalStack, ref: SeriesRef) -> bytes:
     listed, _ = s3_store.list(keys.series_metadata_prefix(ref))
     for o in listed:
         s3_store.delete(o.key)
-    version = metadata.series_version(stack.deps.catalog, ref)
+    version = metadata.series_version(stack.deps.catalog_reads, ref)
     return metadata._rebuild(s3_store, ref, version)
 
 
@@ -56,7 +56,7 @@ def test_one_more_instance_reads_one_fragment_and_matches_a_full_rebuild(
     # the new version's document (missing), the previous manifest and document, one fragment
     assert stack.counter.calls("s3.GetObject") == 4
     incremental = stack.deps.store.get(
-        keys.series_metadata_key(ref, metadata.series_version(stack.deps.catalog, ref))
+        keys.series_metadata_key(ref, metadata.series_version(stack.deps.catalog_reads, ref))
     )
     assert incremental is not None
     assert gzip.decompress(incremental) == from_scratch(stack, ref)
@@ -65,7 +65,7 @@ def test_one_more_instance_reads_one_fragment_and_matches_a_full_rebuild(
     # older versions' documents and manifests are removed, the current ones kept
     listed, _ = stack.deps.store.list(keys.series_metadata_prefix(ref))
     assert {keys.series_metadata_version(o.key) for o in listed} == {
-        metadata.series_version(stack.deps.catalog, ref)
+        metadata.series_version(stack.deps.catalog_reads, ref)
     }
 
 

@@ -53,6 +53,7 @@ class Storage:
         self.counter.attach(dynamodb)
         self.store = S3ObjectStore(s3, BUCKET)
         self.catalog = DynamoCatalog(dynamodb, TABLE)
+        self.reads = self.catalog.reads
         self._indexer = Indexer(self.store, self.catalog, Settings())
 
     def put(self, ds: Dataset, *, index: bool = True) -> InstanceRef:

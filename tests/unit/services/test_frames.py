@@ -41,7 +41,7 @@ def test_native_frames_are_slices_of_the_stored_object(
     s3: Storage, native: tuple[pydicom.Dataset, InstanceRef]
 ) -> None:
     ds, ref = native
-    body = Frames(s3.store, s3.catalog).retrieve_instance_frames(ref, [4, 2], DEFAULT)
+    body = Frames(s3.store, s3.reads).retrieve_instance_frames(ref, [4, 2], DEFAULT)
     assert s3.calls() == {"GetItem": 1}  # nothing read yet
     assert all(isinstance(p.content, ObjectSlice) for p in body.parts)
     assert [p.content.length for p in body.parts] == [SIZE, SIZE]  # type: ignore[union-attr]
@@ -61,7 +61,7 @@ def test_frames_over_the_limit_are_spilled(
     s3: Storage, native: tuple[pydicom.Dataset, InstanceRef]
 ) -> None:
     ds, ref = native
-    body = Frames(s3.store, s3.catalog).retrieve_instance_frames(ref, [1, 2, 3], DEFAULT)
+    body = Frames(s3.store, s3.reads).retrieve_instance_frames(ref, [1, 2, 3], DEFAULT)
     _, content_type, data = s3.followed(s3.send(body, limit=2 * SIZE))
     assert [p.content for p in parts_of(content_type, data)] == [
         ds.PixelData[i * SIZE : (i + 1) * SIZE] for i in range(3)
@@ -71,7 +71,7 @@ def test_frames_over_the_limit_are_spilled(
 def test_frames_of_an_instance_not_indexed_are_cut_from_one_read(s3: Storage) -> None:
     ds = dataset(frames=3, rows=8, columns=8)
     ref = s3.put(ds, index=False)
-    body = Frames(s3.store, s3.catalog).retrieve_instance_frames(ref, [3], DEFAULT)
+    body = Frames(s3.store, s3.reads).retrieve_instance_frames(ref, [3], DEFAULT)
     assert s3.calls() == {"GetItem": 1, "GetObject": 1}
     assert body.parts[0].content == ds.PixelData[2 * SIZE :]
 
@@ -81,7 +81,7 @@ def test_encapsulated_frames_as_stored_and_decoded(s3: Storage) -> None:
     pixels = ds.pixel_array.copy()
     ds.compress(RLELossless, generate_instance_uid=False)
     ref = s3.put(ds)
-    frames = Frames(s3.store, s3.catalog)
+    frames = Frames(s3.store, s3.reads)
     body = frames.retrieve_instance_frames(ref, [2], AS_STORED)
     assert body.parts[0].content == get_frame(ds.PixelData, 1, number_of_frames=3)
     assert body.parts[0].content_type.endswith(f"transfer-syntax={RLELossless}")
@@ -94,7 +94,7 @@ def test_missing_frames_instances_and_unacceptable_types(
     s3: Storage, native: tuple[pydicom.Dataset, InstanceRef]
 ) -> None:
     _, ref = native
-    frames = Frames(s3.store, s3.catalog)
+    frames = Frames(s3.store, s3.reads)
     with pytest.raises(NotFound):
         frames.retrieve_instance_frames(ref, [6], DEFAULT)
     with pytest.raises(NotFound):
@@ -109,7 +109,7 @@ def test_pixel_data_bulkdata_is_left_unread_and_redirected_over_the_limit(
     s3: Storage, native: tuple[pydicom.Dataset, InstanceRef]
 ) -> None:
     ds, ref = native
-    body = Frames(s3.store, s3.catalog).retrieve_bulkdata(ref, "7fe00010")
+    body = Frames(s3.store, s3.reads).retrieve_bulkdata(ref, "7fe00010")
     (part,) = body.parts
     assert isinstance(part.content, ObjectSlice) and part.content.length == len(ds.PixelData)
     assert part.content_type == "application/octet-stream" and body.multipart
@@ -123,7 +123,7 @@ def test_encapsulated_pixel_data_bulkdata_is_stripped_of_item_headers(s3: Storag
     ds = dataset(frames=2, rows=8, columns=8)
     ds.compress(RLELossless, generate_instance_uid=False)
     ref = s3.put(ds)
-    (part,) = Frames(s3.store, s3.catalog).retrieve_bulkdata(ref, "7FE00010").parts
+    (part,) = Frames(s3.store, s3.reads).retrieve_bulkdata(ref, "7FE00010").parts
     assert part.content == b"".join(get_frame(ds.PixelData, i, number_of_frames=2) for i in (0, 1))
 
 
@@ -132,7 +132,7 @@ def test_header_bulkdata_and_bad_tags(s3: Storage) -> None:
     ds.add_new(0x00091010, "OB", b"\x01\x02\x03\x04")
     ds.add_new(0x00090010, "LO", "ACME")
     ref = s3.put(ds)
-    frames = Frames(s3.store, s3.catalog)
+    frames = Frames(s3.store, s3.reads)
     (part,) = frames.retrieve_bulkdata(ref, "00091010").parts
     assert part.content == b"\x01\x02\x03\x04"
     assert s3.calls() == {"GetItem": 1, "GetObject": 1}  # the header only

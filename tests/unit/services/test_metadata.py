@@ -48,7 +48,7 @@ def test_series_metadata_is_json_with_its_etag_and_absolute_uris(
     s3: Storage, stored: list[InstanceRef]
 ) -> None:
     ref = stored[0].series_ref
-    body = Metadata(s3.store, s3.catalog).retrieve_series_metadata(ref, JSON, None, BASE_URL)
+    body = Metadata(s3.store, s3.reads).retrieve_series_metadata(ref, JSON, None, BASE_URL)
     assert isinstance(body, Body) and not body.multipart and body.compressible
     assert body.media_type == "application/dicom+json"
     assert body.spill_to == bundles_prefix(TENANT, ref.study)
@@ -65,7 +65,7 @@ def test_series_metadata_is_json_with_its_etag_and_absolute_uris(
 
 def test_a_current_etag_is_304_from_one_getitem(s3: Storage, stored: list[InstanceRef]) -> None:
     ref = stored[0].series_ref
-    metadata = Metadata(s3.store, s3.catalog)
+    metadata = Metadata(s3.store, s3.reads)
     body = metadata.retrieve_series_metadata(ref, JSON, None, BASE_URL)
     assert isinstance(body, Body)
     s3.counter.reset()
@@ -79,7 +79,7 @@ def test_a_current_etag_is_304_from_one_getitem(s3: Storage, stored: list[Instan
 
 
 def test_study_and_instance_metadata(s3: Storage, stored: list[InstanceRef]) -> None:
-    metadata = Metadata(s3.store, s3.catalog)
+    metadata = Metadata(s3.store, s3.reads)
     study = metadata.retrieve_study_metadata(stored[0].study_ref, JSON, None, BASE_URL)
     assert isinstance(study, Body)
     assert sorted(sops(study.parts[0].content)) == sorted(r.sop for r in stored)  # type: ignore[arg-type]
@@ -94,7 +94,7 @@ def test_dicom_xml_is_one_part_per_instance_with_the_etag(
     s3: Storage, stored: list[InstanceRef]
 ) -> None:
     ref = stored[0].series_ref
-    body = Metadata(s3.store, s3.catalog).retrieve_series_metadata(ref, XML, None, BASE_URL)
+    body = Metadata(s3.store, s3.reads).retrieve_series_metadata(ref, XML, None, BASE_URL)
     assert isinstance(body, Body) and body.multipart and body.media_type == "application/dicom+xml"
     assert len(body.parts) == 2 and body.headers["ETag"]
     sent = s3.send(body)
@@ -104,7 +104,7 @@ def test_dicom_xml_is_one_part_per_instance_with_the_etag(
 
 
 def test_not_found_and_not_acceptable(s3: Storage, stored: list[InstanceRef]) -> None:
-    metadata = Metadata(s3.store, s3.catalog)
+    metadata = Metadata(s3.store, s3.reads)
     with pytest.raises(NotFound):
         metadata.retrieve_study_metadata(StudyRef(TENANT, uid()), JSON, None, BASE_URL)
     with pytest.raises(NotFound):

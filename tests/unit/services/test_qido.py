@@ -48,7 +48,7 @@ class Catalog:
         store = S3ObjectStore(s3, "qido-unit")
         catalog = DynamoCatalog(dynamodb, "catalog")
         indexer = Indexer(store, catalog, Settings())
-        self.qido = Qido(catalog)
+        self.qido = Qido(catalog.reads)
         self.study, self.other, self.third = uid(), uid(), uid()
         self.series = [uid(), uid()]
         self.refs: list[InstanceRef] = []

@@ -37,17 +37,17 @@ def size_of(image: bytes) -> tuple[int, int]:
 
 
 def test_instance_rendered_as_one_body(s3: Storage, series: list[InstanceRef]) -> None:
-    body = Render(s3.store, s3.catalog).render_image(series[0], 1, RenderOptions(), False)
+    body = Render(s3.store, s3.reads).render_image(series[0], 1, RenderOptions(), False)
     assert s3.calls() == {"GetObject": 1}
     assert body.media_type == "image/jpeg" and not body.multipart
     assert body.parts[0].content[:2] == b"\xff\xd8"  # type: ignore[index]
     assert body.spill_to == bundles_prefix(TENANT, series[0].study)
-    png = Render(s3.store, s3.catalog).render_image(series[0], 1, RenderOptions(PNG), False)
+    png = Render(s3.store, s3.reads).render_image(series[0], 1, RenderOptions(PNG), False)
     assert png.media_type == PNG and png.parts[0].content[:4] == b"\x89PNG"  # type: ignore[index]
 
 
 def test_series_and_study_render_their_middle_image(s3: Storage, series: list[InstanceRef]) -> None:
-    render = Render(s3.store, s3.catalog)
+    render = Render(s3.store, s3.reads)
     middle = render.render_image(series[2], 1, RenderOptions(PNG), False)  # InstanceNumber 2
     of_series = render.render_image(series[0].series_ref, 1, RenderOptions(PNG), False)
     of_study = render.render_image(series[0].study_ref, 1, RenderOptions(PNG), False)
@@ -55,7 +55,7 @@ def test_series_and_study_render_their_middle_image(s3: Storage, series: list[In
 
 
 def test_thumbnails_are_computed_once(s3: Storage, series: list[InstanceRef]) -> None:
-    render = Render(s3.store, s3.catalog)
+    render = Render(s3.store, s3.reads)
     first = render.render_image(series[0], 1, RenderOptions(), True)
     assert size_of(first.parts[0].content) == (THUMBNAIL_VIEWPORT.width, THUMBNAIL_VIEWPORT.height)  # type: ignore[arg-type]
     s3.counter.reset()
@@ -67,7 +67,7 @@ def test_thumbnails_are_computed_once(s3: Storage, series: list[InstanceRef]) ->
 
 
 def test_nothing_to_render(s3: Storage, series: list[InstanceRef]) -> None:
-    render = Render(s3.store, s3.catalog)
+    render = Render(s3.store, s3.reads)
     with pytest.raises(NotFound):
         render.render_image(StudyRef(TENANT, uid()), 1, RenderOptions(), False)
     with pytest.raises(NotFound):

@@ -55,7 +55,7 @@ def instance_ref(ds: pydicom.Dataset) -> InstanceRef:
 def test_series_under_max_inline_is_read_in_one_listing_and_a_get_each(
     s3: Storage, series: list[pydicom.Dataset]
 ) -> None:
-    body = Wado(s3.store, s3.catalog, 1 << 20).retrieve_series(series_ref(series[0]), ANY)
+    body = Wado(s3.store, s3.reads, 1 << 20).retrieve_series(series_ref(series[0]), ANY)
     assert s3.calls() == {"ListObjectsV2": 1, "GetObject": 3}
     assert body.multipart and body.media_type == "application/dicom"
     assert sorted(p.content for p in body.parts) == sorted(to_bytes(d) for d in series)  # type: ignore[type-var]
@@ -67,7 +67,7 @@ def test_series_under_max_inline_is_read_in_one_listing_and_a_get_each(
 def test_series_over_max_inline_is_left_unread_and_spilled_by_respond(
     s3: Storage, series: list[pydicom.Dataset]
 ) -> None:
-    body = Wado(s3.store, s3.catalog, 100).retrieve_series(series_ref(series[0]), ANY)
+    body = Wado(s3.store, s3.reads, 100).retrieve_series(series_ref(series[0]), ANY)
     assert s3.calls() == {"ListObjectsV2": 1, "Query": 1}  # the syntaxes from the catalog
     assert all(isinstance(p.content, ObjectSlice) and p.content.whole for p in body.parts)
     under = s3.send(body)
@@ -83,7 +83,7 @@ def test_series_over_max_inline_is_left_unread_and_spilled_by_respond(
 def test_over_max_inline_an_unindexed_object_costs_one_ranged_header_read(s3: Storage) -> None:
     ds = dataset()
     s3.put(ds, index=False)
-    body = Wado(s3.store, s3.catalog, 100).retrieve_series(series_ref(ds), ANY)
+    body = Wado(s3.store, s3.reads, 100).retrieve_series(series_ref(ds), ANY)
     assert s3.calls() == {"ListObjectsV2": 1, "Query": 1, "GetObject": 1}
     assert body.parts[0].content_type.endswith(ELE)
 
@@ -91,7 +91,7 @@ def test_over_max_inline_an_unindexed_object_costs_one_ranged_header_read(s3: St
 def test_over_max_inline_only_the_instances_to_convert_are_read(
     s3: Storage, series: list[pydicom.Dataset]
 ) -> None:
-    body = Wado(s3.store, s3.catalog, 100).retrieve_series(series_ref(series[0]), AS_IMPLICIT)
+    body = Wado(s3.store, s3.reads, 100).retrieve_series(series_ref(series[0]), AS_IMPLICIT)
     assert all(isinstance(p.content, bytes) for p in body.parts)
     assert {p.content_type for p in body.parts} == {
         f"application/dicom; transfer-syntax={IMPLICIT}"
@@ -105,14 +105,14 @@ def test_study_of_two_series_spills_under_the_study(s3: Storage) -> None:
     made = [dataset(study=study), dataset(study=study)]
     for ds in made:
         s3.put(ds)
-    body = Wado(s3.store, s3.catalog, 1 << 20).retrieve_study(StudyRef(TENANT, study), ANY)
+    body = Wado(s3.store, s3.reads, 1 << 20).retrieve_study(StudyRef(TENANT, study), ANY)
     assert len(body.parts) == 2 and body.spill_to == bundles_prefix(TENANT, study)
 
 
 def test_zip_is_one_archive_of_the_stored_objects(
     s3: Storage, series: list[pydicom.Dataset]
 ) -> None:
-    body = Wado(s3.store, s3.catalog, 1 << 20).retrieve_series(series_ref(series[0]), ZIP)
+    body = Wado(s3.store, s3.reads, 1 << 20).retrieve_series(series_ref(series[0]), ZIP)
     assert s3.calls() == {"ListObjectsV2": 1}
     (part,) = body.parts
     assert isinstance(part.content, ZipArchive) and body.media_type == "application/zip"
@@ -127,11 +127,11 @@ def test_zip_is_one_archive_of_the_stored_objects(
 
 def test_instance_under_max_inline_is_one_get(s3: Storage, series: list[pydicom.Dataset]) -> None:
     ds = series[0]
-    body = Wado(s3.store, s3.catalog, 1 << 20).retrieve_instance(instance_ref(ds), SINGLE)
+    body = Wado(s3.store, s3.reads, 1 << 20).retrieve_instance(instance_ref(ds), SINGLE)
     assert s3.calls() == {"GetObject": 1}
     assert not body.multipart and body.parts[0].content == to_bytes(ds)
     assert body.media_type == f"application/dicom; transfer-syntax={ELE}"
-    multipart = Wado(s3.store, s3.catalog, 1 << 20).retrieve_instance(instance_ref(ds), ANY)
+    multipart = Wado(s3.store, s3.reads, 1 << 20).retrieve_instance(instance_ref(ds), ANY)
     assert multipart.multipart and len(multipart.parts) == 1
 
 
@@ -139,7 +139,7 @@ def test_instance_over_max_inline_redirects_to_the_object_itself(
     s3: Storage, series: list[pydicom.Dataset]
 ) -> None:
     ds = series[0]
-    body = Wado(s3.store, s3.catalog, 100).retrieve_instance(instance_ref(ds), SINGLE)
+    body = Wado(s3.store, s3.reads, 100).retrieve_instance(instance_ref(ds), SINGLE)
     assert s3.calls() == {"GetObject": 1, "GetItem": 1}  # the GET's body left unread
     assert body.parts[0].content == ObjectSlice.of_object(
         instance_key(instance_ref(ds)),
@@ -154,13 +154,13 @@ def test_instance_over_max_inline_redirects_to_the_object_itself(
 def test_instance_over_max_inline_converted(s3: Storage, series: list[pydicom.Dataset]) -> None:
     ds = series[0]
     implicit = parse_accept(f"application/dicom; transfer-syntax={IMPLICIT}")
-    body = Wado(s3.store, s3.catalog, 100).retrieve_instance(instance_ref(ds), implicit)
+    body = Wado(s3.store, s3.reads, 100).retrieve_instance(instance_ref(ds), implicit)
     got = pydicom.dcmread(io.BytesIO(body.parts[0].content))  # type: ignore[arg-type]
     assert got.file_meta.TransferSyntaxUID == IMPLICIT and got.SOPInstanceUID == ds.SOPInstanceUID
 
 
 def test_not_found_and_not_acceptable(s3: Storage, series: list[pydicom.Dataset]) -> None:
-    wado = Wado(s3.store, s3.catalog, 1 << 20)
+    wado = Wado(s3.store, s3.reads, 1 << 20)
     missing = InstanceRef(TENANT, uid(), uid(), uid())
     with pytest.raises(NotFound):
         wado.retrieve_instance(missing, SINGLE)
@@ -171,13 +171,13 @@ def test_not_found_and_not_acceptable(s3: Storage, series: list[pydicom.Dataset]
     jpeg = parse_accept("application/dicom; transfer-syntax=1.2.840.10008.1.2.4.50")
     for max_inline in (1 << 20, 100):
         with pytest.raises(NotAcceptable):
-            Wado(s3.store, s3.catalog, max_inline).retrieve_instance(instance_ref(series[0]), jpeg)
+            Wado(s3.store, s3.reads, max_inline).retrieve_instance(instance_ref(series[0]), jpeg)
 
 
 def test_an_object_deleted_after_the_listing_is_left_out(
     s3: Storage, series: list[pydicom.Dataset]
 ) -> None:
-    body = Wado(s3.store, s3.catalog, 100).retrieve_series(series_ref(series[0]), ANY)
+    body = Wado(s3.store, s3.reads, 100).retrieve_series(series_ref(series[0]), ANY)
     s3.store.delete(instance_key(instance_ref(series[1])))
     sent = s3.send(body)
     assert len(sent_parts(sent)) == 2

@@ -27,7 +27,7 @@ def s3() -> Iterator[Storage]:
 
 
 def service(s3: Storage, max_inline: int = 1 << 20) -> WadoUri:
-    return WadoUri(Wado(s3.store, s3.catalog, max_inline), Render(s3.store, s3.catalog))
+    return WadoUri(Wado(s3.store, s3.reads, max_inline), Render(s3.store, s3.reads))
 
 
 def test_dicom_as_stored_converted_or_left_unread(s3: Storage) -> None:

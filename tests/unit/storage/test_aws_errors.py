@@ -216,7 +216,7 @@ def test_completing_a_multipart_upload_names_the_clients_mistakes(s3: Any) -> No
 
 
 def test_the_catalog_raises_the_service_exceptions(dynamodb: Any) -> None:
-    catalog = DynamoCatalog(dynamodb, TABLE)
+    catalog = DynamoCatalog(dynamodb, TABLE).reads
     study = StudyRef("t1", "1.2")
     assert list(catalog.iter_series(study)) == []
     with failing(dynamodb, "Query", "ProvisionedThroughputExceededException"):

@@ -87,7 +87,7 @@ def catalog(counted: tuple[DynamoCatalog, AwsCallCounter]) -> CatalogReader:
     for rec in writes:
         assert writer.index_instance(rec) == "created"
     counter.reset()
-    return writer
+    return writer.reads
 
 
 def calls(counter: AwsCallCounter) -> dict[str, int]:
