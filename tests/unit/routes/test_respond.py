@@ -4,12 +4,9 @@ S3 once (services/spill.py) and answered 303. Real S3 through moto, real multipa
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from chalicelib.dicomweb.errors import NotFound, PayloadTooLarge
 from chalicelib.dicomweb.multipart import read_multipart
@@ -19,17 +16,8 @@ from chalicelib.services.answers import Body, BodyPart, Empty, ObjectSlice, Redi
 from chalicelib.services.spill import Spill
 from chalicelib.storage.objects import S3ObjectStore
 
-BUCKET = "answers"
 LIMIT = 1000
 SPILL_TO = "derived/t1/1.2/bundles/"
-
-
-@pytest.fixture
-def store() -> Iterator[S3ObjectStore]:
-    with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket=BUCKET)
-        yield S3ObjectStore(s3, BUCKET)
 
 
 def link(key: str, content_type: str) -> str:

@@ -6,11 +6,8 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from chalicelib.dicomweb.errors import NotFound
 from chalicelib.dicomweb.resources import InstanceRef, SeriesRef, StudyRef
@@ -22,16 +19,6 @@ from chalicelib.storage.objects import S3ObjectStore
 from tests.factories import dataset, to_bytes
 
 T = "t1"
-BUCKET = "delete-unit"
-
-
-@pytest.fixture
-def store() -> Iterator[S3ObjectStore]:
-    with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket=BUCKET)
-        s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-        yield S3ObjectStore(s3, BUCKET)
 
 
 def stored(store: S3ObjectStore, study: str, series: str, sop: str) -> InstanceRef:

@@ -4,12 +4,9 @@ time, with the FailureReason read from the key."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from chalicelib.dicomweb.errors import BadRequest, FailureReason
 from chalicelib.dicomweb.media import JSON
@@ -19,15 +16,6 @@ from chalicelib.storage.keys import rejected_key
 from chalicelib.storage.objects import S3ObjectStore
 
 T = "t1"
-BUCKET = "imports-unit"
-
-
-@pytest.fixture
-def store() -> Iterator[S3ObjectStore]:
-    with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket=BUCKET)
-        yield S3ObjectStore(s3, BUCKET)
 
 
 def doc(body: Body) -> Any:

@@ -33,17 +33,8 @@ from chalicelib.storage.objects import S3ObjectStore
 from tests.factories import dataset, instance_bytes, multipart_body, to_bytes, uid
 
 T = "t1"
-BUCKET = "stow-unit"
 BASE = "https://dicomweb.example"
 MULTIPART = 'multipart/related; type="application/dicom"; boundary=b'
-
-
-@pytest.fixture
-def store() -> Iterator[S3ObjectStore]:
-    with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")
-        s3.create_bucket(Bucket=BUCKET)
-        yield S3ObjectStore(s3, BUCKET)
 
 
 def document(body: Body) -> dict[str, Any]:
