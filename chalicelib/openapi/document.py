@@ -22,13 +22,13 @@ from chalicelib.openapi.parts import (
     OPENAPI_VERSION,
     PATH_PARAMETERS,
     RESPONSES,
-    SCHEMAS,
     SECURITY_SCHEMES,
     TAGS,
     JsonDict,
     Operation,
     ref,
 )
+from chalicelib.openapi.schemas import SCHEMAS
 
 
 class Described(Protocol):
