@@ -22,7 +22,8 @@ def test_path_variables_agree_at_every_level():
 
 
 def test_every_route_needs_a_scope():
-    """But the public ones (table.PUBLIC_ROUTES: the OpenAPI description), which need no key."""
+    """But the public ones (table.PUBLIC_ROUTES: the OpenAPI description and the health
+    check), which need no key."""
     for path, methods in app.app.routes.items():
         for method, entry in methods.items():
             scope = getattr(entry.view_function, "dicomweb_scope", "missing")
@@ -31,7 +32,7 @@ def test_every_route_needs_a_scope():
             else:
                 assert scope in {"read", "write", "delete"}, (method, path)
             assert entry.cors, (method, path)
-    assert {("GET", "/openapi.json")} == PUBLIC_ROUTES
+    assert {("GET", "/openapi.json"), ("GET", "/health")} == PUBLIC_ROUTES
 
 
 def test_a_get_with_any_content_type_reaches_the_service(stack):

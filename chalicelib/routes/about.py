@@ -1,8 +1,10 @@
-"""About the service: ``GET /openapi.json``, its OpenAPI description (``chalicelib/openapi``).
+"""About the service: ``GET /openapi.json``, its OpenAPI description (``chalicelib/openapi``),
+and ``GET /health``, what a load balancer or a person probing the service asks.
 
-Public: no API key (the route's scope is None), so a client or a tool can read it before it has
-a key. The document is built once per container from the route table; ``servers`` is the
-DICOMweb root as this request sees it (host and, on API Gateway's own domain, the stage).
+Public: no API key (the routes' scope is None), so a client or a tool can read them before it
+has a key. ``/health`` makes no AWS call: it says the function answers, nothing more. The
+OpenAPI document is built once per container from the route table; ``servers`` is the DICOMweb
+root as this request sees it (host and, on API Gateway's own domain, the stage).
 """
 
 from __future__ import annotations
@@ -49,8 +51,18 @@ def describe(s: Deps, c: Call) -> Answer:
     return json_body({**document(s.settings), "servers": [{"url": c.base_url}]}, JSON)
 
 
+def _health_doc(path: str, settings: Settings) -> JsonDict:
+    healthy = {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}}
+    return {"responses": {"200": ok("the service answers", content(healthy, JSON))}}
+
+
+def health(s: Deps, c: Call) -> Answer:
+    return json_body({"status": "ok"}, JSON)
+
+
 # fmt: off
 ROUTES: tuple[Route, ...] = (
     get(PATH, "openapi_description", describe, Operation("This OpenAPI description", OTHER, _description_doc), scope=None),  # noqa: E501
+    get("/health", "health", health, Operation("Health", OTHER, _health_doc), scope=None),
 )
 # fmt: on
