@@ -72,7 +72,7 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Build settings from environment variables (see README, "Settings")."""
+        """Build settings from environment variables (see docs/architecture.md, "Settings")."""
         e = os.environ if env is None else env
         d = cls()
         return cls(

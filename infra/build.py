@@ -10,9 +10,10 @@
 4. one fix-up Chalice's merge cannot do: the SQS event source names its queue by an ARN Chalice
    builds from a name, which CloudFormation cannot order after the queue's creation; it is
    replaced by ``Fn::GetAtt IndexQueue.Arn``;
-5. the pixel split (``chalicelib/routes/placement.py``): numpy, Pillow and the codecs move
-   from ``deployment.zip`` to ``pixels-layer.zip``; the pixel function is Chalice's API
-   function plus that layer, and API Gateway sends it the routes that may decode pixel data.
+5. the pixel split (``chalicelib/routes/placement.py``; the routes declared ``pixels=True``,
+   ``chalicelib/routes/table.serves_pixels``): numpy, Pillow and the codecs move from
+   ``deployment.zip`` to ``pixels-layer.zip``; the pixel function is Chalice's API function plus
+   that layer, and API Gateway sends it the routes that may decode pixel data.
    The API and indexer functions then import pydicom without numpy: about half their cold
    start (``bench/coldstart.py``);
 6. both zips get their modules' bytecode (``__pycache__/*.cpython-311.pyc``, unchecked-hash

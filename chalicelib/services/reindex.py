@@ -1,4 +1,4 @@
-"""Rebuild the catalog from S3, the one truth (``python -m chalicelib.cli reindex``).
+"""Rebuild the catalog from S3, the one truth (``python -m dicomweb_cli reindex``).
 
 Every object under ``dicom/{tenant}/`` goes through the indexer's own reconciliation (the code
 the S3 events run, so a rebuild is what the events would have built); then every instance the
