@@ -2,8 +2,8 @@
 (through ``infra/``) the deployed template: bucket roots, notification filters, table keys and
 indexes, queue settings.
 
-Access patterns of the catalog table ({t} = tenant; docs/architecture.md, "Catalog schema", has the table
-with the requests each costs):
+Access patterns of the catalog table ({t} = tenant; docs/architecture.md, "Catalog schema", has
+the table with the requests each costs):
 
 - study by UID: GetItem/BatchGetItem pk={t}#{study}, sk=STUDY
 - an instance: GetItem pk={t}#{study}, sk=INSTANCE#{series}#{sop}

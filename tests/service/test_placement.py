@@ -1,11 +1,11 @@
 """The lean API and indexer functions work without the pixel libraries.
 
 In AWS the API and indexer functions' package holds no numpy, Pillow or codecs; only the pixel
-function has them, in a layer (the pixel routes of chalicelib/routes/table.py, infra/build.py). This runs the
-real app and indexer in a fresh interpreter where importing any of those modules fails, as in
-the lean package, and drives every route that API Gateway sends to the lean function through
-HTTP: STOW, indexing (SQS -> indexer), QIDO, metadata, bulk data, uploads, the change feed,
-rejected imports, OpenAPI and DELETE. No pixel module may be loaded at the end.
+function has them, in a layer (the pixel routes of chalicelib/routes/table.py; infra/build.py).
+This runs the real app and indexer in a fresh interpreter where importing any of those modules
+fails, as in the lean package, and drives every route that API Gateway sends to the lean
+function through HTTP: STOW, indexing (SQS -> indexer), QIDO, metadata, bulk data, uploads,
+the change feed, rejected imports, OpenAPI and DELETE. No pixel module may be loaded at the end.
 """
 
 from __future__ import annotations
