@@ -11,6 +11,13 @@ and putting the copies back when a condition fails. Two consequences:
 The patch serialises DynamoDB writes behind one lock and replaces the table-wide snapshot by
 a snapshot of the items the transaction touches. It patches the emulator, never boto3.
 
+GSI lag, on request: DynamoDB's global secondary indexes are eventually consistent (an item
+written is usually found by an index query well under a second later, but not at once); moto's
+are immediate, so nothing local would show a read that relies on an index too early.
+``index_lag(reads=N)`` makes it show, deterministically: while it is on, an item written (put,
+update, transaction) is left out of the next N index queries that would have returned it, then
+appears. Base-table reads are unaffected. Off by default.
+
 SQS too: moto's ReceiveMessage iterates a queue's set of in-flight messages while other threads'
 receives and deletes change it ("Set changed size during iteration", seen with parallel
 indexers). The set is copied first (one C call, atomic under the GIL).
@@ -21,6 +28,8 @@ from __future__ import annotations
 import copy
 import functools
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 _LOCK = threading.RLock()
@@ -72,9 +81,107 @@ def _make_sqs_receive_thread_safe() -> None:
 
 
 def make_emulator_safe() -> None:
-    """Both patches: what the local stack and the tests run on."""
+    """The patches the local stack and the tests run on (the index lag is inert until
+    ``index_lag`` turns it on)."""
     _make_sqs_receive_thread_safe()
     make_dynamodb_atomic()
+    _make_index_lag_emulable()
+
+
+# --- GSI lag ------------------------------------------------------------------------------------
+
+_LAG = {"reads": 0}
+#: (table, hash key, range key) of items written while the lag is on -> index reads still blind
+_PENDING: dict[tuple[str, str, str], int] = {}
+
+
+@contextmanager
+def index_lag(reads: int) -> Iterator[dict[tuple[str, str, str], int]]:
+    """While active, each item written is missing from the next ``reads`` index queries that
+    would have returned it. Yields the pending items (for tests to inspect)."""
+    _make_index_lag_emulable()
+    with _LOCK:
+        _LAG["reads"] = reads
+        _PENDING.clear()
+    try:
+        yield _PENDING
+    finally:
+        with _LOCK:
+            _LAG["reads"] = 0
+            _PENDING.clear()
+
+
+def _identity(table_name: str, key: dict[str, Any]) -> tuple[str, str, str]:
+    values = [str(next(iter(v.values()))) for _, v in sorted(key.items())]
+    hash_value, range_value = [*values, ""][:2]
+    return table_name, hash_value, range_value
+
+
+def _item_identity(table: Any, item: Any) -> tuple[str, str, str]:
+    key = {table.hash_key_attr: item.hash_key.to_json()}
+    if table.range_key_attr is not None and item.range_key is not None:
+        key[table.range_key_attr] = item.range_key.to_json()
+    return _identity(table.name, key)
+
+
+def _written(backend: Any, table_name: str, key: dict[str, Any]) -> None:
+    if _LAG["reads"] > 0:
+        _PENDING[_identity(table_name, key)] = _LAG["reads"]
+
+
+def _make_index_lag_emulable() -> None:
+    from moto.dynamodb.models import DynamoDBBackend
+
+    if getattr(DynamoDBBackend.query, "_lagging", False):
+        return
+    original_query = DynamoDBBackend.query
+    original_put = DynamoDBBackend.put_item
+    original_update = DynamoDBBackend.update_item
+    original_transact = DynamoDBBackend.transact_write_items
+
+    def query(self: Any, table_name: str, *args: Any, **kwargs: Any) -> Any:
+        with _LOCK:
+            results, scanned, last = original_query(self, table_name, *args, **kwargs)
+            if not _PENDING or not kwargs.get("index_name"):
+                return results, scanned, last
+            table = self.get_table(table_name)
+            visible = []
+            for item in results:
+                found = _item_identity(table, item)
+                if found in _PENDING:
+                    _PENDING[found] -= 1
+                    if _PENDING[found] <= 0:
+                        del _PENDING[found]
+                    continue
+                visible.append(item)
+            return visible, scanned, last
+
+    def put_item(self: Any, table_name: str, item_attrs: dict[str, Any], *a: Any, **kw: Any) -> Any:
+        with _LOCK:
+            item = original_put(self, table_name, item_attrs, *a, **kw)
+            if _LAG["reads"] > 0:
+                _PENDING[_item_identity(self.get_table(table_name), item)] = _LAG["reads"]
+            return item
+
+    def update_item(self: Any, table_name: str, key: dict[str, Any], *a: Any, **kw: Any) -> Any:
+        with _LOCK:
+            item = original_update(self, table_name, key, *a, **kw)
+            _written(self, table_name, key)
+            return item
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        with _LOCK:
+            original_transact(self, transact_items)
+            for op in transact_items:
+                if "Put" in op or "Update" in op:
+                    table_name, key = _item_key(self, op)
+                    _written(self, table_name, key)
+
+    query._lagging = True  # type: ignore[attr-defined]
+    DynamoDBBackend.query = query  # type: ignore[method-assign]
+    DynamoDBBackend.put_item = put_item  # type: ignore[method-assign]
+    DynamoDBBackend.update_item = update_item  # type: ignore[method-assign]
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
 
 
 def make_dynamodb_atomic() -> None:

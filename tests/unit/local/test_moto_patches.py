@@ -87,3 +87,43 @@ def test_concurrent_counter_transactions_lose_nothing(db):
     for t in threads:
         t.join()
     assert db.get_item(TableName="t", Key=item("c", "0"))["Item"]["n"] == {"N": "60"}
+
+
+def uid_item(pk: str, sk: str, uid: str) -> dict:
+    return item(pk, sk, uid_pk={"S": uid}, uid_sk={"S": "INSTANCE#x"})
+
+
+def by_uid(db, uid: str) -> list[str]:
+    got = db.query(
+        TableName="t",
+        IndexName="by_uid",
+        KeyConditionExpression="uid_pk = :u",
+        ExpressionAttributeValues={":u": {"S": uid}},
+    )
+    return [i["pk"]["S"] for i in got["Items"]]
+
+
+def test_index_lag_hides_a_written_item_from_n_index_reads_then_shows_it(db):
+    from local.moto_patches import index_lag
+
+    db.put_item(TableName="t", Item=uid_item("old", "1", "u1"))
+    with index_lag(reads=2):
+        db.put_item(TableName="t", Item=uid_item("new", "1", "u1"))
+        db.transact_write_items(
+            TransactItems=[{"Put": {"TableName": "t", "Item": uid_item("tx", "1", "u2")}}]
+        )
+        # the base table is consistent at once; the index is not
+        assert db.get_item(TableName="t", Key=item("new", "1"), ConsistentRead=True)["Item"]
+        assert by_uid(db, "u1") == ["old"]
+        assert by_uid(db, "u1") == ["old"]
+        assert sorted(by_uid(db, "u1")) == ["new", "old"]  # after exactly two index reads
+        assert by_uid(db, "u2") == [] and by_uid(db, "u2") == []
+        assert by_uid(db, "u2") == ["tx"]
+        db.update_item(
+            TableName="t",
+            Key=item("old", "1"),
+            UpdateExpression="SET uid_sk = :s",
+            ExpressionAttributeValues={":s": {"S": "INSTANCE#y"}},
+        )
+        assert by_uid(db, "u1") == ["new"]  # updated: out of the index again for two reads
+    assert sorted(by_uid(db, "u1")) == ["new", "old"]  # off: immediate, as moto is
