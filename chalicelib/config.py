@@ -55,6 +55,10 @@ class Settings:
     max_indexed_value_bytes: int = 1024
     #: Requests a second a tenant may make (0: no limit); a tenant item's rate_limit overrides.
     tenant_rate_limit: int = 0
+    #: How long a STOW (or a presigned upload's import) waits, in total, for the index entries
+    #: of what it stored to become visible: DynamoDB's GSIs are eventually consistent, usually
+    #: well under a second. Past it the instance is reported failed (0xA700) and removed.
+    index_visible_timeout: float = 5.0
     #: Presigned S3 URLs (uploads, large retrievals) expire after this many seconds.
     presign_expiry: int = 300
     #: Files above this size are uploaded as S3 multipart uploads of ``upload_part_size`` parts.

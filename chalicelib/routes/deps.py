@@ -33,6 +33,7 @@ from chalicelib.storage.downloads import CloudFrontDownloads, Downloads, S3Downl
 from chalicelib.storage.objects import S3ObjectStore
 from chalicelib.storage.ratelimit import RateLimiter
 from chalicelib.storage.tenants import DynamoTenantStore
+from chalicelib.storage.visibility import DynamoIndexVisibility
 
 
 class Deps:
@@ -101,8 +102,12 @@ class Deps:
         return Spill(self.store, self.link)
 
     @cached_property
+    def visibility(self) -> DynamoIndexVisibility:
+        return DynamoIndexVisibility(self.clients.dynamodb, self.settings.catalog_table)
+
+    @cached_property
     def indexer(self) -> Indexer:
-        return Indexer(self.store, self.catalog, self.settings, self.feed)
+        return Indexer(self.store, self.catalog, self.settings, self.feed, self.visibility)
 
     @cached_property
     def qido(self) -> Qido:

@@ -5,14 +5,19 @@ An event is only a hint. For every record the indexer re-reads the object's curr
 match it: present -> indexed, absent -> removed. Duplicates and reordering therefore converge.
 
 Imports (``import/{tenant}/<any name>``) are validated from their header, copied server-side
-to their canonical key (which raises the event that indexes them) and removed; an object that
-is not valid DICOM is moved to ``rejected/{tenant}/{reason}/<name>`` with its reason.
+to their canonical key, indexed there at once (a presigned upload reports a file stored only
+once it is searchable; the copy's own event then finds it unchanged) and removed; an object
+that is not valid DICOM is moved to ``rejected/{tenant}/{reason}/<name>`` with its reason.
+
+STOW calls the same reconcile inline for what it stored (``handle_key``), then
+``wait_searchable``: one code path writes the catalog, whoever calls it.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -30,7 +35,16 @@ from chalicelib.dicomweb.media import DICOM_JSON
 from chalicelib.dicomweb.metadata import dumps, instance_metadata
 from chalicelib.dicomweb.pixels import FrameTable, frame_table
 from chalicelib.dicomweb.resources import InstanceRef
-from chalicelib.services.ports import Catalog, Feed, ObjectRange, ObjectStore, StoredObject
+from chalicelib.services.ports import (
+    Catalog,
+    Feed,
+    IndexVisibility,
+    InstanceRecord,
+    ObjectRange,
+    ObjectStore,
+    StorageUnavailable,
+    StoredObject,
+)
 from chalicelib.services.records import build_record
 from chalicelib.services.uploads import result_marker
 from chalicelib.storage.keys import (
@@ -51,19 +65,35 @@ def key_hash(key: str) -> str:
 
 @dataclass(frozen=True)
 class Outcome:
-    action: str  # indexed | replaced | removed | absent | imported | rejected | ignored
+    action: str  # indexed | replaced | unchanged | removed | absent | imported | rejected | ignored
     key_hash: str
     sop: str | None = None
+    #: what the catalog holds for the instance now (indexed, replaced or unchanged)
+    record: InstanceRecord | None = field(default=None, repr=False, compare=False)
 
 
 class Indexer:
     def __init__(
-        self, store: ObjectStore, catalog: Catalog, settings: Settings, feed: Feed | None = None
+        self,
+        store: ObjectStore,
+        catalog: Catalog,
+        settings: Settings,
+        feed: Feed | None = None,
+        visibility: IndexVisibility | None = None,
     ) -> None:
         self._store = store
         self._catalog = catalog
         self._settings = settings
         self._feed = feed
+        self._visibility = visibility
+
+    def wait_searchable(self, records: Sequence[InstanceRecord]) -> list[InstanceRef]:
+        """Wait (``Settings.index_visible_timeout`` in all) until every read finds these
+        instances, through the catalog's eventually consistent indexes too; the ones still not
+        found by then."""
+        if self._visibility is None or not records:
+            return []
+        return self._visibility.wait_visible(records, self._settings.index_visible_timeout)
 
     def handle_message(self, body: dict[str, Any]) -> list[Outcome]:
         """One SQS message body: an S3 event notification (or S3's test event)."""
@@ -131,7 +161,8 @@ class Indexer:
             return Outcome("removed", key_hash(key), ref.sop)
         if action in ("created", "replaced") and self._feed is not None:
             self._feed.record(ref, action)
-        return Outcome("indexed" if action == "created" else action, key_hash(key), ref.sop)
+        done = "indexed" if action == "created" else action
+        return Outcome(done, key_hash(key), ref.sop, record)
 
     def _pixels(
         self, key: str, header: InstanceHeader, rng: ObjectRange
@@ -177,6 +208,9 @@ class Indexer:
         dest = instance_key(ref)
         if dest != key:
             self._store.copy(key, dest)
+            indexed = self._reconcile(dest, ref)  # searchable before it is reported stored
+            if indexed.record is not None and self.wait_searchable([indexed.record]):
+                raise StorageUnavailable("IndexNotVisible", "index entries not visible yet")
             self._mark_upload(parsed, (header.sop_class, ref.study, ref.series, ref.sop), None)
             self._store.delete(key)
         return Outcome("imported", key_hash(key), header.sop)

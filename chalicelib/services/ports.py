@@ -291,3 +291,14 @@ class Principal:
 
 class TenantStore(Protocol):
     def principal_for_key_hash(self, key_hash: str) -> Principal | None: ...
+
+
+class IndexVisibility(Protocol):
+    """What makes a stored instance findable by every read at once: the catalog's base-table
+    items are read consistently, its secondary indexes (by UID, date, value) are not; this
+    waits until the index entries the catalog holds for these instances answer queries."""
+
+    def wait_visible(self, records: Sequence[InstanceRecord], timeout: float) -> list[InstanceRef]:
+        """The instances whose index entries are still not visible after ``timeout`` seconds
+        (empty: every one is searchable)."""
+        ...

@@ -16,6 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from chalicelib.clock import SYSTEM, Clock
 from chalicelib.dicomweb.dicomjson import first_value
 from chalicelib.dicomweb.resources import InstanceRef, SeriesRef, StudyRef
 from chalicelib.services.ports import (
@@ -38,9 +39,10 @@ class DynamoCatalog:
     """Implements ``services.ports.CatalogWriter`` on one DynamoDB table; ``reads`` is the
     ``CatalogReader`` over the same table (one object for each side, composed)."""
 
-    def __init__(self, client: Any, table: str) -> None:
+    def __init__(self, client: Any, table: str, clock: Clock = SYSTEM) -> None:
         self._table = DynamoTable(client, table, dict(CATALOG_INDEXES))
         self._items = CatalogItems(table)
+        self._clock = clock  # retry backoff waits on it (tests: without sleeping)
         self.reads = CatalogReads(self._table)
 
     def _value_entries(self, rec: InstanceRecord) -> tuple[list[dict[str, Any]], list[str]]:
@@ -86,7 +88,8 @@ class DynamoCatalog:
             except ClientError as exc:
                 if not aws_errors.is_canceled(exc):
                     raise
-            backoff(attempt)  # a concurrent writer got there first, or a TransactionConflict
+            # a concurrent writer got there first, or a TransactionConflict
+            backoff(attempt, self._clock)
         raise CatalogContention(
             aws_errors.TRANSACTION_CANCELED,
             f"instance {record.ref.sop} not indexed after retries",

@@ -9,11 +9,12 @@ cancelled transaction's reasons, a failed condition) before they leave as the se
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+from chalicelib.clock import SYSTEM, Clock
 
 _ser = TypeSerializer()
 _de = TypeDeserializer()
@@ -38,9 +39,9 @@ def plain(item: dict[str, Any]) -> Item:
     return {k: _de.deserialize(v) for k, v in item.items()}
 
 
-def backoff(attempt: int) -> None:
+def backoff(attempt: int, clock: Clock = SYSTEM) -> None:
     """Sleep before retry ``attempt`` (0, 1, ...): exponential, jittered, at most ~0.75 s."""
-    time.sleep(min(0.5, 0.01 * (2**attempt)) * random.uniform(0.5, 1.5))
+    clock.sleep(min(0.5, 0.01 * (2**attempt)) * random.uniform(0.5, 1.5))
 
 
 BATCH_GET_LIMIT = 100  # keys per BatchGetItem
