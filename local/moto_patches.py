@@ -91,6 +91,7 @@ def make_emulator_safe() -> None:
 # --- GSI lag ------------------------------------------------------------------------------------
 
 _LAG = {"reads": 0}
+_ROLLING_BACK = {"depth": 0}  # under _LOCK
 #: (table, hash key, range key) of items written while the lag is on -> index reads still blind
 _PENDING: dict[tuple[str, str, str], int] = {}
 
@@ -125,7 +126,7 @@ def _item_identity(table: Any, item: Any) -> tuple[str, str, str]:
 
 
 def _written(backend: Any, table_name: str, key: dict[str, Any]) -> None:
-    if _LAG["reads"] > 0:
+    if _LAG["reads"] > 0 and not _ROLLING_BACK["depth"]:
         _PENDING[_identity(table_name, key)] = _LAG["reads"]
 
 
@@ -159,7 +160,7 @@ def _make_index_lag_emulable() -> None:
     def put_item(self: Any, table_name: str, item_attrs: dict[str, Any], *a: Any, **kw: Any) -> Any:
         with _LOCK:
             item = original_put(self, table_name, item_attrs, *a, **kw)
-            if _LAG["reads"] > 0:
+            if _LAG["reads"] > 0 and not _ROLLING_BACK["depth"]:
                 _PENDING[_item_identity(self.get_table(table_name), item)] = _LAG["reads"]
             return item
 
@@ -171,7 +172,13 @@ def _make_index_lag_emulable() -> None:
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
         with _LOCK:
-            original_transact(self, transact_items)
+            before = dict(_PENDING)
+            try:
+                original_transact(self, transact_items)
+            except Exception:  # cancelled: DynamoDB wrote nothing (moto's partial writes are
+                _PENDING.clear()  # rolled back by make_dynamodb_atomic)
+                _PENDING.update(before)
+                raise
             for op in transact_items:
                 if "Put" in op or "Update" in op:
                     table_name, key = _item_key(self, op)
@@ -219,11 +226,15 @@ def make_dynamodb_atomic() -> None:
             try:
                 original_transact(self, transact_items)
             except Exception:
-                for table_name, key, before in reversed(snapshots):
-                    if before is None:
-                        self.delete_item(table_name, key)
-                    else:
-                        self.put_item(table_name, before)
+                _ROLLING_BACK["depth"] += 1  # restoring is no write: the index does not lag
+                try:
+                    for table_name, key, before in reversed(snapshots):
+                        if before is None:
+                            self.delete_item(table_name, key)
+                        else:
+                            self.put_item(table_name, before)
+                finally:
+                    _ROLLING_BACK["depth"] -= 1
                 raise
 
     transact_write_items._atomic = True  # type: ignore[attr-defined]
