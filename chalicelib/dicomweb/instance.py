@@ -18,6 +18,7 @@ from io import BytesIO
 from typing import Any
 
 import pydicom
+from pydicom.datadict import keyword_for_tag
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
@@ -178,9 +179,10 @@ def read_instance(data: bytes) -> InstanceHeader:
         short = _short_elements(ds)
         if short:
             e = short[0]
-            raise InstanceRejected(
+            name = keyword_for_tag(e.tag) or "(private)"
+            raise InstanceRejected(  # the tag and keyword only: the value may be a patient's
                 FailureReason.CANNOT_UNDERSTAND,
-                f"file is truncated: element {e.tag} declares {e.length} bytes, "
+                f"file is truncated: element {e.tag} {name} declares {e.length} bytes, "
                 f"{len(e.value or b'')} present",
             )
         header = _header_from(ds, None)

@@ -3,9 +3,11 @@
 ``instance_parts`` reads the request (its Content-Type decides 415 or 400 before any instance
 is looked at); ``InstanceWriter`` is the core every STOW front shares, one part at a time:
 ``check`` validates a part's header, ``write`` puts a valid instance once, at its canonical S3
-key (the catalog is not touched here: the S3 event drives indexing). ``Stow`` runs them over a
-whole request and answers as Orthanc's STOW does: accumulate (``StowResult``), then decide
-200, 202 or 409, with the Store Instances Response Module as DICOM JSON.
+key (the catalog is not touched here: the S3 event drives indexing). Every outcome carries its
+part's 1-based position in the request and, when it failed, a reason in words. ``Stow`` runs
+them over a whole request and answers as Orthanc's STOW does: accumulate (``StowResult``), then
+decide 200, 202 or 409, with the Store Instances Response Module as DICOM JSON
+(``dicomweb/stow_response.py``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from dataclasses import dataclass, field
 from io import BytesIO
 
 import pydicom
-from pydicom.dataset import Dataset
 
 from chalicelib.dicomweb.errors import (
     BadRequest,
@@ -33,6 +34,7 @@ from chalicelib.dicomweb.media import (
 )
 from chalicelib.dicomweb.multipart import read_multipart
 from chalicelib.dicomweb.resources import InstanceRef, is_valid_uid
+from chalicelib.dicomweb.stow_response import Failed, Referenced, store_instances_response
 from chalicelib.observability import count, logger
 from chalicelib.services.answers import Body, json_body
 from chalicelib.services.ports import JsonDict, ObjectStore, StorageBusy, StorageError
@@ -55,6 +57,7 @@ class InstancePart:
 class ValidInstance:
     """A part whose header was read and accepted: where it is to be stored."""
 
+    position: int
     ref: InstanceRef
     sop_class: str
     content: bytes
@@ -62,13 +65,25 @@ class ValidInstance:
 
 @dataclass(frozen=True)
 class StoredInstance:
+    """A part stored at its canonical key. ``position``: the part's 1-based position in the
+    request."""
+
+    position: int
     ref: InstanceRef
     sop_class: str
     size: int = 0
 
+    def failed(self, reason: FailureReason, message: str) -> FailedInstance:
+        """The same part reported failed after all (a later step could not complete)."""
+        return FailedInstance(self.position, self.sop_class, self.ref.sop, reason, message)
+
 
 @dataclass(frozen=True)
 class FailedInstance:
+    """A part not stored: its UIDs when they could be read, the FailureReason, and the reason
+    in words (UIDs, tag keywords and sizes only: never a patient's values)."""
+
+    position: int
     sop_class: str | None
     sop: str | None
     reason: FailureReason
@@ -95,37 +110,22 @@ class StowResult:
         return 202 if self.stored else 409
 
     def to_dicom_json(self, base_url: str, study_in_url: str | None) -> JsonDict:
-        """The Store Instances Response Module (PS3.18 10.5.3) as DICOM JSON."""
-        ds = Dataset()
+        """The Store Instances Response Module (PS3.18 10.5.3) as DICOM JSON, each sequence
+        in the order of the parts."""
         studies = {s.ref.study for s in self.stored}
         study = study_in_url or (next(iter(studies)) if len(studies) == 1 else None)
-        if study:
-            ds.RetrieveURL = f"{base_url}/studies/{study}"
-        if self.stored:
-            ds.ReferencedSOPSequence = [_referenced(s, base_url) for s in self.stored]
-        if self.failed:
-            ds.FailedSOPSequence = [_failed(f) for f in self.failed]
-        result: JsonDict = ds.to_json_dict()
-        return result
+        return store_instances_response(
+            f"{base_url}/studies/{study}" if study else None,
+            [
+                Referenced(s.position, s.sop_class, s.ref.sop, _retrieve_url(base_url, s.ref))
+                for s in self.stored
+            ],
+            [Failed(f.position, f.sop_class, f.sop, f.reason, f.message) for f in self.failed],
+        )
 
 
-def _referenced(item: StoredInstance, base_url: str) -> Dataset:
-    ref = item.ref
-    ds = Dataset()
-    ds.ReferencedSOPClassUID = item.sop_class
-    ds.ReferencedSOPInstanceUID = ref.sop
-    ds.RetrieveURL = f"{base_url}/studies/{ref.study}/series/{ref.series}/instances/{ref.sop}"
-    return ds
-
-
-def _failed(item: FailedInstance) -> Dataset:
-    ds = Dataset()
-    if item.sop_class:
-        ds.ReferencedSOPClassUID = item.sop_class
-    if item.sop:
-        ds.ReferencedSOPInstanceUID = item.sop
-    ds.FailureReason = int(item.reason)
-    return ds
+def _retrieve_url(base_url: str, ref: InstanceRef) -> str:
+    return f"{base_url}/studies/{ref.study}/series/{ref.series}/instances/{ref.sop}"
 
 
 def _best_effort_uids(data: bytes) -> tuple[str | None, str | None]:
@@ -142,7 +142,7 @@ def instance_parts(content_type: str | None, body: bytes) -> list[InstancePart]:
     """The instances of a STOW request body: ``multipart/related`` of ``application/dicom``
     parts (``type`` absent or application/dicom), or one ``application/dicom`` instance (a
     Microsoft extension). Any other Content-Type is 415; a multipart without a boundary or
-    that cannot be read is 400."""
+    that cannot be read, and an empty ``application/dicom`` body, are 400."""
     if not content_type:
         raise UnsupportedMediaType(
             "Content-Type is required: multipart/related or application/dicom"
@@ -152,6 +152,12 @@ def instance_parts(content_type: str | None, body: bytes) -> list[InstancePart]:
     except BadRequest as exc:
         raise UnsupportedMediaType(exc.message) from exc
     if media.essence == APPLICATION_DICOM:
+        if not body:
+            raise BadRequest(
+                "the request body is empty: send one DICOM Part 10 file as application/dicom, "
+                'or several as multipart/related; type="application/dicom"',
+                code="InvalidRequestBody",
+            )
         return [InstancePart(body)]
     if media.essence != MULTIPART_RELATED:
         raise UnsupportedMediaType(
@@ -173,36 +179,42 @@ def instance_parts(content_type: str | None, body: bytes) -> list[InstancePart]:
 
 class InstanceWriter:
     """Validate and store one instance at a time: the core of every STOW front (this
-    request-at-once service, and a receiver that streams parts as they arrive)."""
+    request-at-once service, and a receiver that streams parts as they arrive). The front
+    numbers the parts: ``position`` is a part's 1-based position in its request."""
 
     def __init__(self, store: ObjectStore) -> None:
         self._store = store
 
     def check(
-        self, part: InstancePart, tenant: str, study_in_url: str | None
+        self, part: InstancePart, tenant: str, study_in_url: str | None, *, position: int
     ) -> ValidInstance | FailedInstance:
         """The part's header read and accepted, or why not (a FailureReason): not
-        application/dicom or not a readable instance (0xC000 and kin), or of another study
-        than the request URL names (0xA901)."""
+        application/dicom, empty or not a readable instance (0xC000 and kin), or of another
+        study than the request URL names (0xA901)."""
         try:
-            if part.content_type.split(";")[0].strip().lower() != APPLICATION_DICOM:
-                raise InstanceRejected(
+            media_type = part.content_type.split(";")[0].strip().lower()
+            if media_type != APPLICATION_DICOM:
+                raise InstanceRejected(  # the type itself is not quoted: it is the sender's text
                     FailureReason.CANNOT_UNDERSTAND,
-                    f"part media type {part.content_type[:60]!r} is not application/dicom",
+                    "the part's Content-Type is not application/dicom",
                 )
+            if not part.content:
+                raise InstanceRejected(FailureReason.CANNOT_UNDERSTAND, "the part is empty")
             header = read_instance(part.content)
         except InstanceRejected as exc:
             sop_class, sop = _best_effort_uids(part.content)
-            return FailedInstance(sop_class, sop, exc.reason, exc.message)
+            return FailedInstance(position, sop_class, sop, exc.reason, exc.message)
         if study_in_url and header.study != study_in_url:
             return FailedInstance(
+                position,
                 header.sop_class,
                 header.sop,
                 FailureReason.STUDY_UID_MISMATCH,
-                "StudyInstanceUID differs from the study in the request URL",
+                f"StudyInstanceUID {header.study} is not the study in the request URL, "
+                f"{study_in_url}",
             )
         ref = InstanceRef(tenant, header.study, header.series, header.sop)
-        return ValidInstance(ref, header.sop_class, part.content)
+        return ValidInstance(position, ref, header.sop_class, part.content)
 
     def write(self, valid: ValidInstance) -> StoredInstance | FailedInstance:
         """Put the instance at its canonical key; a storage failure fails the instance
@@ -210,15 +222,24 @@ class InstanceWriter:
         try:
             self._store.put(instance_key(valid.ref), valid.content, APPLICATION_DICOM)
         except StorageError as exc:
-            reason = (
-                FailureReason.OUT_OF_RESOURCES
-                if isinstance(exc, StorageBusy)
-                else FailureReason.PROCESSING_FAILURE
-            )
-            return FailedInstance(
-                valid.sop_class, valid.ref.sop, reason, f"storage error {exc.code}"
-            )
-        return StoredInstance(valid.ref, valid.sop_class, len(valid.content))
+            code = f" ({exc.code})" if exc.code else ""
+            if isinstance(exc, StorageBusy):
+                reason = FailureReason.OUT_OF_RESOURCES
+                message = f"storage is busy{code}: send this instance again later"
+            else:
+                reason = FailureReason.PROCESSING_FAILURE
+                message = f"storage refused to write the instance{code}"
+            return FailedInstance(valid.position, valid.sop_class, valid.ref.sop, reason, message)
+        return StoredInstance(valid.position, valid.ref, valid.sop_class, len(valid.content))
+
+
+def same_key_chains(valid: Sequence[ValidInstance]) -> list[list[ValidInstance]]:
+    """The valid instances grouped by canonical key, each group in the order of the parts:
+    parts that repeat an instance are written one after the other, so the last one wins."""
+    chains: dict[str, list[ValidInstance]] = {}
+    for v in valid:
+        chains.setdefault(instance_key(v.ref), []).append(v)
+    return list(chains.values())
 
 
 class Stow:
@@ -252,22 +273,27 @@ class Stow:
     def store_parts(
         self, tenant: str, parts: Sequence[InstancePart], study_in_url: str | None
     ) -> StowResult:
-        """Check every part, then write the valid instances, up to ``PUT_CONCURRENCY`` at a
-        time. Failures of the check come first, then the writes' outcomes, each in the order
-        of the parts."""
+        """Check every part (numbered from 1 in the order given), then write the valid
+        instances: distinct keys up to ``PUT_CONCURRENCY`` at a time, parts that repeat a key
+        one after the other in their order, so the last one is the stored instance."""
         result = StowResult()
         valid: list[ValidInstance] = []
-        for part in parts:
-            checked = self._writer.check(part, tenant, study_in_url)
+        for position, part in enumerate(parts, start=1):
+            checked = self._writer.check(part, tenant, study_in_url, position=position)
             if isinstance(checked, ValidInstance):
                 valid.append(checked)
             else:
                 result.add(checked)
-        if len(valid) > 1:
+        chains = same_key_chains(valid)
+        if len(chains) > 1:
             with ThreadPoolExecutor(max_workers=PUT_CONCURRENCY) as pool:
-                outcomes = list(pool.map(self._writer.write, valid))
+                written = list(pool.map(self._write_in_order, chains))
         else:
-            outcomes = [self._writer.write(v) for v in valid]
-        for outcome in outcomes:
-            result.add(outcome)
+            written = [self._write_in_order(c) for c in chains]
+        for outcomes in written:
+            for outcome in outcomes:
+                result.add(outcome)
         return result
+
+    def _write_in_order(self, chain: list[ValidInstance]) -> list[StoredInstance | FailedInstance]:
+        return [self._writer.write(v) for v in chain]

@@ -26,7 +26,11 @@ from pydicom.uid import UID  # noqa: E402
 
 import app  # noqa: E402
 from chalicelib.config import Settings  # noqa: E402
-from chalicelib.dicomweb import attributes, rendering  # noqa: E402
+from chalicelib.dicomweb import (  # noqa: E402
+    attributes,
+    rendering,
+    stow_response,
+)
 from chalicelib.dicomweb.dicomjson import tag_hex  # noqa: E402
 from chalicelib.dicomweb.errors import (  # noqa: E402
     BadRequest,
@@ -123,6 +127,7 @@ def source(*parts: str) -> str:
 CHECKED = {
     "routes",
     "stow-content-types",
+    "stow-private-elements",
     "failure-reasons",
     "qido-resources",
     "qido-params",
@@ -193,6 +198,42 @@ def test_stow_content_types(row: dict[str, str]) -> None:
 def test_stow_content_type_checks_are_the_ones_stow_runs() -> None:
     """The table above is run through ``instance_parts``: make sure STOW still uses it."""
     assert "instance_parts(" in inspect.getsource(Stow.store_instances)
+
+
+def test_stow_private_elements_are_the_ones_every_answer_carries() -> None:
+    """The table of the private block, against ``stow_response``'s constants and against an
+    answer with a stored part, an unreadable one and an empty single-part body."""
+    rows = {plain(r["tag"]): r for r in table("stow-private-elements")}
+    group = f"{stow_response.PRIVATE_GROUP:04X}"
+    creator = f"({group},0010)"
+    position = f"({group},10{stow_response.PART_POSITION:02X})"
+    text = f"({group},10{stow_response.FAILURE_TEXT:02X})"
+    assert set(rows) == {creator, position, text}
+    assert plain(rows[creator]["name"]) == f"Private Creator {stow_response.PRIVATE_CREATOR}"
+    assert rows[position]["VR"] == stow_response.PART_POSITION_VR
+    assert rows[text]["VR"] == stow_response.FAILURE_TEXT_VR
+    result = Stow(FakeStore()).store_parts(
+        "t1", [InstancePart(b"x"), InstancePart(instance_bytes())], None
+    )
+    doc = result.to_dicom_json("https://x", None)
+    failed, referenced = doc["00081198"]["Value"], doc["00081199"]["Value"]
+
+    def private(items: list[dict[str, Any]]) -> set[str]:
+        """The private tags every one of the items carries."""
+        return set.intersection(
+            *({f"({k[:4]},{k[4:]})" for k in item if k.startswith(group)} for item in items)
+        )
+
+    carried = {
+        "every item": private(failed + referenced),
+        "FailedSOPSequence items": private(failed),
+    }
+    assert carried == {"every item": {creator, position}, "FailedSOPSequence items": set(rows)}
+    for tag, row in rows.items():
+        assert tag in carried[row["in"]], tag
+    with pytest.raises(BadRequest) as raised:
+        instance_parts("application/dicom", b"")
+    assert raised.value.code == "InvalidRequestBody"
 
 
 def failure_rows() -> dict[str, dict[str, str]]:

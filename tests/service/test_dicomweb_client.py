@@ -31,9 +31,10 @@ What the service refuses, and the status the client raises:
 * ``retrieve_bulkdata(byte_range=...)``: the Range header is ignored; ``200`` with the whole
   value (HTTP allows a server to ignore Range).
 * ``store_instances`` of a dataset that is not a Part 10 file: ``409`` with FailureReason
-  ``0xC000``. pydicom's ``dcmwrite`` writes the 128-byte preamble and ``DICM`` only when the
-  dataset has a ``preamble`` (``dcmread`` and highdicom set one): a dataset built in code
-  needs ``ds.preamble = b"\\0" * 128`` (``part10`` below).
+  ``0xC000`` (and, in the private elements the client parses with the rest, the part's
+  position and the reason in words). pydicom's ``dcmwrite`` writes the 128-byte preamble and
+  ``DICM`` only when the dataset has a ``preamble`` (``dcmread`` and highdicom set one): a
+  dataset built in code needs ``ds.preamble = b"\\0" * 128`` (``part10`` below).
 
 Two client-side limits, no request sent: ``ValueError`` for Implicit VR Little Endian and
 Deflated Explicit VR Little Endian as ``application/dicom`` transfer syntaxes (the client's own
@@ -64,6 +65,7 @@ from pydicom.dataset import Dataset
 from pydicom.encaps import generate_frames
 from pydicom.uid import JPEG2000Lossless, RLELossless
 
+from chalicelib.dicomweb.stow_response import failure_text, part_position
 from local.harness import InProcessStack, in_process_stack, prepared_app
 from tests.conftest import KEY, TENANT
 from tests.factories import dataset, uid
@@ -194,11 +196,18 @@ def test_store_instances_responses(stack, client, study):
     body = Dataset.from_json(err.value.response.json())
     assert body.FailedSOPSequence[0].FailureReason == SUCCESS_STUDY_UID_MISMATCH
 
-    # some stored, some not: 202, which the client returns
-    mixed = client.store_instances(
-        [part10(dataset()), part10(dataset(study=study.uid))], study_instance_uid=study.uid
+    # some stored, some not: 202, which the client returns, parsed whole (private elements
+    # included): each item names its part's position, the failure its reason in words
+    foreign, own = part10(dataset()), part10(dataset(study=study.uid))
+    mixed = client.store_instances([foreign, own], study_instance_uid=study.uid)
+    (stored,) = mixed.ReferencedSOPSequence
+    (refused,) = mixed.FailedSOPSequence
+    assert (stored.ReferencedSOPInstanceUID, part_position(stored)) == (own.SOPInstanceUID, 2)
+    assert (refused.ReferencedSOPInstanceUID, part_position(refused)) == (foreign.SOPInstanceUID, 1)
+    assert failure_text(refused) == (
+        f"StudyInstanceUID {foreign.StudyInstanceUID} is not the study in the request URL, "
+        f"{study.uid}"
     )
-    assert len(mixed.ReferencedSOPSequence) == 1 and len(mixed.FailedSOPSequence) == 1
 
     # a dataset without preamble: dcmwrite writes no Part 10 file
     bare = dataset(study=study.uid)
@@ -208,6 +217,10 @@ def test_store_instances_responses(stack, client, study):
     body = Dataset.from_json(err.value.response.json())
     assert body.FailedSOPSequence[0].FailureReason == CANNOT_UNDERSTAND
     assert body.FailedSOPSequence[0].ReferencedSOPInstanceUID == bare.SOPInstanceUID
+    assert part_position(body.FailedSOPSequence[0]) == 1
+    assert failure_text(body.FailedSOPSequence[0]) == (
+        "not a DICOM Part 10 file (no preamble or DICM prefix)"
+    )
 
 
 def test_chunked_store(stack, client):

@@ -16,6 +16,7 @@ FAILED = "00081198"
 RETRIEVE_URL = "00081190"
 FAILURE_REASON = "00081197"
 SOP_UID = "00081155"
+PART_POSITION, FAILURE_TEXT = "00091001", "00091002"
 
 
 def failed_reasons(body: dict) -> list[int]:
@@ -88,6 +89,17 @@ def test_multipart_without_boundary_gets_400(stack):
     )
     assert r.status_code == 400
     assert r.json()["error"]["code"] == "InvalidMultipart"
+
+
+@pytest.mark.parametrize("body", [b"", None])
+def test_an_empty_single_part_body_gets_400(stack, body):
+    """Nothing to store is the request's mistake, as with a multipart body without parts: not
+    a 409 listing a failure for an instance that does not exist."""
+    r = stack.post("/studies", data=body, headers={"Content-Type": "application/dicom"})
+    assert r.status_code == 400
+    error = r.json()["error"]
+    assert error["code"] == "InvalidRequestBody"
+    assert "body is empty" in error["message"]
 
 
 def test_multipart_with_no_parts_gets_400(stack):
@@ -221,3 +233,57 @@ def test_an_instance_with_a_non_numeric_is_value_is_stored_and_indexed(stack):
     assert meta["00080018"]["Value"] == [ds.SOPInstanceUID] and "00200013" not in meta
     path = f"/studies/{study}/series/{ds.SeriesInstanceUID}/instances/{ds.SOPInstanceUID}"
     assert stack.get(path, headers={"Accept": "application/dicom"}).content == data
+
+
+def test_every_part_is_accounted_for_by_position_and_reason(stack):
+    study = uid()
+    good, other = dataset(study=study), dataset(study=study)
+    r = stack.post(
+        f"/studies/{study}",
+        data=multipart_body([b"junk", to_bytes(good), instance_bytes(), to_bytes(other)]),
+        headers={"Content-Type": MULTIPART},
+    )
+    assert r.status_code == 202
+    body = r.json()
+    referenced, failed = body[REFERENCED]["Value"], body[FAILED]["Value"]
+    assert [(i[PART_POSITION]["Value"], i[SOP_UID]["Value"]) for i in referenced] == [
+        ([2], [good.SOPInstanceUID]),
+        ([4], [other.SOPInstanceUID]),
+    ]
+    assert [i[PART_POSITION]["Value"][0] for i in failed] == [1, 3]
+    junk, foreign = failed
+    assert SOP_UID not in junk and junk[FAILURE_REASON]["Value"] == [0xC000]
+    assert junk[FAILURE_TEXT] == {
+        "vr": "LT",
+        "Value": ["not a DICOM Part 10 file (no preamble or DICM prefix)"],
+    }
+    assert "is not the study in the request URL" in foreign[FAILURE_TEXT]["Value"][0]
+    assert all(i["00090010"] == {"vr": "LO", "Value": ["SERVERLESS DICOMWEB"]} for i in failed)
+
+
+def test_a_request_repeating_an_instance_stores_the_last_part(stack):
+    ds = dataset(SeriesDescription="first")
+    first = to_bytes(ds)
+    ds.SeriesDescription = "second"
+    second = to_bytes(ds)
+    others = [instance_bytes(study=ds.StudyInstanceUID) for _ in range(3)]
+    r = stack.post(
+        "/studies",
+        data=multipart_body([first, *others, second]),
+        headers={"Content-Type": MULTIPART},
+    )
+    assert r.status_code == 200
+    listed = [
+        (i[PART_POSITION]["Value"][0], i[SOP_UID]["Value"][0])
+        for i in r.json()[REFERENCED]["Value"]
+    ]
+    assert [p for p, sop in listed if sop == ds.SOPInstanceUID] == [1, 5]  # both, in order
+    ref = InstanceRef(TENANT, ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
+    assert stack.deps.store.get(instance_key(ref)) == second
+    stack.drain()
+    (series,) = stack.get(
+        f"/studies/{ds.StudyInstanceUID}/series",
+        params={"SeriesInstanceUID": ds.SeriesInstanceUID, "includefield": "SeriesDescription"},
+    ).json()
+    assert series["0008103E"]["Value"] == ["second"]
+    assert series["00201209"]["Value"] == [1]  # one instance, not two
