@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
+from chalicelib.clock import SYSTEM, Clock
 from chalicelib.config import Settings
 from chalicelib.routes.auth import KeyCache
 from chalicelib.services.changes import Changes
@@ -20,6 +21,7 @@ from chalicelib.services.indexer import Indexer
 from chalicelib.services.metadata import Metadata
 from chalicelib.services.qido import Qido
 from chalicelib.services.render import Render
+from chalicelib.services.searchable import Searchable
 from chalicelib.services.spill import Spill
 from chalicelib.services.stow import Stow
 from chalicelib.services.uploads import Uploads
@@ -37,8 +39,10 @@ from chalicelib.storage.visibility import DynamoIndexVisibility
 
 
 class Deps:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Clock = SYSTEM) -> None:
         self.settings = settings
+        #: what retries and waits sleep on (tests: a clock that does not sleep)
+        self.clock = clock
         self.clients = AwsClients(settings)
 
     def reset(self) -> None:
@@ -57,7 +61,7 @@ class Deps:
 
     @cached_property
     def catalog(self) -> DynamoCatalog:
-        return DynamoCatalog(self.clients.dynamodb, self.settings.catalog_table)
+        return DynamoCatalog(self.clients.dynamodb, self.settings.catalog_table, self.clock)
 
     @cached_property
     def catalog_reads(self) -> CatalogReads:
@@ -103,7 +107,7 @@ class Deps:
 
     @cached_property
     def visibility(self) -> DynamoIndexVisibility:
-        return DynamoIndexVisibility(self.clients.dynamodb, self.settings.catalog_table)
+        return DynamoIndexVisibility(self.clients.dynamodb, self.settings.catalog_table, self.clock)
 
     @cached_property
     def indexer(self) -> Indexer:
@@ -115,7 +119,7 @@ class Deps:
 
     @cached_property
     def stow(self) -> Stow:
-        return Stow(self.store)
+        return Stow(self.store, Searchable(self.indexer, self.store, self.clock))
 
     @cached_property
     def wado(self) -> Wado:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from io import BytesIO
 
 import pydicom
@@ -34,98 +33,22 @@ from chalicelib.dicomweb.media import (
 )
 from chalicelib.dicomweb.multipart import read_multipart
 from chalicelib.dicomweb.resources import InstanceRef, is_valid_uid
-from chalicelib.dicomweb.stow_response import Failed, Referenced, store_instances_response
 from chalicelib.observability import count, logger
 from chalicelib.services.answers import Body, json_body
-from chalicelib.services.ports import JsonDict, ObjectStore, StorageBusy, StorageError
+from chalicelib.services.ports import ObjectStore, StorageBusy, StorageError
+from chalicelib.services.searchable import Searchable
+from chalicelib.services.stow_outcomes import (
+    FailedInstance,
+    InstancePart,
+    StoredInstance,
+    StowResult,
+    ValidInstance,
+)
 from chalicelib.storage.keys import instance_key
 
 #: Instances written at once: a batch of 50 costs about two PUT latencies, not 50, which keeps
 #: a full STOW far inside API Gateway's 29 s.
 PUT_CONCURRENCY = 8
-
-
-@dataclass(frozen=True)
-class InstancePart:
-    """One part of a STOW request: an instance's bytes as sent, and the part's media type."""
-
-    content: bytes
-    content_type: str = APPLICATION_DICOM
-
-
-@dataclass(frozen=True)
-class ValidInstance:
-    """A part whose header was read and accepted: where it is to be stored."""
-
-    position: int
-    ref: InstanceRef
-    sop_class: str
-    content: bytes
-
-
-@dataclass(frozen=True)
-class StoredInstance:
-    """A part stored at its canonical key. ``position``: the part's 1-based position in the
-    request."""
-
-    position: int
-    ref: InstanceRef
-    sop_class: str
-    size: int = 0
-
-    def failed(self, reason: FailureReason, message: str) -> FailedInstance:
-        """The same part reported failed after all (a later step could not complete)."""
-        return FailedInstance(self.position, self.sop_class, self.ref.sop, reason, message)
-
-
-@dataclass(frozen=True)
-class FailedInstance:
-    """A part not stored: its UIDs when they could be read, the FailureReason, and the reason
-    in words (UIDs, tag keywords and sizes only: never a patient's values)."""
-
-    position: int
-    sop_class: str | None
-    sop: str | None
-    reason: FailureReason
-    message: str
-
-
-@dataclass
-class StowResult:
-    """Accumulate, then decide: 200 all stored, 202 some failed, 409 none stored."""
-
-    stored: list[StoredInstance] = field(default_factory=list)
-    failed: list[FailedInstance] = field(default_factory=list)
-
-    def add(self, outcome: StoredInstance | FailedInstance) -> None:
-        if isinstance(outcome, StoredInstance):
-            self.stored.append(outcome)
-        else:
-            self.failed.append(outcome)
-
-    @property
-    def status(self) -> int:
-        if not self.failed:
-            return 200
-        return 202 if self.stored else 409
-
-    def to_dicom_json(self, base_url: str, study_in_url: str | None) -> JsonDict:
-        """The Store Instances Response Module (PS3.18 10.5.3) as DICOM JSON, each sequence
-        in the order of the parts."""
-        studies = {s.ref.study for s in self.stored}
-        study = study_in_url or (next(iter(studies)) if len(studies) == 1 else None)
-        return store_instances_response(
-            f"{base_url}/studies/{study}" if study else None,
-            [
-                Referenced(s.position, s.sop_class, s.ref.sop, _retrieve_url(base_url, s.ref))
-                for s in self.stored
-            ],
-            [Failed(f.position, f.sop_class, f.sop, f.reason, f.message) for f in self.failed],
-        )
-
-
-def _retrieve_url(base_url: str, ref: InstanceRef) -> str:
-    return f"{base_url}/studies/{ref.study}/series/{ref.series}/instances/{ref.sop}"
 
 
 def _best_effort_uids(data: bytes) -> tuple[str | None, str | None]:
@@ -220,7 +143,7 @@ class InstanceWriter:
         """Put the instance at its canonical key; a storage failure fails the instance
         (0xA700 when storage is busy, 0x0110 otherwise) instead of the request."""
         try:
-            self._store.put(instance_key(valid.ref), valid.content, APPLICATION_DICOM)
+            written = self._store.put(instance_key(valid.ref), valid.content, APPLICATION_DICOM)
         except StorageError as exc:
             code = f" ({exc.code})" if exc.code else ""
             if isinstance(exc, StorageBusy):
@@ -230,7 +153,9 @@ class InstanceWriter:
                 reason = FailureReason.PROCESSING_FAILURE
                 message = f"storage refused to write the instance{code}"
             return FailedInstance(valid.position, valid.sop_class, valid.ref.sop, reason, message)
-        return StoredInstance(valid.position, valid.ref, valid.sop_class, len(valid.content))
+        return StoredInstance(
+            valid.position, valid.ref, valid.sop_class, len(valid.content), written.version_id
+        )
 
 
 def same_key_chains(valid: Sequence[ValidInstance]) -> list[list[ValidInstance]]:
@@ -243,8 +168,9 @@ def same_key_chains(valid: Sequence[ValidInstance]) -> list[list[ValidInstance]]
 
 
 class Stow:
-    def __init__(self, store: ObjectStore) -> None:
+    def __init__(self, store: ObjectStore, searchable: Searchable | None = None) -> None:
         self._writer = InstanceWriter(store)
+        self._searchable = searchable
 
     def store_instances(
         self,
@@ -290,9 +216,13 @@ class Stow:
                 written = list(pool.map(self._write_in_order, chains))
         else:
             written = [self._write_in_order(c) for c in chains]
-        for outcomes in written:
-            for outcome in outcomes:
-                result.add(outcome)
+        outcomes = [o for chain in written for o in chain]
+        stored = [o for o in outcomes if isinstance(o, StoredInstance)]
+        if self._searchable is not None and stored:  # searchable on 200
+            indexed = iter(self._searchable.make_searchable(stored))
+            outcomes = [next(indexed) if isinstance(o, StoredInstance) else o for o in outcomes]
+        for outcome in sorted(outcomes, key=lambda o: o.position):
+            result.add(outcome)
         return result
 
     def _write_in_order(self, chain: list[ValidInstance]) -> list[StoredInstance | FailedInstance]:

@@ -54,7 +54,7 @@ from chalicelib.routes import table as route_table  # noqa: E402
 from chalicelib.routes.http import CORS_HEADERS  # noqa: E402
 from chalicelib.routes.qido import QIDO_RESOURCES  # noqa: E402
 from chalicelib.services import qido, qido_search, wado  # noqa: E402
-from chalicelib.services.ports import StorageBusy, StorageError  # noqa: E402
+from chalicelib.services.ports import StorageBusy, StorageError, StoredObject  # noqa: E402
 from chalicelib.services.stow import InstancePart, Stow, instance_parts  # noqa: E402
 from chalicelib.services.transcode import TARGETS, can_write  # noqa: E402
 from chalicelib.storage.tenants import ALL_SCOPES  # noqa: E402
@@ -266,10 +266,11 @@ class FakeStore:
         self.error = error
         self.objects: dict[str, bytes] = {}
 
-    def put(self, key: str, data: bytes, content_type: str) -> None:
+    def put(self, key: str, data: bytes, content_type: str) -> StoredObject:
         if self.error:
             raise self.error
         self.objects[key] = data
+        return StoredObject(key, len(data), "etag")
 
 
 def test_stow_produces_each_documented_failure_reason_and_status() -> None:

@@ -50,13 +50,18 @@ def nth_calls(first: int, count: int) -> Any:
 
 
 def study_with_import(stack: Any) -> tuple[str, dict[str, str]]:
-    """Four instances in two series by STOW, one more by an import; their SHA-256s."""
+    """Four instances in two series dropped into S3 at their canonical keys, one more by an
+    import; their SHA-256s. (Dropped, not STOWed: a STOW indexes inline, and these tests are
+    about the indexer's own path, the only one for S3 drops and the STOW's safety net.)"""
     study = dataset().StudyInstanceUID
     series = [dataset(study=study).SeriesInstanceUID for _ in range(2)]
     sent = [dataset(study=study, series=series[i % 2]) for i in range(4)]
-    body = multipart_body([to_bytes(ds) for ds in sent])
-    r = stack.post("/studies", data=body, headers={"Content-Type": CT})
-    assert r.status_code == 200, r.text
+    for ds in sent:
+        stack.deps.clients.s3.put_object(
+            Bucket=stack.deps.settings.bucket,
+            Key=f"dicom/{TENANT}/{study}/{ds.SeriesInstanceUID}/{ds.SOPInstanceUID}.dcm",
+            Body=to_bytes(ds),
+        )
     imported = dataset(study=study, series=series[0])
     data = to_bytes(imported)
     stack.deps.clients.s3.put_object(

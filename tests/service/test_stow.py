@@ -9,7 +9,7 @@ from chalicelib.dicomweb.resources import InstanceRef
 from chalicelib.storage.keys import instance_key
 from tests.conftest import TENANT
 from tests.factories import dataset, instance_bytes, multipart_body, to_bytes, uid
-from tests.service.helpers import ANY_TS, MULTIPART, inject_error
+from tests.service.helpers import MULTIPART, inject_error
 
 REFERENCED = "00081199"
 FAILED = "00081198"
@@ -173,23 +173,24 @@ def test_storage_throttling_is_a700_and_other_errors_0110(stack):
     assert failed_reasons(r.json()) == [0x0110]
 
 
-def test_stow_writes_s3_once_and_not_the_catalog(stack):
+def test_stow_writes_the_instance_once_and_indexes_it_inline(stack):
+    """Searchable on 200: the STOW itself runs the indexer's reconcile (ranged header read,
+    fragment, one catalog transaction, change feed) and waits for the index entries; the S3
+    event that follows finds the instance unchanged and writes nothing."""
     ds = dataset()
     stack.counter.reset()
     r = stack.post("/studies", data=to_bytes(ds), headers={"Content-Type": "application/dicom"})
     assert r.status_code == 200
-    assert stack.counter.calls("s3.PutObject") == 1
-    assert stack.counter.total_calls("dynamodb.") <= 1  # the API key lookup at most
-    assert stack.counter.calls("dynamodb.TransactWriteItems") == 0
-    # read-after-write: retrievable before indexing, not yet searchable
-    r = stack.get(
-        f"/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/instances/{ds.SOPInstanceUID}",
-        headers={"Accept": ANY_TS},
-    )
-    assert r.status_code == 200
-    assert stack.get("/studies").json() == []
+    assert stack.counter.calls("s3.PutObject") == 2  # the instance, its metadata fragment
+    assert stack.counter.calls("s3.GetObject") == 1  # the header, a ranged read
+    assert stack.counter.calls("dynamodb.TransactWriteItems") >= 1
+    assert stack.get("/studies", params={"StudyInstanceUID": ds.StudyInstanceUID}).json()
+    stack.counter.reset()
     stack.drain()
-    assert len(stack.get("/studies").json()) == 1
+    assert stack.counter.calls("dynamodb.TransactWriteItems") <= 1  # tried, found unchanged
+    assert stack.counter.calls("dynamodb.PutItem") == 0  # no second change-feed entry
+    feed = stack.get("/changefeed").json()
+    assert [c["sopInstanceUid"] for c in feed].count(ds.SOPInstanceUID) == 1
 
 
 def test_restore_replaces_the_instance(stack):

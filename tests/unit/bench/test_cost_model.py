@@ -25,23 +25,27 @@ def test_item_size_and_units_follow_dynamodb_rules() -> None:
     assert read_units(4097, consistent=False) == 1 and read_units(10, consistent=True) == 1
 
 
-def test_stow_is_one_put_and_nothing_else(rows: list[Measured]) -> None:
+def test_stow_stores_and_indexes_inline(rows: list[Measured]) -> None:
+    """Searchable on 200: the STOW itself reads the header back, writes the fragment, the
+    catalog and the change feed, and asks the indexes for what it wrote."""
     stow = find(rows, "STOW-RS, one instance")
-    assert stow.calls == {"s3.PutObject": 1}
-    assert stow.capacity.total_write_units == 0
+    assert stow.calls["s3.PutObject"] == 2  # the instance and its metadata fragment
+    assert stow.calls["s3.GetObject"] == 1  # the header, ranged
+    assert stow.calls["dynamodb.TransactWriteItems"] == 1
+    assert stow.calls["dynamodb.PutItem"] == 1  # one change-feed entry
+    assert 1 <= stow.calls["dynamodb.Query"] <= 12  # index entries confirmed visible
+    assert "dynamodb.Scan" not in stow.calls
+    assert 4 <= stow.capacity.write_units <= 20  # a transaction of 3 items + the feed
+    first = find(rows, "STOW-RS, first instance")
+    assert first.capacity.total_write_units > stow.capacity.total_write_units
 
 
-def test_indexing_reads_the_header_and_writes_the_catalog(
-    rows: list[Measured],
-) -> None:
+def test_the_s3_event_after_a_stow_finds_the_instance_unchanged(rows: list[Measured]) -> None:
     index = find(rows, "Indexing, one instance")
     assert index.calls["s3.GetObject"] == 1  # the header, ranged
-    assert index.calls["dynamodb.TransactWriteItems"] == 1
+    assert "dynamodb.PutItem" not in index.calls  # no second change-feed entry
     assert "dynamodb.Scan" not in index.calls
-    assert 4 <= index.capacity.write_units <= 20  # a transaction of 3 items + the feed
     assert index.sqs_requests == pytest.approx(1.2)
-    first = find(rows, "Indexing, first instance")
-    assert first.capacity.total_write_units > index.capacity.total_write_units
 
 
 def test_qido_is_a_query_and_a_batch_get(rows: list[Measured]) -> None:

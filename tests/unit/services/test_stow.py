@@ -117,7 +117,10 @@ def test_check_then_write_one_part_at_a_time(store: S3ObjectStore) -> None:
     )
     assert checked.position == 3
     written = writer.write(checked)
-    assert written == StoredInstance(3, checked.ref, ds.SOPClassUID, len(to_bytes(ds)))
+    assert isinstance(written, StoredInstance) and written.version_id  # the version it wrote
+    assert written == StoredInstance(
+        3, checked.ref, ds.SOPClassUID, len(to_bytes(ds)), written.version_id
+    )
     wrong_type = writer.check(
         InstancePart(to_bytes(ds), "application/octet-stream"), T, None, position=4
     )

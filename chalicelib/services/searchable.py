@@ -1,0 +1,129 @@
+"""Searchable on 200: what a STOW stored is indexed before the STOW answers.
+
+Each stored instance goes through the indexer's own reconcile (``Indexer.handle_key``: the
+one code path that writes the catalog, with its invariants — fragment before catalog, exact
+counts, one change-feed entry), up to ``INDEXERS`` at a time; then the STOW waits until the
+catalog's eventually consistent indexes answer for them (``Indexer.wait_searchable``). The S3
+event that follows finds them ``unchanged``: it stays the safety net, and the only path for S3
+drops.
+
+An instance that cannot be indexed in time (the catalog stays contended or throttled through
+its retries, or its index entries do not show within ``Settings.index_visible_timeout``) is
+withdrawn: the version this request wrote is deleted by its VersionId (a previous version of
+the same instance, if any, is current again, untouched) and the part is reported failed,
+0xA700 with the reason. So 200 always means searchable.
+
+Time, at most: the catalog retries a conflicted transaction 10 times (about 4 s of backoff in
+all), this retries a throttled or failing one ``RETRIES`` times, and the wait is 5 s: about
+17 s in the worst case, inside API Gateway's 29 s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from chalicelib.clock import SYSTEM, Clock
+from chalicelib.dicomweb.errors import FailureReason
+from chalicelib.observability import logger
+from chalicelib.services.indexer import Indexer
+from chalicelib.services.ports import (
+    InstanceRecord,
+    ObjectStore,
+    StorageError,
+    StorageUnavailable,
+)
+from chalicelib.services.stow_outcomes import FailedInstance, StoredInstance
+from chalicelib.storage.keys import instance_key
+
+INDEXERS = 8
+#: Attempts of one instance's indexing when storage is throttled or failing for now.
+RETRIES = 3
+
+
+def _pause(attempt: int) -> float:
+    return min(1.0, 0.1 * float(2**attempt))
+
+
+class Searchable:
+    def __init__(self, indexer: Indexer, store: ObjectStore, clock: Clock = SYSTEM) -> None:
+        self._indexer = indexer
+        self._store = store
+        self._clock = clock
+
+    def _index(self, key: str) -> InstanceRecord | StorageError:
+        failure: StorageError = StorageUnavailable("NotIndexed")
+        for attempt in range(RETRIES):
+            try:
+                outcome = self._indexer.handle_key(key)
+            except StorageUnavailable as exc:
+                failure = exc
+                self._clock.sleep(_pause(attempt))
+                continue
+            except StorageError as exc:
+                return exc
+            if outcome.record is None:  # deleted by another request meanwhile
+                return StorageError("NotFound", outcome.action)
+            return outcome.record
+        return failure
+
+    def make_searchable(
+        self, stored: Sequence[StoredInstance]
+    ) -> list[StoredInstance | FailedInstance]:
+        """``stored``, each one either searchable by every read now or withdrawn and failed."""
+        keys = list(dict.fromkeys(instance_key(s.ref) for s in stored))
+        if not keys:
+            return []
+        with ThreadPoolExecutor(max_workers=min(INDEXERS, len(keys))) as pool:
+            indexed = dict(zip(keys, pool.map(self._index, keys), strict=True))
+        records = [r for r in indexed.values() if isinstance(r, InstanceRecord)]
+        try:
+            late = set(self._indexer.wait_searchable(records))
+        except StorageError:  # the indexes could not be asked: nothing is known searchable
+            late = {r.ref for r in records}
+        failed = {
+            key: result
+            for key, result in indexed.items()
+            if not isinstance(result, InstanceRecord) or result.ref in late
+        }
+        out: list[StoredInstance | FailedInstance] = []
+        for item in stored:
+            key = instance_key(item.ref)
+            if key in failed:
+                out.append(self._withdraw(item, key, failed[key]))
+            else:
+                out.append(item)
+        for key in failed:
+            self._settle(key)
+        if failed:
+            logger.warning("stow withdrew instances", extra={"count": len(failed)})
+        return out
+
+    def _withdraw(
+        self, item: StoredInstance, key: str, cause: InstanceRecord | StorageError
+    ) -> FailedInstance:
+        """Delete the version this request wrote; the part is reported failed."""
+        if item.version_id:
+            self._store.delete_versions([(key, item.version_id)])
+        if isinstance(cause, InstanceRecord):
+            why = "its index entries did not become visible in time"
+        elif cause.code == "NotFound":
+            return item.failed(
+                FailureReason.PROCESSING_FAILURE,
+                "the instance was deleted by another request while it was stored",
+            )
+        else:
+            why = f"the catalog stayed busy ({cause.code or type(cause).__name__})"
+        return item.failed(
+            FailureReason.OUT_OF_RESOURCES,
+            f"stored, but it could not be made searchable: {why}; nothing of it was kept, "
+            "send it again",
+        )
+
+    def _settle(self, key: str) -> None:
+        """Make the catalog match the key again now that the version is gone (best effort:
+        the version's removal event does it otherwise)."""
+        try:
+            self._indexer.handle_key(key)
+        except StorageError as exc:
+            logger.warning("settling a withdrawn instance failed", extra={"aws_error": exc.code})
