@@ -19,10 +19,12 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from chalicelib.clock import SYSTEM, Clock
 from chalicelib.dicomweb.resources import InstanceRef
 from chalicelib.services.ports import InstanceRecord
-from chalicelib.storage import keys
+from chalicelib.storage import aws_errors, keys
 from chalicelib.storage.aws_errors import raises_storage_errors
 from chalicelib.storage.catalog_items import MODALITIES, indexed_values
 from chalicelib.storage.dynamo import av
@@ -67,13 +69,18 @@ class DynamoIndexVisibility:
     def _visible(self, entry: Entry) -> bool:
         index, hash_value, range_value = entry
         hash_name, range_name = dict(CATALOG_INDEXES)[index]
-        got = self._db.query(
-            TableName=self._table,
-            IndexName=index,
-            KeyConditionExpression=f"{hash_name} = :h AND {range_name} = :r",
-            ExpressionAttributeValues={":h": av(hash_value), ":r": av(range_value)},
-            Limit=1,
-        )
+        try:
+            got = self._db.query(
+                TableName=self._table,
+                IndexName=index,
+                KeyConditionExpression=f"{hash_name} = :h AND {range_name} = :r",
+                ExpressionAttributeValues={":h": av(hash_value), ":r": av(range_value)},
+                Limit=1,
+            )
+        except ClientError as exc:
+            if aws_errors.is_transient(exc):  # throttled: not seen yet, asked again next round
+                return False
+            raise
         return bool(got.get("Items"))
 
     def wait_visible(self, records: Sequence[InstanceRecord], timeout: float) -> list[InstanceRef]:
