@@ -1,5 +1,6 @@
 """STOW -> QIDO visibility lag on the local stack (``make serve``): store one instance, then
-poll QIDO every 10 ms until it is listed; repeat N times; report p50/p95/max.
+poll QIDO every 10 ms until it is listed; repeat N times; report p50/p95/max, and how many were
+listed by the first read (a STOW answers once what it stored is searchable: all of them).
 
 Usage: ``python -m bench.visibility_lag [N] [--url URL --key KEY]``; without --url it starts
 its own stack (``python -m local.stack``) on free ports with a temporary state directory.
@@ -30,23 +31,28 @@ def measure(url: str, key: str, n: int) -> list[float]:
     http = requests.Session()
     http.headers["apikey"] = key
     lags: list[float] = []
+    first_read = 0
     for i in range(n):
         data = gen.ct(study, series, i + 1)
         r = http.post(url + "/studies", data=data, headers={"Content-Type": "application/dicom"})
         r.raise_for_status()
         sop = r.json()["00081199"]["Value"][0]["00081155"]["Value"][0]
         stored_at = time.monotonic()
+        reads = 0
         while True:
+            reads += 1
             found = http.get(
                 f"{url}/studies/{study}/series/{series}/instances",
                 params={"SOPInstanceUID": sop},
             ).json()
             if found:
                 lags.append(time.monotonic() - stored_at)
+                first_read += reads == 1
                 break
             if time.monotonic() - stored_at > 30:
                 raise RuntimeError("instance never became visible")
             time.sleep(0.01)
+    print(f"listed by the first QIDO read after the STOW: {first_read} of {n}")
     return lags
 
 
