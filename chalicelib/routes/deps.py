@@ -143,7 +143,9 @@ class Deps:
 
     @cached_property
     def delete(self) -> Delete:
-        return Delete(self.store)
+        """The catalog removes a series or a study inline; an instance goes through the
+        indexer's reconcile, the catalog's one path for an absent object."""
+        return Delete(self.store, self.catalog, self.indexer)
 
     @cached_property
     def changes(self) -> Changes:

@@ -204,6 +204,17 @@ class CatalogWriter(Protocol):
         """False when the instance was not catalogued."""
         ...
 
+    def remove_series(self, ref: SeriesRef) -> bool:
+        """A series DELETE: one change every read honours at once (the series and the counts
+        it adds to its study go; its instance items, hidden, are left for ``remove_instance``
+        as S3's events arrive). False when the series was not catalogued."""
+        ...
+
+    def remove_study(self, ref: StudyRef) -> bool:
+        """A study DELETE, the same way for the study and every series of it. False when the
+        study was not catalogued."""
+        ...
+
 
 Catalog = CatalogWriter
 

@@ -7,6 +7,12 @@ an offset is served by reading past it (bounded by ``query.MAX_OFFSET``). What m
 result returns and the page answered are decided in ``qido_search.py``; the answer is
 ``application/dicom+json``, or ``multipart/related`` of ``application/dicom+xml`` parts (one
 Native DICOM Model document per result), with a ``Warning`` header for what was ignored or cut.
+
+Read after write and after DELETE: every catalog item is read consistently, and the rule is
+that a series is a result only while its study item exists, an instance only while its series
+and study items exist (a series or study DELETE removes those items at once and leaves the
+instance items for the indexer). The paths that read parents anyway check it here; the others
+read instances from the catalog, which leaves out what a DELETE left behind (its tombstones).
 """
 
 from __future__ import annotations
@@ -118,8 +124,8 @@ class Qido:
 
         def gen() -> Iterator[JsonDict]:
             for instance in self._catalog.iter_instances(ref):
-                parent = series.get(instance.ref.series, {})
-                yield parent | instance_json(instance, base_url)
+                if (parent := series.get(instance.ref.series)) is not None:
+                    yield parent | instance_json(instance, base_url)
 
         return _answer(s.page(_matching(s, gen()), False), req)
 
@@ -154,8 +160,8 @@ class Qido:
                 ref = _study_ref(tenant, study)
                 series = {e.ref.series: series_json(e, base_url) for e in catalog.iter_series(ref)}
                 for instance in catalog.iter_instances(ref):
-                    parent = series.get(instance.ref.series, {})
-                    yield study | parent | instance_json(instance, base_url)
+                    if (parent := series.get(instance.ref.series)) is not None:
+                        yield study | parent | instance_json(instance, base_url)
 
         return _answer(s.page(_matching(s, all_instances()), bounded), req)
 
@@ -196,18 +202,20 @@ class Qido:
         )
         studies = self._parents((e.ref.study_ref for e in found), base_url)
         for series in found:
-            yield studies.get(series.ref.study_ref, {}) | series_json(series, base_url)
+            if (study := studies.get(series.ref.study_ref)) is not None:
+                yield study | series_json(series, base_url)
 
     def _with_parents(self, instances: list[InstanceEntry], base_url: str) -> Iterator[JsonDict]:
-        """Instances with their series' and study's attributes (one BatchGetItem for each)."""
+        """Instances with their series' and study's attributes (one BatchGetItem for each);
+        an instance whose series or study item is gone (deleted) is not one."""
         studies = self._parents((i.ref.study_ref for i in instances), base_url)
         wanted = sorted({i.ref.series_ref for i in instances}, key=lambda r: (r.study, r.series))
         series = {e.ref: series_json(e, base_url) for e in self._catalog.get_series_many(wanted)}
         for instance in instances:
-            parent = series.get(instance.ref.series_ref, {})
-            yield (
-                studies.get(instance.ref.study_ref, {}) | parent | instance_json(instance, base_url)
-            )
+            study = studies.get(instance.ref.study_ref)
+            parent = series.get(instance.ref.series_ref)
+            if study is not None and parent is not None:
+                yield study | parent | instance_json(instance, base_url)
 
 
 def _started(req: SearchRequest, resource: str) -> Search:

@@ -1,5 +1,7 @@
 """The catalog's typed reads (``CatalogReader``) over moto's DynamoDB: entries and references
-in, entries and references out, each access pattern one request (or one per page)."""
+in, entries and references out, each access pattern one request (or one per page), every
+base-table read consistent; and what a series or study DELETE leaves behind: hidden from every
+read at once, removed by the clean-up until the catalog is what indexing what remains gives."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import pytest
 from chalicelib.dicomweb.dicomjson import element, tag_hex
 from chalicelib.dicomweb.resources import InstanceRef, SeriesRef, StudyRef
 from chalicelib.services.ports import CatalogReader, InstanceRecord, StoredObject
+from chalicelib.storage import catalog as catalog_module
 from chalicelib.storage.catalog import DynamoCatalog
 from chalicelib.storage.metering import AwsCallCounter
 from chalicelib.storage.schema import catalog_table
@@ -187,3 +190,186 @@ def test_studies_by_date_newest_first_within_da_bounds(
     paged = catalog.studies_by_date(T, page_size=1)
     assert next(paged) == StudyRef(T, "1.2")
     assert calls(counted[1]) == {"Query": 1}  # lazily: the next page is read only if wanted
+
+
+# --- read after write: every base-table read is consistent --------------------------------
+
+
+def test_every_base_table_read_is_consistent(
+    catalog: CatalogReader, counted: tuple[DynamoCatalog, AwsCallCounter]
+) -> None:
+    """GetItem, Query and BatchGetItem on the base table ask for ConsistentRead; index
+    Queries cannot (DynamoDB refuses it on a global secondary index)."""
+    client = counted[0].reads._table.client
+    seen: list[tuple[str, bool]] = []
+
+    def capture(params: dict[str, Any], model: Any, **_: Any) -> None:
+        if model.name == "BatchGetItem":
+            for table in params["RequestItems"].values():
+                seen.append(("BatchGetItem", bool(table.get("ConsistentRead"))))
+        elif "IndexName" not in params:
+            seen.append((model.name, bool(params.get("ConsistentRead"))))
+
+    client.meta.events.register("provide-client-params.dynamodb", capture)
+    study, series = StudyRef(T, "1.1"), SeriesRef(T, "1.1", "1.1.1")
+    instance = InstanceRef(T, "1.1", "1.1.1", "1.1.1.1")
+    catalog.get_studies([study])
+    list(catalog.iter_series(study))
+    catalog.get_series(series)
+    catalog.get_series_many([series])
+    list(catalog.iter_instances(study))
+    list(catalog.iter_instances(series))
+    catalog.get_instance(instance)
+    catalog.get_instances([instance])
+    catalog.find_instances(T, "1.1.1.1")  # the by_uid index: not in ``seen``
+    assert [name for name, _ in seen] == [
+        "BatchGetItem",
+        "Query",
+        "GetItem",
+        "BatchGetItem",
+        "Query",
+        "Query",
+        "GetItem",
+        "BatchGetItem",
+    ]
+    assert all(consistent for _, consistent in seen)
+
+
+# --- what a series or study DELETE leaves, and its clean-up -------------------------------
+
+
+def items(writer: DynamoCatalog) -> dict[tuple[str, str], dict[str, Any]]:
+    """Every item of the table (a test may scan), history fields left out."""
+    client = writer.reads._table.client
+    got = client.scan(TableName=TABLE)["Items"]
+    history = {"indexed_at", "meta_v"}
+    return {
+        (i["pk"]["S"], i["sk"]["S"]): {k: v for k, v in i.items() if k not in history} for i in got
+    }
+
+
+def rebuilt(records: list[InstanceRecord]) -> dict[tuple[str, str], dict[str, Any]]:
+    """The catalog that indexing only these records gives (a rebuild from what S3 holds)."""
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    client.delete_table(TableName=TABLE)
+    client.create_table(**catalog_table(TABLE))
+    writer = DynamoCatalog(client, TABLE)
+    for rec in records:
+        writer.index_instance(rec)
+    return items(writer)
+
+
+STUDY = StudyRef(T, "5.1")
+CT, MR = SeriesRef(T, "5.1", "5.1.1"), SeriesRef(T, "5.1", "5.1.2")
+
+
+def indexed(writer: DynamoCatalog, refs: list[tuple[InstanceRef, str]]) -> list[InstanceRecord]:
+    made = [record(ref, modality=modality, number=i + 1) for i, (ref, modality) in enumerate(refs)]
+    for rec in made:
+        writer.index_instance(rec)
+    return made
+
+
+def study_of_two_series(writer: DynamoCatalog) -> list[InstanceRecord]:
+    ct = [(InstanceRef(T, "5.1", CT.series, f"{CT.series}.{n}"), "CT") for n in (1, 2, 3)]
+    mr = [(InstanceRef(T, "5.1", MR.series, f"{MR.series}.{n}"), "MR") for n in (1, 2)]
+    return indexed(writer, ct + mr)
+
+
+def test_a_series_removed_hides_its_instances_and_the_clean_up_converges(
+    counted: tuple[DynamoCatalog, AwsCallCounter],
+) -> None:
+    writer, reads = counted[0], counted[0].reads
+    made = study_of_two_series(writer)
+    assert writer.remove_series(MR) is True
+    # at once: the series, its instances (by path and by reference) and its counts are gone
+    assert [s.ref for s in reads.iter_series(STUDY)] == [CT]
+    assert reads.get_series(MR) is None and reads.get_series_many([MR]) == []
+    assert list(reads.iter_instances(MR)) == []
+    assert [e.ref.series for e in reads.iter_instances(STUDY)] == [CT.series] * 3
+    assert reads.get_instances([r.ref for r in made[3:]]) == []
+    (study,) = reads.get_studies([STUDY])
+    assert (study.series_count, study.instance_count, study.modalities) == (1, 3, ("CT",))
+    assert list(reads.studies_with_value(T, "ModalitiesInStudy", "MR", exact=True)) == []
+    # the by_uid index still lists what is left behind: its items exist until the clean-up
+    assert reads.find_instances(T, made[3].ref.sop) == [made[3].ref]
+    assert writer.remove_series(MR) is False
+    # the clean-up, as the indexer does it on each ObjectRemoved event, twice for the second
+    assert [writer.remove_instance(r.ref) for r in made[3:]] == [True, True]
+    assert writer.remove_instance(made[4].ref) is False
+    assert items(writer) == rebuilt(made[:3])
+
+
+def test_a_study_removed_in_several_transactions_converges(
+    counted: tuple[DynamoCatalog, AwsCallCounter], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(catalog_module, "SERIES_PER_TRANSACTION", 2)
+    writer, counter = counted
+    refs = [(InstanceRef(T, "5.1", f"5.1.{s}", f"5.1.{s}.1"), "CT") for s in range(1, 6)]
+    made = indexed(writer, refs)
+    kept = indexed(writer, [(InstanceRef(T, "6.1", "6.1.1", "6.1.1.1"), "MR")])
+    counter.reset()
+    assert writer.remove_study(STUDY) is True
+    assert calls(counter)["TransactWriteItems"] == 3  # 2 + 2 + (1 and the study)
+    reads = writer.reads
+    assert reads.get_studies([STUDY]) == [] and list(reads.iter_series(STUDY)) == []
+    assert list(reads.iter_instances(STUDY)) == []
+    assert list(reads.studies_by_date(T)) == [StudyRef(T, "6.1")]
+    assert writer.remove_study(STUDY) is False
+    assert all(writer.remove_instance(r.ref) for r in made)
+    assert items(writer) == rebuilt(kept)
+
+
+def test_what_a_delete_left_is_never_counted_off_a_series_created_again(
+    counted: tuple[DynamoCatalog, AwsCallCounter],
+) -> None:
+    writer, reads = counted[0], counted[0].reads
+    made = study_of_two_series(writer)
+    writer.remove_series(MR)
+    (again,) = indexed(writer, [(InstanceRef(T, "5.1", MR.series, f"{MR.series}.9"), "MR")])
+    assert [e.ref for e in reads.iter_instances(MR)] == [again.ref]  # the old ones hidden
+    assert [e.ref for e in reads.get_instances([made[3].ref, again.ref])] == [again.ref]
+    assert all(writer.remove_instance(r.ref) for r in made[3:])
+    series = reads.get_series(MR)
+    assert series is not None and series.instance_count == 1
+    assert items(writer) == rebuilt([*made[:3], again])
+
+
+def test_an_instance_left_behind_is_dropped_before_it_is_stored_again(
+    counted: tuple[DynamoCatalog, AwsCallCounter],
+) -> None:
+    writer = counted[0]
+    made = study_of_two_series(writer)
+    writer.remove_series(MR)
+    assert writer.drop_left_behind(made[0].ref) is False  # counted: stays
+    assert writer.drop_left_behind(made[3].ref) is True
+    assert writer.index_instance(made[3]) == "created"
+    assert writer.remove_instance(made[4].ref) is True
+    assert items(writer) == rebuilt([*made[:4]])
+
+
+def test_a_series_that_changed_since_it_was_read_is_read_again(
+    counted: tuple[DynamoCatalog, AwsCallCounter],
+) -> None:
+    """An instance indexed between the DELETE's read of the series and its transaction: the
+    transaction fails its condition and the DELETE reads the series again (counts exact)."""
+    writer = counted[0]
+    made = study_of_two_series(writer)
+    late = record(InstanceRef(T, "5.1", MR.series, f"{MR.series}.7"), modality="MR", number=7)
+    client = writer.reads._table.client
+    fired = []
+
+    def index_first(**_: Any) -> None:
+        if not fired:
+            fired.append(1)
+            writer.index_instance(late)
+
+    client.meta.events.register("before-call.dynamodb.TransactWriteItems", index_first)
+    try:
+        assert writer.remove_series(MR) is True
+    finally:
+        client.meta.events.unregister("before-call.dynamodb.TransactWriteItems", index_first)
+    (study,) = writer.reads.get_studies([STUDY])
+    assert (study.series_count, study.instance_count) == (1, 3)
+    assert all(writer.remove_instance(r.ref) for r in [*made[3:], late])
+    assert items(writer) == rebuilt(made[:3])
