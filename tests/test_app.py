@@ -7,7 +7,7 @@ from local.testenv import use_test_environment
 use_test_environment()
 
 import app  # noqa: E402
-from chalicelib.routes.table import PUBLIC_ROUTES  # noqa: E402
+from chalicelib.routes.table import NOT_ALLOWED, PUBLIC_ROUTES, served  # noqa: E402
 
 
 def test_path_variables_agree_at_every_level():
@@ -23,16 +23,30 @@ def test_path_variables_agree_at_every_level():
 
 def test_every_route_needs_a_scope():
     """But the public ones (table.PUBLIC_ROUTES: the OpenAPI description and the health
-    check), which need no key."""
-    for path, methods in app.app.routes.items():
-        for method, entry in methods.items():
-            scope = getattr(entry.view_function, "dicomweb_scope", "missing")
-            if (method, path) in PUBLIC_ROUTES:
-                assert scope is None, (method, path)
-            else:
-                assert scope in {"read", "write", "delete"}, (method, path)
-            assert entry.cors, (method, path)
+    check), which need no key. (The 405 answers for the other methods are not routes: below.)"""
+    for (method, path), entry in served(app.app).items():
+        scope = getattr(entry.view_function, "dicomweb_scope", "missing")
+        if (method, path) in PUBLIC_ROUTES:
+            assert scope is None, (method, path)
+        else:
+            assert scope in {"read", "write", "delete"}, (method, path)
+        assert entry.cors, (method, path)
     assert {("GET", "/openapi.json"), ("GET", "/health")} == PUBLIC_ROUTES
+
+
+def test_every_other_method_of_a_known_path_is_declared_for_its_405():
+    """API Gateway forwards only declared methods: the rest of GET, POST, PUT, DELETE, PATCH on
+    every path is registered, to one view that answers 405 (tests/service/test_auth.py)."""
+    registered = {(m, p) for p, methods in app.app.routes.items() for m in methods}
+    assert registered - set(served(app.app)) == NOT_ALLOWED
+    assert not NOT_ALLOWED & PUBLIC_ROUTES
+    # the middleware lets every method of a public path through (its 405 needs no key): so no
+    # path may also hold a route that needs a key
+    public_paths = {p for _, p in PUBLIC_ROUTES}
+    assert not public_paths & {p for (m, p) in served(app.app) if (m, p) not in PUBLIC_ROUTES}
+    assert ("PUT", "/studies") in NOT_ALLOWED and ("GET", "/studies") not in NOT_ALLOWED
+    for path, methods in app.app.routes.items():
+        assert set(methods) == {"GET", "POST", "PUT", "DELETE", "PATCH"}, path
 
 
 def test_a_get_with_any_content_type_reaches_the_service(stack):

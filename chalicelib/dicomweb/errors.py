@@ -55,6 +55,12 @@ class NotFound(DicomWebError):
     status, code = 404, "NotFound"
 
 
+class MethodNotAllowed(DicomWebError):
+    """A known resource asked for a method it does not serve; ``Allow`` names those it does."""
+
+    status, code = 405, "MethodNotAllowed"
+
+
 class NotAcceptable(DicomWebError):
     status, code = 406, "NotAcceptable"
 

@@ -37,6 +37,12 @@ SECURITY_SCHEMES: JsonDict = {
         "scheme": "bearer",
         "description": "the API key as a bearer token (OHIF and dicomweb-client send only this)",
     },
+    "basic": {
+        "type": "http",
+        "scheme": "basic",
+        "description": "HTTP Basic: any user name (ignored), the API key as the password (PACS "
+        "and modalities with a DICOMweb destination, Orthanc's DicomWeb.Servers)",
+    },
 }
 
 # --- schemas ----------------------------------------------------------------------------------

@@ -1,13 +1,19 @@
 """API key -> tenant and scopes, resolved in one place for every route.
 
-The key is accepted as the ``apikey`` header, ``x-api-key``, or ``Authorization: Bearer <key>``
-(OHIF can send only Authorization). Resolutions are cached per container for ``ttl`` seconds,
-which bounds how long a revoked key keeps working. CORS preflights and the public routes (a
-scope of None in the route table: ``table.PUBLIC_ROUTES``) need no key.
+The key is accepted as the ``apikey`` header, ``x-api-key``, ``Authorization: Bearer <key>``
+(OHIF can send only Authorization) or ``Authorization: Basic base64(<user>:<key>)``: HTTP Basic
+with the key as the password and any user name, ignored (PACS, modalities and Orthanc's
+``DicomWeb.Servers`` often offer only a user name and a password). Resolutions are cached per
+container for ``ttl`` seconds, which bounds how long a revoked key keeps working. CORS
+preflights and the public routes (a scope of None in the route table: ``table.PUBLIC_ROUTES``)
+need no key. Every 401 names both schemes in ``WWW-Authenticate`` (``routes/http.py``), for
+clients that send credentials only when challenged.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping
@@ -21,8 +27,17 @@ from chalicelib.routes.http import PRINCIPAL, error_response
 from chalicelib.services.ports import Principal, TenantStore
 from chalicelib.storage.tenants import hash_key
 
+#: What a 401 says is accepted.
+KEY_REQUIRED = (
+    "a valid API key is required (apikey, x-api-key, Authorization: Bearer <key>, or "
+    "Authorization: Basic with any user name and the key as the password)"
+)
+
 
 def extract_api_key(headers: Mapping[str, str]) -> str | None:
+    """The API key a request carries, or None. The ``apikey`` and ``x-api-key`` headers come
+    first, then Authorization (Bearer, or Basic: ``basic_password``). A malformed Basic
+    credential raises ``Unauthorized`` saying what is wrong with it."""
     for name in ("apikey", "x-api-key"):
         value = headers.get(name)
         if value and value.strip():
@@ -31,7 +46,36 @@ def extract_api_key(headers: Mapping[str, str]) -> str | None:
     scheme, _, token = auth.strip().partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
+    if scheme.lower() == "basic":
+        return basic_password(token.strip())
     return None
+
+
+def basic_password(token: str) -> str:
+    """The password of an HTTP Basic credential (RFC 7617): ``token`` is base64 of
+    ``user:password``, split at the first colon (a user name has none; the password may). The
+    user name is ignored, so it may be anything, empty or not UTF-8; the password is the key,
+    read as UTF-8 and stripped of surrounding spaces, as the other headers are."""
+    if not token:
+        raise Unauthorized("Authorization: Basic carries no credentials; send base64(user:key)")
+    try:
+        raw = base64.b64decode(token + "=" * (-len(token) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise Unauthorized(
+            "Authorization: Basic credentials are not base64; send base64(user:key)"
+        ) from None
+    _, colon, password = raw.partition(b":")
+    if not colon:
+        raise Unauthorized(
+            "Authorization: Basic credentials have no colon; send base64(user:key), any user name"
+        )
+    try:
+        key = password.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise Unauthorized("Authorization: Basic password is not UTF-8") from None
+    if not key:
+        raise Unauthorized("Authorization: Basic password is empty: the API key is the password")
+    return key
 
 
 class KeyCache:
@@ -64,21 +108,24 @@ def authenticate(
     public: Collection[tuple[str, str]] = frozenset(),
 ) -> Callable[[Request, Callable[..., Any]], Any]:
     """Chalice HTTP middleware: 401 unless the request carries a known API key; 429 when the
-    key's tenant is over its rate limit. ``public`` (method, resource path) routes need no key;
-    the resource path is the route API Gateway (or the local gateway) matched, never client
+    key's tenant is over its rate limit. ``public`` (method, resource path) routes need no key,
+    and neither does any other method on their paths: there it is the path's 405
+    (``table.NOT_ALLOWED``; no path mixes public and keyed routes, tests/test_app.py). Elsewhere
+    a method the path does not serve is 405 only after this, with a key: without one, 401. The
+    resource path is the route API Gateway (or the local gateway) matched, never client
     text."""
+    public_paths = frozenset(path for _, path in public)
 
     def middleware(event: Request, get_response: Callable[..., Any]) -> Any:
-        if event.method == "OPTIONS" or (event.method, event.context.get("resourcePath")) in public:
+        if event.method == "OPTIONS" or event.context.get("resourcePath") in public_paths:
             return get_response(event)
-        api_key = extract_api_key(event.headers)
+        try:
+            api_key = extract_api_key(event.headers)
+        except Unauthorized as malformed:
+            return error_response(malformed)
         principal = cache().resolve(api_key) if api_key else None
         if principal is None:
-            return error_response(
-                Unauthorized(
-                    "a valid API key is required (apikey, x-api-key or Authorization: Bearer)"
-                )
-            )
+            return error_response(Unauthorized(KEY_REQUIRED))
         if limiter is not None and not limiter().allow(principal.tenant):
             return error_response(
                 TooManyRequests(

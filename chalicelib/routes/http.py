@@ -35,8 +35,16 @@ def error_body(status: int, code: str, message: str) -> dict[str, Any]:
     return {"error": {"status": status, "code": code, "message": message}}
 
 
+#: Every 401 names both schemes a key may travel in (RFC 9110 11.6.1), one challenge a line:
+#: clients that send credentials only when challenged (curl --anyauth, some PACS) need one.
+#: Basic takes any user name and the API key as the password; Bearer takes the key itself.
+CHALLENGES = ['Basic realm="dicomweb", charset="UTF-8"', 'Bearer realm="dicomweb"']
+
+
 def error_response(err: DicomWebError) -> Response:
     headers: dict[str, Any] = {"Content-Type": JSON, **CORS_HEADERS, **err.headers}
+    if err.status == 401:
+        headers["WWW-Authenticate"] = list(CHALLENGES)  # a list: one header line each
     return Response(
         body=json.dumps(error_body(err.status, err.code, err.message)).encode(),
         status_code=err.status,

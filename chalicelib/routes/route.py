@@ -86,6 +86,11 @@ class Call:
 
 Handler = Callable[["Deps", Call], Answer]
 
+#: The methods a path of the table may be asked for: those its routes do not serve answer 405
+#: with ``Allow`` (``routes/table.py``). HEAD and OPTIONS are not among them: OPTIONS is the
+#: CORS preflight, HEAD is not supported (API Gateway's 404).
+METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH")
+
 
 @dataclass(frozen=True)
 class Route:

@@ -38,12 +38,11 @@ def tenant_a(stack):
 
 def routes(app_module):
     """Every route that carries tenant data (the public API description carries none)."""
-    from chalicelib.routes.table import PUBLIC_ROUTES
+    from chalicelib.routes.table import PUBLIC_ROUTES, served
 
-    for path, methods in sorted(app_module.app.routes.items()):
-        for method in sorted(methods):
-            if (method, path) not in PUBLIC_ROUTES:
-                yield path, method, methods[method]
+    for (method, path), entry in sorted(served(app_module.app).items(), key=lambda r: r[0][::-1]):
+        if (method, path) not in PUBLIC_ROUTES:
+            yield path, method, entry
 
 
 def fill(path: str, values: dict[str, str]) -> str:

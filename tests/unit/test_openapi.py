@@ -34,12 +34,12 @@ from chalicelib.openapi.document import build  # noqa: E402
 from chalicelib.routes.auth import extract_api_key  # noqa: E402
 from chalicelib.routes.http import error_body  # noqa: E402
 from chalicelib.routes.qido import QIDO_RESOURCES  # noqa: E402
-from chalicelib.routes.table import PUBLIC_ROUTES  # noqa: E402
+from chalicelib.routes.table import PUBLIC_ROUTES, served  # noqa: E402
 from chalicelib.routes.table import ROUTES as ROUTE_TABLE  # noqa: E402
 from chalicelib.services.qido import matching_keys  # noqa: E402
 
 DOC = build(ROUTE_TABLE, app.deps.settings)
-ROUTES = {(m, p): e for p, ms in app.app.routes.items() for m, e in ms.items()}
+ROUTES = served(app.app)  # the app's routes, without the 405 answers to other methods
 INSTANCE = "/studies/{study}/series/{series}/instances/{instance}"
 
 
@@ -106,6 +106,9 @@ def test_security_schemes_are_where_the_service_reads_the_key() -> None:
         if scheme["type"] == "apiKey":
             assert scheme["in"] == "header"
             assert extract_api_key({scheme["name"]: "k"}) == "k"
+        elif scheme["scheme"] == "basic":  # any user name, the key as the password
+            assert scheme["type"] == "http"
+            assert extract_api_key({"authorization": "Basic dXNlcjpr"}) == "k"  # user:k
         else:
             assert scheme == {**scheme, "type": "http", "scheme": "bearer"}
             assert extract_api_key({"authorization": "Bearer k"}) == "k"
