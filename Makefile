@@ -121,3 +121,9 @@ $(BENCH_STAMP): $(STAMP) requirements-bench.txt
 bench: $(BENCH_STAMP)  ## this service (local stack) and Orthanc + DICOMweb, same client, alternating: docs/benchmarks/orthanc.{md,json,png}
 	dpkg -s orthanc orthanc-dicomweb >/dev/null 2>&1 || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq orthanc orthanc-dicomweb)
 	$(BIN)/python -m bench.runner --local-stack --orthanc --concurrency $(or $(CONCURRENCY),1) --out docs/benchmarks
+
+# --- Orthanc as a sender (README, "Orthanc as a sender"); not part of `make test` ----------------
+.PHONY: interop
+interop: $(STAMP)  ## Orthanc's DICOMweb client pushes to the local stack over HTTP Basic: tests/interop/
+	dpkg -s orthanc orthanc-dicomweb >/dev/null 2>&1 || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq orthanc orthanc-dicomweb)
+	DICOMWEB_INTEROP=1 $(BIN)/python -m pytest -p no:randomly -s tests/interop
