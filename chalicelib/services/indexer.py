@@ -102,16 +102,19 @@ class Indexer:
         return [self.handle_s3_record(r) for r in body.get("Records", [])]
 
     def handle_s3_record(self, record: dict[str, Any]) -> Outcome:
-        return self.handle_key(unquote_plus(record["s3"]["object"]["key"]))
+        removed = str(record.get("eventName", "")).startswith("ObjectRemoved")
+        return self.handle_key(unquote_plus(record["s3"]["object"]["key"]), refresh=removed)
 
-    def handle_key(self, key: str) -> Outcome:
-        """Make the catalog match the object at ``key`` as S3 holds it now."""
+    def handle_key(self, key: str, refresh: bool = False) -> Outcome:
+        """Make the catalog match the object at ``key`` as S3 holds it now. ``refresh``: even
+        when the catalog already holds the object, write its metadata fragment again (after a
+        version was removed, the fragment may describe that version: it is written first)."""
         parsed = parse_object_key(key)
         if parsed is None:
             return Outcome("ignored", key_hash(key))
         if parsed.root == IMPORT_ROOT or parsed.instance is None:
             return self._import(key, parsed)
-        return self._reconcile(key, parsed.instance)
+        return self._reconcile(key, parsed.instance, refresh)
 
     def _read_header(self, key: str) -> tuple[InstanceHeader, ObjectRange] | None:
         """Ranged reads of the header, widened only when the header is longer."""
@@ -129,7 +132,7 @@ class Indexer:
                     ) from None
                 size = min(size * 4, self._settings.header_read_max, got.total_size)
 
-    def _reconcile(self, key: str, ref: InstanceRef) -> Outcome:
+    def _reconcile(self, key: str, ref: InstanceRef, refresh: bool = False) -> Outcome:
         try:
             got = self._read_header(key)
         except InstanceRejected as exc:
@@ -146,13 +149,17 @@ class Indexer:
             # A file dropped under dicom/ at a key that does not match its UIDs: move it.
             return self._import(key, parse_object_key(key))  # type: ignore[arg-type]
         stored = StoredObject(key, rng.total_size, rng.etag, rng.version_id)
+        max_value = self._settings.max_indexed_value_bytes
+        if not refresh and self._catalog.holds(ref, rng.etag, rng.version_id):
+            # indexed already (a STOW did it inline; this is its S3 event): one consistent
+            # GetItem instead of the fragment and a transaction that would change nothing
+            record = build_record(ref.tenant, header, stored, max_value, None)
+            return Outcome("unchanged", key_hash(key), ref.sop, record)
         table, pixel_vr = self._pixels(key, header, rng)
         # the metadata fragment first: once the catalog lists an instance, its fragment exists
         doc = instance_metadata(header.dataset, ref.study, ref.series, ref.sop, pixel_vr)
         self._store.put(instance_metadata_key(ref), dumps(doc), DICOM_JSON)
-        record = build_record(
-            ref.tenant, header, stored, self._settings.max_indexed_value_bytes, table
-        )
+        record = build_record(ref.tenant, header, stored, max_value, table)
         action = self._catalog.index_instance(record)
         if action != "unchanged" and not self._store.exists(key):
             # deleted while we indexed it, its remove event possibly handled already: undo,

@@ -200,6 +200,11 @@ class CatalogWriter(Protocol):
         """Make the catalog hold ``record``: 'created', 'replaced' or 'unchanged'."""
         ...
 
+    def holds(self, ref: InstanceRef, etag: str, version_id: str | None) -> bool:
+        """The catalog already holds this object (ETag and version) for the instance: a
+        consistent read of its item."""
+        ...
+
     def remove_instance(self, ref: InstanceRef) -> bool:
         """False when the instance was not catalogued."""
         ...

@@ -124,6 +124,6 @@ class Searchable:
         """Make the catalog match the key again now that the version is gone (best effort:
         the version's removal event does it otherwise)."""
         try:
-            self._indexer.handle_key(key)
+            self._indexer.handle_key(key, refresh=True)
         except StorageError as exc:
             logger.warning("settling a withdrawn instance failed", extra={"aws_error": exc.code})

@@ -60,6 +60,12 @@ class DynamoCatalog:
         self._clock = clock  # retry backoff waits on it (tests: without sleeping)
         self.reads = CatalogReads(self._table)
 
+    def holds(self, ref: InstanceRef, etag: str, version_id: str | None) -> bool:
+        item = self._table.get(instance_key(ref), consistent=True)
+        if item is None or item.get("etag") != etag:
+            return False
+        return version_id is None or item.get("version_id") == version_id
+
     def _value_entries(self, rec: InstanceRecord) -> tuple[list[dict[str, Any]], list[str]]:
         """Puts for the value entries, and their sort keys; stale entries (values the study no
         longer has) are deleted in the same transaction."""
@@ -94,6 +100,10 @@ class DynamoCatalog:
                 codes = aws_errors.cancellation_codes(exc) + ["None"] * 3
             try:
                 if codes[0] == CONDITION_FAILED:
+                    # stored again before the indexer cleaned up after a series or study
+                    # DELETE: the item left behind goes, and the instance is created anew
+                    if self.drop_left_behind(record.ref):
+                        continue
                     return self._replace(record)
                 if codes[1] == CONDITION_FAILED:
                     return self._create_series(record)

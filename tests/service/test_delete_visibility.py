@@ -245,12 +245,6 @@ def test_a_series_stored_again_right_after_its_delete(stack: Any, archive: Archi
     assert value(study, N_STUDY_INSTANCES) == [4] and value(study, N_STUDY_SERIES) == [2]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="index_instance finds the item the DELETE left behind and calls it 'unchanged' "
-    "(or retries a replace that cannot succeed): it must first call "
-    "DynamoCatalog.drop_left_behind(ref) when its instance item exists",
-)
 def test_the_same_instance_stored_again_right_after_its_series_delete(
     stack: Any, archive: Archive
 ) -> None:
