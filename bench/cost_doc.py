@@ -145,9 +145,11 @@ def document(rows: list[Measured], storage: pr.Storage | None) -> str:
         "## Headlines",
         "",
         f"- **{_usd(h['stored_indexed'] * 1e6)} per million instances stored and indexed** "
-        "(one STOW request each, 512x512 CT, into an existing series: the first instance of a "
-        f"study costs {_usd(pr.find(rows, 'Indexing, first').total * 1e6)} a million to "
-        "index, not the steady row's figure"
+        "(one STOW request each, 512x512 CT, into an existing series; a STOW indexes what it "
+        "stored inline and waits for the catalog's indexes, so the STOW rows hold the indexing "
+        "and the Indexing rows are the S3 event that follows, which finds the instance "
+        "unchanged; the first instance of a study costs "
+        f"{_usd(pr.find(rows, 'STOW-RS, first').total * 1e6)} a million to store and index"
         + (
             f"; {_usd(h['stored_indexed_batch'] * 1e6)} in STOWs of 20 instances of a new "
             "study, its first-instance cost included)"
