@@ -30,13 +30,9 @@ from chalicelib.services.ports import InstanceEntry, SeriesEntry, StudyEntry
 from chalicelib.storage import keys
 from chalicelib.storage.aws_errors import raises_storage_errors
 from chalicelib.storage.dynamo import (
-    BATCH_GET_LIMIT,
     DynamoTable,
     Item,
     Key,
-    backoff,
-    plain,
-    to_item,
 )
 
 #: a series' tombstone: when its DELETE happened, and how many instance items it left
@@ -79,29 +75,8 @@ def hidden_by(item: Item, tombstone: Item | None) -> bool:
 
 
 def batch_get_consistent(table: DynamoTable, wanted: Iterable[Key]) -> list[Item]:
-    """BatchGetItem with ConsistentRead, in chunks of 100, retrying unprocessed keys; the
-    items found, in input order (repeated keys read once)."""
-    ordered = list(dict.fromkeys(wanted))
-    found: dict[Key, Item] = {}
-    for start in range(0, len(ordered), BATCH_GET_LIMIT):
-        chunk = ordered[start : start + BATCH_GET_LIMIT]
-        request: dict[str, Any] = {
-            table.name: {
-                "Keys": [to_item({"pk": pk, "sk": sk}) for pk, sk in chunk],
-                "ConsistentRead": True,
-            }
-        }
-        attempt = 0
-        while request:
-            page = table.client.batch_get_item(RequestItems=request)
-            for raw in page.get("Responses", {}).get(table.name, []):
-                item = plain(raw)
-                found[(item["pk"], item["sk"])] = item
-            request = page.get("UnprocessedKeys") or {}
-            if request:
-                backoff(attempt)
-                attempt += 1
-    return [found[k] for k in ordered if k in found]
+    """BatchGetItem with ConsistentRead: the items found, in input order."""
+    return table.batch_get(wanted, consistent=True)
 
 
 def study_entry(item: Item) -> StudyEntry:

@@ -114,16 +114,15 @@ class DynamoTable:
         )
         return plain(got["Item"]) if "Item" in got else None
 
-    def batch_get(self, wanted: Iterable[Key]) -> list[Item]:
+    def batch_get(self, wanted: Iterable[Key], consistent: bool = False) -> list[Item]:
         """BatchGetItem in chunks of 100, retrying unprocessed keys; the items found, in input
-        order (repeated keys read once)."""
+        order (repeated keys read once). ``consistent``: ConsistentRead (twice the units)."""
         ordered = list(dict.fromkeys(wanted))
         found: dict[Key, Item] = {}
         for start in range(0, len(ordered), BATCH_GET_LIMIT):
             chunk = ordered[start : start + BATCH_GET_LIMIT]
-            request: dict[str, Any] = {
-                self.name: {"Keys": [to_item({"pk": pk, "sk": sk}) for pk, sk in chunk]}
-            }
+            keys = [to_item({"pk": pk, "sk": sk}) for pk, sk in chunk]
+            request: dict[str, Any] = {self.name: {"Keys": keys, "ConsistentRead": consistent}}
             attempt = 0
             while request:
                 page = self.client.batch_get_item(RequestItems=request)
