@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.storage import catalog as catalog_module
+from chalicelib.storage import catalog_removal as catalog_module
 from tests.conftest import TENANT
 from tests.factories import dataset, to_bytes, uid
 from tests.service.helpers import catalog_items, inject_error, rebuilt_catalog

@@ -14,7 +14,7 @@ import pytest
 from chalicelib.dicomweb.dicomjson import element, tag_hex
 from chalicelib.dicomweb.resources import InstanceRef, SeriesRef, StudyRef
 from chalicelib.services.ports import CatalogReader, InstanceRecord, StoredObject
-from chalicelib.storage import catalog as catalog_module
+from chalicelib.storage import catalog_removal as catalog_module
 from chalicelib.storage.catalog import DynamoCatalog
 from chalicelib.storage.metering import AwsCallCounter
 from chalicelib.storage.schema import catalog_table
