@@ -169,10 +169,3 @@ def served(app: Chalice) -> dict[tuple[str, str], Any]:
         for method, entry in methods.items()
         if not hasattr(entry.view_function, "dicomweb_allow")
     }
-
-
-def route_of(method: str, path: str) -> Route:
-    for route in ROUTES:
-        if route.method == method and route.path == path:
-            return route
-    raise KeyError(f"{method} {path}")
