@@ -25,7 +25,8 @@ class Part:
         return self.headers.get("content-type")
 
 
-def _parse_headers(block: bytes) -> dict[str, str]:
+def parse_headers(block: bytes) -> dict[str, str]:
+    """A part's header lines: lower-cased names, stripped values (400 when malformed)."""
     headers: dict[str, str] = {}
     for line in block.split(CRLF):
         if not line.strip():
@@ -67,7 +68,7 @@ def read_multipart(body: bytes, boundary: str) -> list[Part]:
             head_end = chunk.find(CRLF + CRLF)
             if head_end < 0:
                 raise BadRequest("multipart part without header end", code="InvalidMultipart")
-            headers, content = _parse_headers(chunk[:head_end]), chunk[head_end + 4 :]
+            headers, content = parse_headers(chunk[:head_end]), chunk[head_end + 4 :]
         parts.append(Part(content=content, headers=headers))
         pos = nxt + 2
     if not parts:

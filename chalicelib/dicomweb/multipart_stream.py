@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator
 from typing import Protocol
 
 from chalicelib.dicomweb.errors import BadRequest
-from chalicelib.dicomweb.multipart import CRLF
+from chalicelib.dicomweb.multipart import CRLF, parse_headers
 
 MAX_HEADER_BYTES = 8192
 CHUNK_SIZE = 64 * 1024
@@ -35,19 +35,6 @@ class Readable(Protocol):
 
 def _bad(message: str) -> BadRequest:
     return BadRequest(message, code="InvalidMultipart")
-
-
-def _headers(block: bytes) -> dict[str, str]:
-    """Header lines as ``read_multipart`` keeps them: lower-cased names, stripped values."""
-    headers: dict[str, str] = {}
-    for line in block.split(CRLF):
-        if not line.strip():
-            continue
-        name, sep, value = line.partition(b":")
-        if not sep:
-            raise _bad("malformed multipart part header")
-        headers[name.decode("latin-1").strip().lower()] = value.decode("latin-1").strip()
-    return headers
 
 
 class StreamPart:
@@ -190,7 +177,7 @@ class _Reader:
         if 0 <= nxt < end + 4:
             raise self.fail("multipart part without header end")
         try:
-            headers = _headers(bytes(self.buf[:end]))
+            headers = parse_headers(bytes(self.buf[:end]))
         except BadRequest as exc:
             self.error = exc
             raise
