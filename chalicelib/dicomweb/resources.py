@@ -15,8 +15,11 @@ from chalicelib.dicomweb.errors import BadRequest
 
 UID_PATTERN = re.compile(r"[0-9]+(\.[0-9]+)*")  # fullmatch: '$' would accept a trailing newline
 MAX_UID_LENGTH = 64
-#: Comma-separated frame numbers (PS3.18 10.4.1.1.3), each at most 6 digits.
-FRAME_LIST_PATTERN = re.compile(r"^\d{1,6}(,\d{1,6})*\Z")
+#: Comma-separated frame numbers (PS3.18 10.4.1.1.3), each at most 6 ASCII digits.
+FRAME_LIST_PATTERN = re.compile(r"^[0-9]{1,6}(,[0-9]{1,6})*\Z")
+#: Frames one request may ask for, each at most once: every one is a part of the answer, so a
+#: longer list (or a frame repeated) would make an answer far larger than what is stored.
+MAX_FRAMES = 1000
 
 
 def is_valid_uid(value: str) -> bool:
@@ -75,4 +78,11 @@ def parse_frame_list(text: str) -> list[int]:
     numbers = [int(n) for n in text.split(",")]
     if 0 in numbers:
         raise BadRequest("frame numbers start at 1", code="InvalidFrameList")
+    if len(numbers) > MAX_FRAMES:
+        raise BadRequest(
+            f"at most {MAX_FRAMES} frames a request: ask for the rest in another",
+            code="InvalidFrameList",
+        )
+    if len(set(numbers)) != len(numbers):
+        raise BadRequest("each frame may be listed once", code="InvalidFrameList")
     return numbers
