@@ -30,6 +30,11 @@ CORS = CORSConfig(
 CORS_HEADERS: dict[str, Any] = cast(dict[str, Any], CORS.get_access_control_headers())
 
 
+#: On every answer with patient data, every error and every 303 (its Location is a signed URL):
+#: no cache keeps it, and no browser sniffs a JSON error that echoes input as HTML.
+NO_STORE: dict[str, Any] = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+
+
 def error_body(status: int, code: str, message: str) -> dict[str, Any]:
     """The one JSON error body of the service (README, "Errors")."""
     return {"error": {"status": status, "code": code, "message": message}}
@@ -42,7 +47,7 @@ CHALLENGES = ['Basic realm="dicomweb", charset="UTF-8"', 'Bearer realm="dicomweb
 
 
 def error_response(err: DicomWebError) -> Response:
-    headers: dict[str, Any] = {"Content-Type": JSON, **CORS_HEADERS, **err.headers}
+    headers: dict[str, Any] = {"Content-Type": JSON, **CORS_HEADERS, **NO_STORE, **err.headers}
     if err.status == 401:
         headers["WWW-Authenticate"] = list(CHALLENGES)  # a list: one header line each
     return Response(

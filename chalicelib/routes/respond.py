@@ -6,6 +6,12 @@ that accepts it); over the limit it is spilled to S3 once and the client gets ``
 to a short-lived signed URL (``services/spill.py``). The limit is Lambda's 6 MB payload once
 API Gateway base64-encodes the body (``Settings.max_binary_response``, about 4.4 MB). Every
 answer carries the CORS headers; the answer's own (ETag, Warning, Location) are added as given.
+
+Every answer carries ``Cache-Control: no-store`` (patient data; a 303's Location is a signed
+URL) and ``X-Content-Type-Options: nosniff``, except the answers to the public routes (scope
+None in the route table: the authentication middleware sets no principal for them, so the
+call has none), ``/openapi.json`` and ``/health``, which hold no patient data and may be
+cached briefly. Errors carry the same from ``routes/http.py``.
 """
 
 from __future__ import annotations
@@ -16,12 +22,20 @@ from typing import Any
 from chalice.app import Response
 
 from chalicelib.dicomweb.multipart import Part, new_boundary, write_multipart
-from chalicelib.routes.http import CORS_HEADERS
+from chalicelib.routes.http import CORS_HEADERS, NO_STORE
 from chalicelib.routes.route import Call
 from chalicelib.services.answers import Answer, Body, Empty, Redirect
 from chalicelib.services.spill import Spill, multipart_type
 
 GZIP_LEVEL = 6
+
+#: What the public routes' answers (no patient data, no principal) may be cached for.
+PUBLIC_CACHE = {"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"}
+
+
+def _edge_headers(call: Call) -> dict[str, Any]:
+    """The headers every answer to ``call`` carries: CORS, and how it may be cached."""
+    return {**CORS_HEADERS, **(PUBLIC_CACHE if call.principal is None else NO_STORE)}
 
 
 def _framing(body: Body, boundary: str) -> int:
@@ -31,7 +45,10 @@ def _framing(body: Body, boundary: str) -> int:
 
 
 def see_other(url: str) -> Response:
-    return Response(body=b"", status_code=303, headers={"Location": url, **CORS_HEADERS})
+    """A 303 to ``url``, a signed URL: never stored by a cache (``no-store``)."""
+    return Response(
+        body=b"", status_code=303, headers={"Location": url, **CORS_HEADERS, **NO_STORE}
+    )
 
 
 def _accepts_gzip(call: Call) -> bool:
@@ -39,7 +56,7 @@ def _accepts_gzip(call: Call) -> bool:
 
 
 def _body(body: Body, call: Call, spill: Spill, limit: int) -> Response:
-    headers: dict[str, Any] = {**CORS_HEADERS, **body.headers}
+    headers: dict[str, Any] = {**_edge_headers(call), **body.headers}
     if body.multipart:
         boundary = new_boundary()
         if body.size + _framing(body, boundary) > limit:
@@ -66,5 +83,6 @@ def respond(answer: Answer, call: Call, spill: Spill, limit: int) -> Response:
     if isinstance(answer, Redirect):
         return see_other(answer.url)
     if isinstance(answer, Empty):
-        return Response(b"", headers={**CORS_HEADERS, **answer.headers}, status_code=answer.status)
+        headers = {**_edge_headers(call), **answer.headers}
+        return Response(b"", headers=headers, status_code=answer.status)
     return _body(answer, call, spill, limit)

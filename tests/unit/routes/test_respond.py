@@ -137,3 +137,45 @@ def test_empty_and_redirect_answers(store: S3ObjectStore) -> None:
     assert moved.status_code == 303
     assert moved.headers["Location"] == "https://elsewhere.example/x"
     assert moved.headers["Access-Control-Allow-Origin"] == "*"
+
+
+# --- caching: no-store on everything with a principal, brief public caching without one -------
+
+
+def keyed_call() -> Call:
+    from chalicelib.services.ports import Principal
+
+    principal = Principal("t1", "k1", frozenset({"read"}))
+    return Call(principal, {}, {}, {}, b"", "https://dicomweb.example", "dicomweb.example")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [json_body([1]), Empty(204, {"ETag": '"e"'}), Redirect("https://signed.example/x")],
+)
+def test_every_keyed_answer_is_no_store_and_nosniff(store: S3ObjectStore, answer: Any) -> None:
+    got = respond(answer, keyed_call(), Spill(store, link), LIMIT)
+    assert got.headers["Cache-Control"] == "no-store"
+    assert got.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_a_spilled_303_is_no_store_even_without_a_principal(store: S3ObjectStore) -> None:
+    store.put("dicom/t1/big.dcm", b"B" * 5000, "application/dicom")
+    body = Body.single(ObjectSlice.of_object("dicom/t1/big.dcm", 5000), "application/dicom")
+    got = send(body, store)
+    assert got.status_code == 303
+    assert got.headers["Cache-Control"] == "no-store"
+
+
+def test_a_public_answer_may_be_cached_briefly(store: S3ObjectStore) -> None:
+    got = send(json_body({"status": "ok"}, "application/json"), store)
+    assert got.headers["Cache-Control"] == "public, max-age=300"
+    assert got.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_errors_are_no_store_and_nosniff() -> None:
+    from chalicelib.routes.http import error_response
+
+    got = error_response(NotFound("no such study <b>x</b>"))
+    assert got.headers["Cache-Control"] == "no-store"
+    assert got.headers["X-Content-Type-Options"] == "nosniff"
