@@ -16,8 +16,9 @@ import base64
 import binascii
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from chalice.app import Request
 
@@ -26,6 +27,8 @@ from chalicelib.observability import logger
 from chalicelib.routes.http import PRINCIPAL, error_response
 from chalicelib.services.ports import Principal, TenantStore
 from chalicelib.storage.tenants import hash_key
+
+T = TypeVar("T")
 
 #: What a 401 says is accepted.
 KEY_REQUIRED = (
@@ -79,27 +82,69 @@ def basic_password(token: str) -> str:
 
 
 class KeyCache:
-    """Hash -> principal, trusted for ``ttl`` seconds (unknown keys too, so probing is cheap)."""
+    """Hash -> principal, trusted for ``ttl`` seconds, in two bounded LRUs.
 
-    def __init__(self, tenants: TenantStore, ttl: float) -> None:
+    Known keys live in one (``known`` entries, the least recently used evicted one at a time);
+    unknown keys are cached too, so probing is cheap, but in a separate, smaller one: a flood
+    of random keys evicts only other unknown keys, never a real tenant's resolution.
+    """
+
+    def __init__(
+        self, tenants: TenantStore, ttl: float, known: int = 10_000, unknown: int = 1_000
+    ) -> None:
         self._tenants = tenants
         self._ttl = ttl
-        self._entries: dict[str, tuple[Principal | None, float]] = {}
+        self._known: _Lru[Principal] = _Lru(known)
+        self._unknown: _Lru[None] = _Lru(unknown)
         self._lock = threading.Lock()
 
     def resolve(self, api_key: str) -> Principal | None:
         digest = hash_key(api_key)
         now = time.monotonic()
         with self._lock:
-            hit = self._entries.get(digest)
-        if hit is not None and now - hit[1] < self._ttl:
-            return hit[0]
+            for entries in (self._known, self._unknown):
+                hit = entries.get(digest, now - self._ttl)
+                if hit is not None:
+                    return hit[0]
         principal = self._tenants.principal_for_key_hash(digest)
         with self._lock:
-            if len(self._entries) > 10_000:
-                self._entries.clear()
-            self._entries[digest] = (principal, now)
+            if principal is None:
+                self._known.pop(digest)
+                self._unknown.put(digest, None, now)
+            else:
+                self._unknown.pop(digest)
+                self._known.put(digest, principal, now)
         return principal
+
+
+class _Lru(Generic[T]):
+    """At most ``size`` entries, each with the time it was resolved; a hit makes an entry the
+    most recently used, an insert over the bound evicts the least recently used one. Callers
+    hold the cache's lock."""
+
+    def __init__(self, size: int) -> None:
+        self._size = max(1, size)
+        self._entries: OrderedDict[str, tuple[T, float]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, digest: str, since: float) -> tuple[T] | None:
+        """The value if resolved after ``since`` (one-tuple: the value may be None)."""
+        hit = self._entries.get(digest)
+        if hit is None or hit[1] <= since:
+            return None
+        self._entries.move_to_end(digest)
+        return (hit[0],)
+
+    def put(self, digest: str, value: T, at: float) -> None:
+        self._entries[digest] = (value, at)
+        self._entries.move_to_end(digest)
+        while len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+
+    def pop(self, digest: str) -> None:
+        self._entries.pop(digest, None)
 
 
 def authenticate(

@@ -165,3 +165,95 @@ def test_every_method_of_a_public_path_passes_without_a_key() -> None:
         assert middleware(event, lambda e: "served") == "served"  # type: ignore[arg-type]
     event = SimpleNamespace(method="PUT", headers={}, context={"resourcePath": "/studies"})
     assert middleware(event, lambda e: "served").status_code == 401  # type: ignore[arg-type]
+
+
+# --- KeyCache: bounded LRUs, unknown keys apart ---------------------------------------------
+
+
+class CountingTenants:
+    """A TenantStore: the keys it knows by hash, and how often each hash was looked up."""
+
+    def __init__(self, keys: dict[str, Principal]) -> None:
+        from chalicelib.storage.tenants import hash_key
+
+        self._by_hash = {hash_key(k): p for k, p in keys.items()}
+        self.lookups: dict[str, int] = {}
+
+    def principal_for_key_hash(self, key_hash: str) -> Principal | None:
+        self.lookups[key_hash] = self.lookups.get(key_hash, 0) + 1
+        return self._by_hash.get(key_hash)
+
+    def count(self, key: str) -> int:
+        from chalicelib.storage.tenants import hash_key
+
+        return self.lookups.get(hash_key(key), 0)
+
+
+def tenant_keys(n: int) -> dict[str, Principal]:
+    return {f"dwk_real_{i}": Principal(f"t{i}", f"k{i}", frozenset({"read"})) for i in range(n)}
+
+
+def test_a_flood_of_unknown_keys_keeps_every_known_one() -> None:
+    from chalicelib.routes.auth import KeyCache
+
+    keys = tenant_keys(5)
+    tenants = CountingTenants(keys)
+    cache = KeyCache(tenants, ttl=60, known=10, unknown=3)
+    for key, principal in keys.items():
+        assert cache.resolve(key) == principal
+    for i in range(1000):
+        assert cache.resolve(f"dwk_probe_{i}") is None
+    for key, principal in keys.items():
+        assert cache.resolve(key) == principal
+        assert tenants.count(key) == 1  # still cached: looked up once
+    assert sum(tenants.lookups.values()) == 5 + 1000
+
+
+def test_unknown_keys_are_cached_in_their_own_bounded_lru() -> None:
+    from chalicelib.routes.auth import KeyCache
+
+    tenants = CountingTenants({})
+    cache = KeyCache(tenants, ttl=60, known=10, unknown=2)
+    for key in ("a", "b", "a", "c"):  # "a" used again: "b" is the least recently used
+        assert cache.resolve(key) is None
+    assert [tenants.count(k) for k in "abc"] == [1, 1, 1]
+    cache.resolve("a")
+    cache.resolve("b")  # evicted, looked up again
+    assert [tenants.count(k) for k in "abc"] == [1, 2, 1]
+
+
+def test_known_keys_evict_the_least_recently_used_one_at_a_time() -> None:
+    from chalicelib.routes.auth import KeyCache
+
+    keys = tenant_keys(4)
+    tenants = CountingTenants(keys)
+    cache = KeyCache(tenants, ttl=60, known=3, unknown=1)
+    names = list(keys)
+    for key in names[:3]:
+        cache.resolve(key)
+    cache.resolve(names[0])  # now names[1] is the least recently used
+    cache.resolve(names[3])  # evicts names[1] only
+    for key in (names[0], names[2], names[3], names[1]):  # the last one a miss
+        cache.resolve(key)
+    assert [tenants.count(k) for k in names] == [1, 2, 1, 1]
+
+
+def test_entries_expire_after_the_ttl(monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.routes import auth
+
+    clock = [1000.0]
+    monkeypatch.setattr(auth.time, "monotonic", lambda: clock[0])
+    keys = tenant_keys(1)
+    tenants = CountingTenants(keys)
+    cache = auth.KeyCache(tenants, ttl=60)
+    (key,) = keys
+    cache.resolve(key)
+    cache.resolve("unknown")
+    clock[0] += 59
+    cache.resolve(key)
+    cache.resolve("unknown")
+    assert tenants.count(key) == 1 and tenants.count("unknown") == 1
+    clock[0] += 2
+    cache.resolve(key)
+    cache.resolve("unknown")
+    assert tenants.count(key) == 2 and tenants.count("unknown") == 2
