@@ -95,7 +95,7 @@ def instance_parts(content_type: str | None, body: bytes) -> list[InstancePart]:
     if not boundary:
         raise BadRequest("multipart/related without a boundary parameter", code="InvalidMultipart")
     return [
-        InstancePart(p.content, p.content_type or APPLICATION_DICOM)
+        InstancePart(p.content, p.content_type or "")  # none: refused by the part (check)
         for p in read_multipart(body, boundary)
     ]
 
@@ -111,11 +111,16 @@ class InstanceWriter:
     def check(
         self, part: InstancePart, tenant: str, study_in_url: str | None, *, position: int
     ) -> ValidInstance | FailedInstance:
-        """The part's header read and accepted, or why not (a FailureReason): not
+        """The part's header read and accepted, or why not (a FailureReason): without a
+        Content-Type (PS3.18 10.5.1: every part has one; never guessed), not
         application/dicom, empty or not a readable instance (0xC000 and kin), or of another
         study than the request URL names (0xA901)."""
         try:
             media_type = part.content_type.split(";")[0].strip().lower()
+            if not media_type:
+                raise InstanceRejected(
+                    FailureReason.CANNOT_UNDERSTAND, "the part has no Content-Type"
+                )
             if media_type != APPLICATION_DICOM:
                 raise InstanceRejected(  # the type itself is not quoted: it is the sender's text
                     FailureReason.CANNOT_UNDERSTAND,

@@ -288,3 +288,24 @@ def test_a_request_repeating_an_instance_stores_the_last_part(stack):
     ).json()
     assert series["0008103E"]["Value"] == ["second"]
     assert series["00201209"]["Value"] == [1]  # one instance, not two
+
+
+def test_a_part_without_content_type_fails_alone(stack):
+    """PS3.18 10.5.1: each part has a Content-Type. One without fails with 0xC000 (the part,
+    not the request); the others are stored."""
+    without = multipart_body([instance_bytes()], headers=False).split(b"--test-boundary--")[0]
+    body = without + multipart_body([instance_bytes()])
+    r = stack.post("/studies", data=body, headers={"Content-Type": MULTIPART})
+    assert r.status_code == 202, r.text
+    doc = r.json()
+    (failed,) = doc[FAILED]["Value"]
+    assert failed[PART_POSITION]["Value"] == [1]
+    assert failed[FAILURE_REASON]["Value"] == [0xC000]
+    assert failed[FAILURE_TEXT]["Value"] == ["the part has no Content-Type"]
+    assert [i[PART_POSITION]["Value"] for i in doc[REFERENCED]["Value"]] == [[2]]
+    r = stack.post(
+        "/studies",
+        data=multipart_body([instance_bytes()], headers=False),
+        headers={"Content-Type": MULTIPART},
+    )
+    assert r.status_code == 409

@@ -107,6 +107,17 @@ def test_a_request_of_the_wrong_media_type_is_refused_whole() -> None:
     assert part.content_type == "application/dicom" and part.content.startswith(b"\0" * 128)
 
 
+def test_a_part_without_content_type_is_refused_not_guessed(store: S3ObjectStore) -> None:
+    """PS3.18 10.5.1: every part names its media type; one without is not taken as DICOM."""
+    body = multipart_body([instance_bytes()], boundary="b", headers=False)
+    (part,) = instance_parts("multipart/related; boundary=b", body)
+    assert part.content_type == ""
+    checked = InstanceWriter(store).check(part, T, None, position=1)
+    assert isinstance(checked, FailedInstance)
+    assert checked.reason == FailureReason.CANNOT_UNDERSTAND
+    assert checked.message == "the part has no Content-Type"
+
+
 def test_check_then_write_one_part_at_a_time(store: S3ObjectStore) -> None:
     writer = InstanceWriter(store)
     ds = dataset()
