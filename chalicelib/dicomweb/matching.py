@@ -13,10 +13,42 @@ _TIME = re.compile(r"^\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?\Z")
 _DATETIME = re.compile(r"^\d{4,14}(\.\d{1,6})?([+-]\d{4})?\Z")
 
 
-def _wildcard(pattern: str) -> re.Pattern[str]:
-    """DICOM wildcards: '*' any run of characters, '?' one character; nothing else special."""
-    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.compile(f"^{body}\\Z", re.DOTALL)
+#: The most wildcards (``*`` and ``?``) one matching value may hold; more is a 400.
+MAX_WILDCARDS = 64
+
+
+def wildcard_match(pattern: str, value: str) -> bool:
+    """DICOM wildcards: '*' any run of characters, '?' one character; nothing else special.
+
+    The greedy two-pointer glob: on a mismatch, back up only to the most recent '*' and let it
+    absorb one more character. Earlier stars never need revisiting (whatever a later star can
+    absorb, it absorbs), so the work is at most len(pattern) * len(value) steps, never the
+    exponential backtracking a regular expression with several '.*' can take."""
+    p = v = 0
+    star = -1  # index in pattern just after the last '*' seen
+    mark = 0  # index in value where that star's run currently ends
+    while v < len(value):
+        if p < len(pattern) and pattern[p] == "*":
+            star, mark = p + 1, v
+            p += 1
+        elif p < len(pattern) and (pattern[p] == "?" or pattern[p] == value[v]):
+            p += 1
+            v += 1
+        elif star >= 0:
+            mark += 1
+            p, v = star, mark
+        else:
+            return False
+    while p < len(pattern) and pattern[p] == "*":
+        p += 1
+    return p == len(pattern)
+
+
+def _check_wildcards(query: str, name: str) -> None:
+    if query.count("*") + query.count("?") > MAX_WILDCARDS:
+        raise BadRequest(
+            f"{name} has more than {MAX_WILDCARDS} wildcards (* and ?)", code="InvalidParameter"
+        )
 
 
 def split_uid_list(values: Iterable[str]) -> list[str]:
@@ -33,7 +65,9 @@ def _check_range_part(vr: str, part: str, name: str) -> None:
 
 
 def validate_value(vr: str, query: str, name: str) -> None:
-    """400 for a malformed date, time or datetime value or range (PS3.18 8.3.4.1)."""
+    """400 for a malformed date, time or datetime value or range (PS3.18 8.3.4.1), or for a
+    value with more than MAX_WILDCARDS wildcards."""
+    _check_wildcards(query, name)
     if vr not in ("DA", "TM", "DT") or query in ("", "*"):
         return
     q = _normalize_time(query) if vr == "TM" else query
@@ -52,6 +86,7 @@ def value_matches(vr: str, query: str, candidates: list[str], fuzzy: bool, name:
     """Does any of the element's values match the query value?"""
     if query in ("", "*"):
         return True
+    _check_wildcards(query, name)
     if vr in ("DA", "TM", "DT"):
         q = _normalize_time(query) if vr == "TM" else query
         if "-" in q:
@@ -78,10 +113,10 @@ def value_matches(vr: str, query: str, candidates: list[str], fuzzy: bool, name:
                 for n in names
             )
         if "*" in q or "?" in q:
-            return any(_wildcard(q).match(n) for n in names)
+            return any(wildcard_match(q, n) for n in names)
         return any(n.rstrip("^") == q.rstrip("^") for n in names)
     if "*" in query or "?" in query:
-        return any(_wildcard(query).match(c) for c in candidates)
+        return any(wildcard_match(query, c) for c in candidates)
     return any(c == query for c in candidates)
 
 

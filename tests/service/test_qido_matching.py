@@ -274,12 +274,19 @@ def test_xml_responses(stack, archive):
         {"offset": "20000"},
         {"fuzzymatching": "maybe"},
         {"StudyTime": "25x"},
+        {"StudyDescription": "*?" * 32 + "*"},  # more than 64 wildcards
     ],
 )
 def test_bad_values_are_400_naming_the_parameter(stack, params):
     r = stack.get("/studies", params=params)
     assert r.status_code == 400
     assert next(iter(params)) in r.json()["error"]["message"]
+
+
+def test_pathological_wildcards_answer_quickly(stack, archive):
+    """Backtracking-prone patterns (issue 23) against stored values: linear-time matching."""
+    for pattern in ("*A*A*A*A*A*A*B", "*?*?*?*?*?*?*~", "*?" * 32):
+        assert q(stack, "/studies", StudyDescription=pattern, PatientName=pattern) == []
 
 
 def test_no_match_is_an_empty_list(stack, archive):

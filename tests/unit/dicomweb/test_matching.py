@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import random
+import re
+import time
+
 import pytest
 
 from chalicelib.dicomweb.errors import BadRequest
-from chalicelib.dicomweb.matching import split_uid_list, validate_value, value_matches
+from chalicelib.dicomweb.matching import (
+    split_uid_list,
+    validate_value,
+    value_matches,
+    wildcard_match,
+)
 
 
 def matches(vr: str, query: str, *candidates: str, fuzzy: bool = False) -> bool:
@@ -328,3 +337,47 @@ def test_person_name_matches_any_value():
     assert matches("PN", "jones", "Smith^John", "Jones", fuzzy=True)
     assert matches("PN", "JONES", "Smith^John", "Jones")
     assert not matches("PN", "Doe", "Smith^John", "Jones")
+
+
+# --- wildcard matching is linear, not backtracking (issue 23) --------------------------------
+
+
+def _regex_wildcard(pattern: str, value: str) -> bool:
+    """The former regular-expression translation: the reference semantics."""
+    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.match(f"^{body}\\Z", value, re.DOTALL) is not None
+
+
+def test_wildcard_match_agrees_with_the_regular_expression():
+    rng = random.Random(23)
+    for _ in range(5000):
+        pattern = "".join(rng.choice("ab*?.\\\n") for _ in range(rng.randint(0, 8)))
+        value = "".join(rng.choice("ab.\\\n") for _ in range(rng.randint(0, 10)))
+        assert wildcard_match(pattern, value) == _regex_wildcard(pattern, value), (pattern, value)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "value"),
+    [
+        ("*A*A*A*A*A*B", "A" * 64),
+        ("*A*A*A*A*A*A*B", "A" * 64),
+        ("*A" * 32 + "*B", "A" * 1024),
+        ("*?*?*?*?*?*?*~", "an ordinary study description of 45 characters"[:45]),
+        ("*?" * 32 + "~", "x" * 1024),
+        ("*" * 63 + "~", "x" * 1024),
+        ("?*" * 32, "x" * 1024),
+    ],
+)
+def test_pathological_wildcards_take_bounded_work(pattern, value):
+    for vr in ("LO", "PN"):
+        start = time.perf_counter()
+        value_matches(vr, pattern, [value], False, "StudyDescription")
+        assert time.perf_counter() - start < 0.05, (vr, pattern)
+
+
+def test_more_than_64_wildcards_is_a_bad_request():
+    validate_value("LO", "*?" * 32, "StudyDescription")  # 64: the bound itself is fine
+    with pytest.raises(BadRequest, match="more than 64 wildcards"):
+        validate_value("LO", "*?" * 32 + "*", "StudyDescription")
+    with pytest.raises(BadRequest, match="more than 64 wildcards"):
+        value_matches("PN", "?" * 65, ["X" * 65], False, "PatientName")
