@@ -1,14 +1,35 @@
 """DICOM JSON -> the Native DICOM Model XML of PS3.19 A.1 (``application/dicom+xml``).
 
 pydicom writes DICOM JSON but no XML; this converts the JSON the service already builds, so
-both representations carry the same attributes."""
+both representations carry the same attributes.
+
+Text XML 1.0 cannot carry (C0 controls other than tab, line feed and carriage return, lone
+surrogates, U+FFFE and U+FFFF; a PatientName with ``\x01``, say) is replaced by U+FFFD, the
+replacement character: never emitted raw, never a reason to refuse the data, and the value keeps
+its length and a visible mark where the character was. PS3.19 says nothing special about them.
+A carriage return is written as ``&#xD;`` so that a parser's line-end normalization keeps it."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from pydicom.datadict import keyword_for_tag
+
+#: Characters outside XML 1.0's Char production (section 2.2).
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _text(value: str) -> str:
+    """Character data: XML-escaped, characters XML 1.0 cannot carry replaced by U+FFFD."""
+    return escape(_NOT_XML.sub("\ufffd", value), {"\r": "&#xD;"})
+
+
+def _attr(value: str) -> str:
+    """A quoted attribute value, cleaned like ``_text``."""
+    return quoteattr(_NOT_XML.sub("\ufffd", value))  # quoteattr writes \t \n \r as references
+
 
 _PN_COMPONENTS = ("FamilyName", "GivenName", "MiddleName", "NamePrefix", "NameSuffix")
 
@@ -21,7 +42,7 @@ def _person_name(number: int, value: dict[str, str]) -> str:
             continue
         parts = text.split("^")
         inner = "".join(
-            f"<{name}>{escape(part)}</{name}>"
+            f"<{name}>{_text(part)}</{name}>"
             for name, part in zip(_PN_COMPONENTS, parts, strict=False)
             if part
         )
@@ -32,9 +53,9 @@ def _person_name(number: int, value: dict[str, str]) -> str:
 def _attribute(tag: str, element: dict[str, Any]) -> str:
     vr = element.get("vr", "UN")
     keyword = keyword_for_tag(int(tag, 16))
-    head = f'<DicomAttribute tag="{tag}" vr="{vr}"'
+    head = f"<DicomAttribute tag={_attr(tag)} vr={_attr(str(vr))}"
     if keyword:
-        head += f" keyword={quoteattr(keyword)}"
+        head += f" keyword={_attr(keyword)}"
     body: list[str] = []
     for i, value in enumerate(element.get("Value", []), start=1):
         if vr == "SQ":
@@ -42,11 +63,11 @@ def _attribute(tag: str, element: dict[str, Any]) -> str:
         elif vr == "PN":
             body.append(_person_name(i, value if isinstance(value, dict) else {}))
         else:
-            body.append(f'<Value number="{i}">{escape(str(value))}</Value>')
+            body.append(f'<Value number="{i}">{_text(str(value))}</Value>')
     if "BulkDataURI" in element:
-        body.append(f"<BulkData uri={quoteattr(element['BulkDataURI'])}/>")
+        body.append(f"<BulkData uri={_attr(element['BulkDataURI'])}/>")
     if "InlineBinary" in element:
-        body.append(f"<InlineBinary>{escape(element['InlineBinary'])}</InlineBinary>")
+        body.append(f"<InlineBinary>{_text(element['InlineBinary'])}</InlineBinary>")
     return f"{head}>{''.join(body)}</DicomAttribute>"
 
 
