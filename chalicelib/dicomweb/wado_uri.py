@@ -6,6 +6,7 @@ instance (as stored, or converted to ``transferSyntax``)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -41,11 +42,16 @@ def _param(params: Mapping[str, str], name: str, required: bool = False) -> str 
     return value
 
 
+def _number(text: str, digits: int) -> bool:
+    """``text`` is 1 to ``digits`` ASCII digits (``isdecimal`` would take any script's)."""
+    return re.fullmatch(f"[0-9]{{1,{digits}}}", text) is not None
+
+
 def _viewport(rows: str | None, columns: str | None) -> Viewport | None:
     if not (rows or columns):
         return None
     sides = [rows or str(MAX_VIEWPORT), columns or str(MAX_VIEWPORT)]
-    if not all(v.isdecimal() and 1 <= int(v) <= MAX_VIEWPORT for v in sides):
+    if not all(_number(v, 5) and 1 <= int(v) <= MAX_VIEWPORT for v in sides):
         raise BadRequest(
             f"rows and columns are numbers from 1 to {MAX_VIEWPORT}", code="InvalidParameter"
         )
@@ -67,7 +73,7 @@ def parse_wado_uri(params: Mapping[str, str]) -> WadoUriRequest:
     if essence not in RENDERED_TYPES:
         raise NotAcceptable("contentType is application/dicom, image/jpeg, image/png or image/gif")
     frame = _param(params, "frameNumber") or "1"
-    if not frame.isdecimal() or int(frame) < 1:
+    if not _number(frame, 9) or int(frame) < 1:
         raise BadRequest("frameNumber is a number from 1", code="InvalidParameter")
     center, width = _param(params, "windowCenter"), _param(params, "windowWidth")
     window = (
@@ -75,7 +81,7 @@ def parse_wado_uri(params: Mapping[str, str]) -> WadoUriRequest:
     )
     viewport = _viewport(_param(params, "rows"), _param(params, "columns"))
     quality = _param(params, "imageQuality") or "90"
-    if not quality.isdecimal() or not 1 <= int(quality) <= 100:
+    if not _number(quality, 3) or not 1 <= int(quality) <= 100:
         raise BadRequest("imageQuality is a number from 1 to 100", code="InvalidParameter")
     options = RenderOptions(essence, window, viewport, int(quality))
     return WadoUriRequest((study, series, sop), essence, None, int(frame), options)

@@ -7,6 +7,7 @@ Near the limits: a rendered image is small next to its source; one over the payl
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from chalicelib.config import Settings
@@ -91,7 +92,7 @@ def options(c: Call, thumbnail: bool) -> RenderOptions:
 
 def frame_number(c: Call) -> int:
     text = c.path["frames"]
-    if not text.isdecimal() or int(text) < 1:
+    if not re.fullmatch(r"[0-9]{1,9}", text) or int(text) < 1:  # ASCII digits only
         raise BadRequest("a rendered frame is one frame number", code="InvalidFrameList")
     return int(text)
 

@@ -3,12 +3,18 @@ created, replaced or deleted, in order, per tenant (``storage/changefeed.py`` ke
 
 from __future__ import annotations
 
+import re
+
 from chalicelib.dicomweb.errors import BadRequest, NotFound
 from chalicelib.dicomweb.media import JSON
 from chalicelib.services.answers import Body, json_body
 from chalicelib.services.ports import FeedReader
 
 MAX_FEED_PAGE = 1000
+
+#: ASCII digits only (``str.isdecimal`` also takes other scripts' digits, as ``int`` does).
+SEQUENCE = re.compile(r"[0-9]{1,18}")
+LIMIT = re.compile(r"[0-9]{1,4}")
 
 
 class Changes:
@@ -20,7 +26,11 @@ class Changes:
         # absent: the defaults; present but empty is not a number (400), as before
         start = "0" if start is None else start
         limit = "100" if limit is None else limit
-        if not start.isdecimal() or not limit.isdecimal() or not 1 <= int(limit) <= MAX_FEED_PAGE:
+        if (
+            not SEQUENCE.fullmatch(start)
+            or not LIMIT.fullmatch(limit)
+            or not 1 <= int(limit) <= MAX_FEED_PAGE
+        ):
             raise BadRequest(
                 f"startAfter is a sequence number, limit 1 to {MAX_FEED_PAGE}",
                 code="InvalidParameter",

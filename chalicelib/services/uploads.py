@@ -123,7 +123,7 @@ class Uploads:
     def complete_file(self, tenant: str, upload_id: str, index: str, request: Any) -> Body:
         """Complete the multipart upload of file ``index`` with the parts ``request`` lists
         (``{"parts": [{"partNumber", "etag"}]}``)."""
-        if not index.isdecimal():
+        if not re.fullmatch(r"[0-9]{1,4}", index):  # ASCII only: isdecimal takes any script
             raise BadRequest("file index must be a number", code="InvalidUpload")
         number = int(index)
         files = self._manifest(tenant, upload_id)

@@ -59,6 +59,17 @@ def test_parameters_out_of_range_are_400(feed: ChangeFeed) -> None:
     assert doc(changes.read_changes(T, "0", str(MAX_FEED_PAGE))) == []
 
 
+@pytest.mark.parametrize(
+    ("start", "limit"),
+    [("\u0661", None), ("\uff11", None), (None, "\u0665"), ("1" * 19, None), (" 1", None)],
+)
+def test_only_ascii_digits_are_numbers(feed: ChangeFeed, start: Any, limit: Any) -> None:
+    """Arabic-Indic or full-width digits pass isdecimal() and int(): not here."""
+    with pytest.raises(BadRequest) as raised:
+        Changes(feed).read_changes(T, start, limit)
+    assert raised.value.code == "InvalidParameter"
+
+
 def test_no_change_yet_is_404(feed: ChangeFeed) -> None:
     with pytest.raises(NotFound):
         Changes(feed).latest_change(T)

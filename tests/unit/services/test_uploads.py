@@ -101,6 +101,15 @@ def test_parts_s3_refuses_are_the_clients_mistake(s3: S3) -> None:
         s3.uploads.complete_file(T, upload, "0", {"parts": [{"partNumber": 1, "etag": "a b"}]})
 
 
+@pytest.mark.parametrize("index", ["\u0660", "\uff10", "00000", "-0", ""])
+def test_a_file_index_is_ascii_digits(s3: S3, index: str) -> None:
+    files = {"files": [{"name": "big", "size": 7 * MIB}]}
+    upload = doc(s3.uploads.start_upload(T, files, BASE), 201)["upload"]
+    with pytest.raises(BadRequest) as raised:
+        s3.uploads.complete_file(T, upload, index, {"parts": []})
+    assert raised.value.code == "InvalidUpload"
+
+
 def test_completing_refuses_what_is_not_a_multipart_file(s3: S3) -> None:
     started = doc(s3.uploads.start_upload(T, {"files": [{"name": "small"}]}, BASE), 201)
     with pytest.raises(BadRequest) as raised:

@@ -49,3 +49,32 @@ def test_an_image_is_the_rendered_frame(s3: Storage) -> None:
     request = WadoUriRequest((ref.study, ref.series, ref.sop), "image/jpeg", render=RenderOptions())
     body = service(s3).retrieve(TENANT, request)
     assert body.media_type == "image/jpeg" and body.parts[0].content[:2] == b"\xff\xd8"  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("frameNumber", "\u0661"),
+        ("frameNumber", "1" * 10),
+        ("rows", "\uff16\uff14"),
+        ("columns", "\u0666\u0664"),
+        ("imageQuality", "\u0669\u0660"),
+    ],
+)
+def test_wado_uri_numbers_are_ascii_digits(name: str, value: str) -> None:
+    from chalicelib.dicomweb.errors import BadRequest
+    from chalicelib.dicomweb.wado_uri import parse_wado_uri
+
+    params = {
+        "requestType": "WADO",
+        "studyUID": "1.2",
+        "seriesUID": "1.2.3",
+        "objectUID": "1.2.3.4",
+        "contentType": "image/jpeg",
+        name: value,
+    }
+    with pytest.raises(BadRequest) as raised:
+        parse_wado_uri(params)
+    assert raised.value.code == "InvalidParameter"
+    params[name] = "64" if name in ("rows", "columns") else "1"
+    assert parse_wado_uri(params).frame == 1
