@@ -14,7 +14,7 @@ from dataclasses import replace
 from io import BytesIO
 from typing import Any
 
-from chalicelib.dicomweb.errors import NotAcceptable, NotFound, UnsupportedMediaType
+from chalicelib.dicomweb.errors import BadRequest, NotAcceptable, NotFound, UnsupportedMediaType
 from chalicelib.dicomweb.rendering import GIF, JPEG, PNG, RenderOptions, Viewport, Window
 from chalicelib.dicomweb.resources import InstanceRef, SeriesRef, StudyRef
 from chalicelib.services.answers import Body
@@ -82,7 +82,7 @@ def render_frame(data: bytes, frame: int, options: RenderOptions) -> bytes:
     error's type only: pydicom's messages quote the offending value."""
     try:
         return _render_frame(data, frame, options)
-    except (NotFound, UnsupportedMediaType):
+    except (BadRequest, NotFound, UnsupportedMediaType):
         raise
     except (ValueError, TypeError, NotImplementedError, RuntimeError, KeyError) as exc:
         raise NotAcceptable(f"the frame cannot be rendered ({type(exc).__name__})") from None
@@ -131,13 +131,23 @@ def _render_frame(data: bytes, frame: int, options: RenderOptions) -> bytes:
 
 def _viewport(image: Any, viewport: Viewport) -> Any:
     """Crop (and flip, for negative widths/heights) the source region, then scale to fit the
-    viewport with the aspect ratio kept (PS3.18 8.3.5.1.3)."""
+    viewport with the aspect ratio kept (PS3.18 8.3.5.1.3). The region is first clipped to the
+    image, so no canvas larger than the image is ever allocated (Pillow would pad a region
+    reaching outside with black); a region with no pixel of the image is a 400."""
     from PIL import Image
 
     if viewport.region is not None:
         sx, sy, sw, sh = viewport.region
-        box = (min(sx, sx + sw), min(sy, sy + sh), max(sx, sx + sw), max(sy, sy + sh))
-        image = image.crop(box)
+        left = max(0, min(sx, sx + sw))
+        top = max(0, min(sy, sy + sh))
+        right = min(image.width, max(sx, sx + sw))
+        bottom = min(image.height, max(sy, sy + sh))
+        if left >= right or top >= bottom:
+            raise BadRequest(
+                f"the viewport region lies outside the image ({image.width} x {image.height})",
+                code="InvalidParameter",
+            )
+        image = image.crop((left, top, right, bottom))
         if sw < 0:
             image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         if sh < 0:

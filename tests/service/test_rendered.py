@@ -147,3 +147,46 @@ def test_thumbnails_at_every_level_are_cached(stack):
 @pytest.mark.parametrize("path", ["/studies/1.2/thumbnail", "/studies/1.2/rendered"])
 def test_unknown_study_is_404(stack, path):
     assert stack.get(path).status_code == 404
+
+
+def test_viewport_regions_are_bounded_and_clipped_to_the_image(stack):
+    """Issue 23: huge or non-finite regions are 400s, never 500s; a region reaching outside the
+    image is clipped to it (no canvas larger than the image), one wholly outside is a 400."""
+    path = store(stack, to_bytes(ramp()))  # 64 x 32
+    for bad in (
+        "10,10,0,0,-999999,-999999",
+        "10,10,0,0,1e300,1e300",
+        "10,10,1e300,0,5,5",
+        "10,10,0,0,inf,5",
+        "10,10,0,0,nan,5",
+        "10,10,0,0,65537,5",
+    ):
+        r = stack.get(f"{path}/rendered", params={"viewport": bad})
+        assert r.status_code == 400, (bad, r.text)
+        assert "viewport" in r.json()["error"]["message"]
+    for outside in ("64,64,1000,1000,13000,13000", "10,10,-100,0,50,32", "10,10,0,32,64,5"):
+        r = stack.get(f"{path}/rendered", params={"viewport": outside})
+        assert r.status_code == 400, (outside, r.text)
+        assert "outside the image" in r.json()["error"]["message"]
+    # 13000 x 13000 from the origin: only the 64 x 32 image is cropped, then scaled to fit
+    clipped = image(stack.get(f"{path}/rendered", params={"viewport": "64,64,0,0,13000,13000"}))
+    assert clipped.size == (64, 32)
+    plain = np.asarray(
+        image(stack.get(f"{path}/rendered", params={"viewport": "64,32"}, headers=PNG))
+    )
+    whole = np.asarray(
+        image(
+            stack.get(f"{path}/rendered", params={"viewport": "64,32,-50,-50,200,200"}, headers=PNG)
+        )
+    )
+    assert np.array_equal(whole, plain)
+    # a flip clipped too: from x=64 back past 0
+    flipped = np.asarray(
+        image(
+            stack.get(f"{path}/rendered", params={"viewport": "64,32,64,0,-500,500"}, headers=PNG)
+        )
+    )
+    assert np.array_equal(flipped, plain[:, ::-1])
+    # a thumbnail with such a viewport is a 400 too, not a 5xx
+    r = stack.get(f"{path}/thumbnail", params={"viewport": "10,10,0,0,-999999,-999999"})
+    assert r.status_code == 400
