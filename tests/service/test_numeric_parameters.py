@@ -63,8 +63,11 @@ def test_not_a_number_is_a_400(stored):
     assert r.json()["error"]["code"] == "InvalidUpload"
 
 
-def test_decimal_digits_of_other_scripts_are_numbers(stored):
-    """What int() reads is a number, as QIDO's limit and offset already had it."""
+def test_decimal_digits_of_other_scripts(stored):
+    """The change feed, upload indexes, frame numbers and WADO-URI take ASCII digits only
+    (issue 23: startAfter=U+0661 was read as 1); rendered quality, like QIDO's limit and
+    offset, still reads what int() reads."""
     stack, instance, _ = stored
     assert stack.get(f"{instance}/rendered?quality={ARABIC_THREE}").status_code == 200
-    assert stack.get(f"/changefeed?limit={ARABIC_THREE}").status_code == 200
+    r = stack.get(f"/changefeed?limit={ARABIC_THREE}")
+    assert r.status_code == 400 and r.json()["error"]["code"] == "InvalidParameter"
