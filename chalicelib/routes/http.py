@@ -33,6 +33,13 @@ CORS_HEADERS: dict[str, Any] = cast(dict[str, Any], CORS.get_access_control_head
 #: On every answer with patient data, every error and every 303 (its Location is a signed URL):
 #: no cache keeps it, and no browser sniffs a JSON error that echoes input as HTML.
 NO_STORE: dict[str, Any] = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+#: Answers with patient data: no shared cache (proxy, CDN) may store them, and a browser must
+#: revalidate before reusing what it kept. Not ``no-store``: a viewer (OHIF in Chromium) then
+#: re-fetches and aborts its own frame requests as it moves between views.
+PRIVATE: dict[str, Any] = {
+    "Cache-Control": "private, no-cache",
+    "X-Content-Type-Options": "nosniff",
+}
 
 
 def error_body(status: int, code: str, message: str) -> dict[str, Any]:

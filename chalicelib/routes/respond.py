@@ -7,11 +7,12 @@ to a short-lived signed URL (``services/spill.py``). The limit is Lambda's 6 MB 
 API Gateway base64-encodes the body (``Settings.max_binary_response``, about 4.4 MB). Every
 answer carries the CORS headers; the answer's own (ETag, Warning, Location) are added as given.
 
-Every answer carries ``Cache-Control: no-store`` (patient data; a 303's Location is a signed
-URL) and ``X-Content-Type-Options: nosniff``, except the answers to the public routes (scope
-None in the route table: the authentication middleware sets no principal for them, so the
-call has none), ``/openapi.json`` and ``/health``, which hold no patient data and may be
-cached briefly. Errors carry the same from ``routes/http.py``.
+Every answer carries ``X-Content-Type-Options: nosniff`` and a ``Cache-Control``: answers with
+patient data ``private, no-cache`` (no shared cache stores them; a browser revalidates before
+reuse), a 303 ``no-store`` (its Location is a signed URL), the answers to the public routes
+(scope None in the route table: the authentication middleware sets no principal for them, so
+the call has none), ``/openapi.json`` and ``/health``, ``public, max-age=300``. Errors are
+``no-store`` (``routes/http.py``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 from chalice.app import Response
 
 from chalicelib.dicomweb.multipart import Part, new_boundary, write_multipart
-from chalicelib.routes.http import CORS_HEADERS, NO_STORE
+from chalicelib.routes.http import CORS_HEADERS, NO_STORE, PRIVATE
 from chalicelib.routes.route import Call
 from chalicelib.services.answers import Answer, Body, Empty, Redirect
 from chalicelib.services.spill import Spill, multipart_type
@@ -35,7 +36,7 @@ PUBLIC_CACHE = {"Cache-Control": "public, max-age=300", "X-Content-Type-Options"
 
 def _edge_headers(call: Call) -> dict[str, Any]:
     """The headers every answer to ``call`` carries: CORS, and how it may be cached."""
-    return {**CORS_HEADERS, **(PUBLIC_CACHE if call.principal is None else NO_STORE)}
+    return {**CORS_HEADERS, **(PUBLIC_CACHE if call.principal is None else PRIVATE)}
 
 
 def _framing(body: Body, boundary: str) -> int:

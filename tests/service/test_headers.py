@@ -1,6 +1,7 @@
-"""Caching and sniffing headers over HTTP: every answer with patient data, every error and every
-303 (its Location is a signed URL) is ``Cache-Control: no-store`` with ``nosniff``; only the
-public ``/openapi.json`` and ``/health`` may be cached, briefly (routes/respond.py, http.py)."""
+"""Caching and sniffing headers over HTTP: every answer with patient data is ``Cache-Control:
+private, no-cache`` (no shared cache stores it), every error and every 303 (its Location is a
+signed URL) ``no-store``, all with ``nosniff``; only the public ``/openapi.json`` and
+``/health`` may be cached, briefly (routes/respond.py, http.py)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from tests.factories import dataset, to_bytes
 
 
 def no_store(r: requests.Response) -> bool:
+    """Kept from shared caches: ``no-store`` (errors, 303s) or ``private, no-cache``."""
     return (
-        r.headers.get("Cache-Control") == "no-store"
+        r.headers.get("Cache-Control") in ("no-store", "private, no-cache")
         and r.headers.get("X-Content-Type-Options") == "nosniff"
     )
 

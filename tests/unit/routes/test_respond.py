@@ -139,7 +139,7 @@ def test_empty_and_redirect_answers(store: S3ObjectStore) -> None:
     assert moved.headers["Access-Control-Allow-Origin"] == "*"
 
 
-# --- caching: no-store on everything with a principal, brief public caching without one -------
+# --- caching: private on answers with a principal, no-store on 303s and errors ------------------
 
 
 def keyed_call() -> Call:
@@ -150,12 +150,18 @@ def keyed_call() -> Call:
 
 
 @pytest.mark.parametrize(
-    "answer",
-    [json_body([1]), Empty(204, {"ETag": '"e"'}), Redirect("https://signed.example/x")],
+    ("answer", "cache"),
+    [
+        (json_body([1]), "private, no-cache"),
+        (Empty(204, {"ETag": '"e"'}), "private, no-cache"),
+        (Redirect("https://signed.example/x"), "no-store"),
+    ],
 )
-def test_every_keyed_answer_is_no_store_and_nosniff(store: S3ObjectStore, answer: Any) -> None:
+def test_every_keyed_answer_is_kept_from_shared_caches(
+    store: S3ObjectStore, answer: Any, cache: str
+) -> None:
     got = respond(answer, keyed_call(), Spill(store, link), LIMIT)
-    assert got.headers["Cache-Control"] == "no-store"
+    assert got.headers["Cache-Control"] == cache
     assert got.headers["X-Content-Type-Options"] == "nosniff"
 
 
