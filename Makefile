@@ -78,6 +78,10 @@ bench-wado: $(STAMP)  ## WADO requests and bytes: instance, study metadata, a fr
 bench-render: $(STAMP)  ## CPU time and bytes read: a rendered 512x512 CT frame, a thumbnail
 	$(BIN)/python -m bench.render_cost
 
+.PHONY: bench-stow
+bench-stow: $(STAMP)  ## STOW wall time and AWS calls per instance (1 and 20 a request), in-process moto
+	$(BIN)/python -m bench.stow_latency
+
 .PHONY: bench-coldstart bench-cost bench-rebuild
 bench-coldstart: $(STAMP)  ## import time of each function from its built package; STOW peak RSS at 6 MB
 	$(BIN)/python -m bench.coldstart --instructions --json build/coldstart.json
