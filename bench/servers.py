@@ -77,13 +77,19 @@ def orthanc_config(storage: Path, http_port: int, plugin: Path, password: str) -
 
 
 @contextmanager
-def orthanc() -> Iterator[tuple[Server, dict[str, Any]]]:
-    """Orthanc + DICOMweb on a free loopback port; yields the server and its versions."""
+def orthanc(
+    dicomweb_servers: dict[str, Any] | None = None,
+) -> Iterator[tuple[Server, dict[str, Any]]]:
+    """Orthanc + DICOMweb on a free loopback port; yields the server and its versions.
+    ``dicomweb_servers``: Orthanc's ``DicomWeb.Servers`` (the peers it can push to)."""
     binary = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
     work = Path(tempfile.mkdtemp(prefix="bench-orthanc-"))
     port, password = free_port(), secrets.token_hex(16)
     config = work / "orthanc.json"
-    config.write_text(json.dumps(orthanc_config(work / "db", port, dicomweb_plugin(), password)))
+    settings = orthanc_config(work / "db", port, dicomweb_plugin(), password)
+    if dicomweb_servers:
+        settings["DicomWeb"]["Servers"] = dicomweb_servers
+    config.write_text(json.dumps(settings))
     token = base64.b64encode(f"bench:{password}".encode()).decode()
     headers = {"Authorization": f"Basic {token}"}
     root = f"http://127.0.0.1:{port}"
