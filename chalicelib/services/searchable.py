@@ -55,7 +55,9 @@ class Searchable:
         failure: StorageError = StorageUnavailable("NotIndexed")
         for attempt in range(RETRIES):
             try:
-                outcome = self._indexer.handle_key(key)
+                # refresh: skip the "catalog holds it already" read, a GetItem per instance
+                # that can only say no (this request just wrote a new version)
+                outcome = self._indexer.handle_key(key, refresh=True)
             except StorageUnavailable as exc:
                 failure = exc
                 self._clock.sleep(_pause(attempt))
