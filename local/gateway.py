@@ -134,6 +134,16 @@ class LocalGateway:
     # --- WSGI -------------------------------------------------------------------------------
 
     def __call__(self, environ: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
+        answer = self._answer(environ, start)
+        if environ["REQUEST_METHOD"].upper() == "HEAD":
+            # a HEAD answer has no body (RFC 9110 9.3.2); one left on a kept-alive connection
+            # was read as the start of the next response (BadStatusLine)
+            for _ in answer:  # produced (its headers are sent), not written
+                pass
+            return []
+        return answer
+
+    def _answer(self, environ: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"].upper()
         raw_uri = environ.get("REQUEST_URI") or environ.get("PATH_INFO", "/")
         raw_path, _, query = raw_uri.partition("?")
