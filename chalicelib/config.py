@@ -70,6 +70,17 @@ class Settings:
     download_base_url: str = ""
     download_key_id: str = ""
     download_private_key: str = field(default="", repr=False)
+    #: The DICOMweb root URLs in answers start with (a custom domain; the URL ``make serve``
+    #: prints). Unset: the root the front names with the origin secret, else the Host.
+    public_root: str = ""
+    #: The secret the front (CloudFront) adds to every request it forwards to an origin.
+    origin_secret: str = field(default="", repr=False)
+    #: The streaming STOW receiver's bounds (receiver/): one request's bytes and parts, one
+    #: part's bytes, and how long it waits for the next bytes of a body before giving up.
+    stow_max_request_bytes: int = 4 * 1024 * MIB
+    stow_max_parts: int = 10_000
+    stow_max_part_bytes: int = 2 * 1024 * MIB
+    stow_read_timeout: float = 60.0
     service_name: str = "dicomweb-service"
     metrics_namespace: str = "DicomWeb"
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -100,6 +111,12 @@ class Settings:
             download_base_url=e.get("DOWNLOAD_BASE_URL", d.download_base_url),
             download_key_id=e.get("DOWNLOAD_KEY_ID", d.download_key_id),
             download_private_key=e.get("DOWNLOAD_PRIVATE_KEY", d.download_private_key),
+            public_root=e.get("PUBLIC_ROOT", d.public_root),
+            origin_secret=e.get("ORIGIN_SECRET", d.origin_secret),
+            stow_max_request_bytes=int(e.get("STOW_MAX_REQUEST_BYTES", d.stow_max_request_bytes)),
+            stow_max_parts=int(e.get("STOW_MAX_PARTS", d.stow_max_parts)),
+            stow_max_part_bytes=int(e.get("STOW_MAX_PART_BYTES", d.stow_max_part_bytes)),
+            stow_read_timeout=float(e.get("STOW_READ_TIMEOUT", d.stow_read_timeout)),
             service_name=e.get("POWERTOOLS_SERVICE_NAME", d.service_name),
             metrics_namespace=e.get("POWERTOOLS_METRICS_NAMESPACE", d.metrics_namespace),
         )

@@ -21,6 +21,7 @@ from urllib.parse import unquote
 
 from chalice.app import Chalice, Request, Response
 
+from chalicelib.config import Settings
 from chalicelib.dicomweb.errors import Forbidden, MethodNotAllowed, Unauthorized
 from chalicelib.routes import (
     about,
@@ -34,6 +35,7 @@ from chalicelib.routes import (
     wado_uri,
 )
 from chalicelib.routes.deps import Deps
+from chalicelib.routes.front import public_root
 from chalicelib.routes.http import (
     CORS,
     PRINCIPAL,
@@ -85,7 +87,7 @@ def serves_pixels(path: str, method: str) -> bool:
     return any(r.pixels for r in ROUTES if r.path == path and r.method == method.upper())
 
 
-def _call(request: Request, principal: Principal | None) -> Call:
+def _call(request: Request, principal: Principal | None, settings: Settings) -> Call:
     raw = request.raw_body or b""
     params = request.query_params
     return Call(
@@ -96,7 +98,9 @@ def _call(request: Request, principal: Principal | None) -> Call:
         query={name: list(params.getlist(name)) for name in params} if params else {},
         headers=request.headers,
         body=raw.encode("utf-8") if isinstance(raw, str) else raw,
-        base_url=base_url(request),
+        base_url=public_root(
+            request.headers.get, settings.public_root, settings.origin_secret, base_url(request)
+        ),
         host=host_of(request),
     )
 
@@ -113,7 +117,7 @@ def _view(app: Chalice, deps: Deps, route: Route) -> Callable[..., Response]:
                     raise Unauthorized("an API key is required")
                 if route.scope not in principal.scopes:
                     raise Forbidden(f"this API key lacks the '{route.scope}' scope")
-            call = _call(request, principal)
+            call = _call(request, principal, deps.settings)
             answer = route.handler(deps, call)
             return respond(answer, call, deps.spill, deps.settings.max_binary_response())
         except Exception as exc:  # Chalice would answer a bare 500: mapped once, here
