@@ -12,7 +12,7 @@ from functools import cached_property
 
 from chalicelib.clock import SYSTEM, Clock
 from chalicelib.config import Settings
-from chalicelib.routes.auth import KeyCache
+from chalicelib.routes.credentials import KeyCache
 from chalicelib.services.changes import Changes
 from chalicelib.services.delete import Delete
 from chalicelib.services.frames import Frames

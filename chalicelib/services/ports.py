@@ -113,21 +113,32 @@ class ObjectStore(Protocol):
     def presign_get(self, key: str, expires: int, content_type: str | None = None) -> str: ...
 
 
-class UploadStore(ObjectStore, Protocol):
-    """What presigned uploads need besides objects: S3's presigned PUTs and multipart
-    uploads."""
-
-    def presign_put(self, key: str, expires: int, content_type: str) -> str: ...
+class MultipartStore(ObjectStore, Protocol):
+    """S3's multipart uploads: an object written in parts becomes visible at its key only when
+    completed; an aborted one leaves nothing."""
 
     def start_multipart(self, key: str, content_type: str) -> str: ...
 
-    def presign_part(self, key: str, upload_id: str, number: int, expires: int) -> str: ...
+    def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> str:
+        """The part's ETag."""
+        ...
 
     def complete_multipart(
         self, key: str, upload_id: str, parts: Sequence[tuple[int, str]]
-    ) -> None:
-        """Raises ``UploadPartsRefused`` or ``UploadNotFound`` for the client's mistakes."""
+    ) -> str | None:
+        """The new object's VersionId. Raises ``UploadPartsRefused`` or ``UploadNotFound``
+        for the client's mistakes."""
         ...
+
+    def abort_multipart(self, key: str, upload_id: str) -> None: ...
+
+
+class UploadStore(MultipartStore, Protocol):
+    """What presigned uploads need besides objects: S3's presigned PUTs and parts."""
+
+    def presign_put(self, key: str, expires: int, content_type: str) -> str: ...
+
+    def presign_part(self, key: str, upload_id: str, number: int, expires: int) -> str: ...
 
 
 @dataclass(frozen=True)

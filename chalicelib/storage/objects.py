@@ -162,18 +162,37 @@ class S3ObjectStore:
         )
         return url
 
+    def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> str:
+        got = self._s3.upload_part(
+            Bucket=self._bucket,
+            Key=key,
+            UploadId=upload_id,
+            PartNumber=number,
+            Body=data,
+        )
+        return str(got["ETag"])
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        try:
+            self._s3.abort_multipart_upload(Bucket=self._bucket, Key=key, UploadId=upload_id)
+        except ClientError as exc:
+            if aws_errors.error_code(exc) != aws_errors.NO_SUCH_UPLOAD:  # gone already
+                raise
+
     def complete_multipart(
         self, key: str, upload_id: str, parts: Sequence[tuple[int, str]]
-    ) -> None:
-        """Raises ``UploadPartsRefused`` when the parts do not match the upload,
-        ``UploadNotFound`` when it is completed, aborted or expired."""
+    ) -> str | None:
+        """The new object's VersionId. Raises ``UploadPartsRefused`` when the parts do not
+        match the upload, ``UploadNotFound`` when it is completed, aborted or expired."""
         try:
-            self._s3.complete_multipart_upload(
+            got = self._s3.complete_multipart_upload(
                 Bucket=self._bucket,
                 Key=key,
                 UploadId=upload_id,
                 MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in parts]},
             )
+            version: str | None = got.get("VersionId")
+            return version
         except ClientError as exc:
             code = aws_errors.error_code(exc)
             if code in aws_errors.REFUSED_PARTS_CODES:

@@ -31,7 +31,7 @@ from chalicelib.dicomweb.query import RESERVED  # noqa: E402
 from chalicelib.dicomweb.rendering import RENDERED_TYPES, parse_window  # noqa: E402
 from chalicelib.dicomweb.resources import is_valid_uid, parse_frame_list  # noqa: E402
 from chalicelib.openapi.document import build  # noqa: E402
-from chalicelib.routes.auth import extract_api_key  # noqa: E402
+from chalicelib.routes.credentials import extract_api_key  # noqa: E402
 from chalicelib.routes.http import error_body  # noqa: E402
 from chalicelib.routes.qido import QIDO_RESOURCES  # noqa: E402
 from chalicelib.routes.table import PUBLIC_ROUTES, served  # noqa: E402

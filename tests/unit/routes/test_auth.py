@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from chalicelib.dicomweb.errors import Unauthorized
-from chalicelib.routes.auth import KEY_REQUIRED, authenticate, basic_password, extract_api_key
+from chalicelib.routes.auth import authenticate
+from chalicelib.routes.credentials import KEY_REQUIRED, basic_password, extract_api_key
 from chalicelib.routes.http import CHALLENGES, PRINCIPAL, error_response
 from chalicelib.services.ports import Principal
 
@@ -194,7 +195,7 @@ def tenant_keys(n: int) -> dict[str, Principal]:
 
 
 def test_a_flood_of_unknown_keys_keeps_every_known_one() -> None:
-    from chalicelib.routes.auth import KeyCache
+    from chalicelib.routes.credentials import KeyCache
 
     keys = tenant_keys(5)
     tenants = CountingTenants(keys)
@@ -210,7 +211,7 @@ def test_a_flood_of_unknown_keys_keeps_every_known_one() -> None:
 
 
 def test_unknown_keys_are_cached_in_their_own_bounded_lru() -> None:
-    from chalicelib.routes.auth import KeyCache
+    from chalicelib.routes.credentials import KeyCache
 
     tenants = CountingTenants({})
     cache = KeyCache(tenants, ttl=60, known=10, unknown=2)
@@ -223,7 +224,7 @@ def test_unknown_keys_are_cached_in_their_own_bounded_lru() -> None:
 
 
 def test_known_keys_evict_the_least_recently_used_one_at_a_time() -> None:
-    from chalicelib.routes.auth import KeyCache
+    from chalicelib.routes.credentials import KeyCache
 
     keys = tenant_keys(4)
     tenants = CountingTenants(keys)
@@ -239,7 +240,7 @@ def test_known_keys_evict_the_least_recently_used_one_at_a_time() -> None:
 
 
 def test_entries_expire_after_the_ttl(monkeypatch: pytest.MonkeyPatch) -> None:
-    from chalicelib.routes import auth
+    from chalicelib.routes import credentials as auth
 
     clock = [1000.0]
     monkeypatch.setattr(auth.time, "monotonic", lambda: clock[0])
