@@ -20,7 +20,7 @@ all), this retries a throttled or failing one ``RETRIES`` times, and the wait is
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from chalicelib.clock import SYSTEM, Clock
@@ -51,7 +51,9 @@ class Searchable:
         self._store = store
         self._clock = clock
 
-    def _index(self, key: str) -> InstanceRecord | StorageError:
+    def index_key(self, key: str) -> InstanceRecord | StorageError:
+        """Index the object at ``key`` now (retrying while storage is busy): its record, or
+        why it could not be indexed."""
         failure: StorageError = StorageUnavailable("NotIndexed")
         for attempt in range(RETRIES):
             try:
@@ -77,7 +79,16 @@ class Searchable:
         if not keys:
             return []
         with ThreadPoolExecutor(max_workers=min(INDEXERS, len(keys))) as pool:
-            indexed = dict(zip(keys, pool.map(self._index, keys), strict=True))
+            indexed = dict(zip(keys, pool.map(self.index_key, keys), strict=True))
+        return self.confirm(stored, indexed)
+
+    def confirm(
+        self,
+        stored: Sequence[StoredInstance],
+        indexed: Mapping[str, InstanceRecord | StorageError],
+    ) -> list[StoredInstance | FailedInstance]:
+        """Wait until the indexes answer for what ``index_key`` indexed (``indexed``: by key);
+        an instance not indexed, or not visible in time, is withdrawn and failed."""
         records = [r for r in indexed.values() if isinstance(r, InstanceRecord)]
         try:
             late = set(self._indexer.wait_searchable(records))

@@ -51,21 +51,11 @@ from chalicelib.storage.keys import instance_key
 PUT_CONCURRENCY = 8
 
 
-def _best_effort_uids(data: bytes) -> tuple[str | None, str | None]:
-    """SOP Class / Instance UIDs of a rejected part, if they can be read at all."""
-    try:
-        ds = pydicom.dcmread(BytesIO(data), force=True, stop_before_pixels=True)
-        cls, sop = str(ds.get("SOPClassUID", "")), str(ds.get("SOPInstanceUID", ""))
-        return (cls if is_valid_uid(cls) else None, sop if is_valid_uid(sop) else None)
-    except Exception:
-        return None, None
-
-
-def instance_parts(content_type: str | None, body: bytes) -> list[InstancePart]:
-    """The instances of a STOW request body: ``multipart/related`` of ``application/dicom``
-    parts (``type`` absent or application/dicom), or one ``application/dicom`` instance (a
-    Microsoft extension). Any other Content-Type is 415; a multipart without a boundary or
-    that cannot be read, and an empty ``application/dicom`` body, are 400."""
+def stow_boundary(content_type: str | None) -> str | None:
+    """The multipart boundary of a STOW request, or None for one ``application/dicom``
+    instance (a Microsoft extension). Any other Content-Type is 415: ``multipart/related`` of
+    ``application/dicom`` parts only (``type`` absent or application/dicom); a multipart
+    without a boundary is 400."""
     if not content_type:
         raise UnsupportedMediaType(
             "Content-Type is required: multipart/related or application/dicom"
@@ -75,13 +65,7 @@ def instance_parts(content_type: str | None, body: bytes) -> list[InstancePart]:
     except BadRequest as exc:
         raise UnsupportedMediaType(exc.message) from exc
     if media.essence == APPLICATION_DICOM:
-        if not body:
-            raise BadRequest(
-                "the request body is empty: send one DICOM Part 10 file as application/dicom, "
-                'or several as multipart/related; type="application/dicom"',
-                code="InvalidRequestBody",
-            )
-        return [InstancePart(body)]
+        return None
     if media.essence != MULTIPART_RELATED:
         raise UnsupportedMediaType(
             f'{media.essence} is not accepted: use multipart/related; type="application/dicom"'
@@ -94,10 +78,51 @@ def instance_parts(content_type: str | None, body: bytes) -> list[InstancePart]:
     boundary = media.params.get("boundary")
     if not boundary:
         raise BadRequest("multipart/related without a boundary parameter", code="InvalidMultipart")
+    return str(boundary)
+
+
+EMPTY_BODY = BadRequest(
+    "the request body is empty: send one DICOM Part 10 file as application/dicom, "
+    'or several as multipart/related; type="application/dicom"',
+    code="InvalidRequestBody",
+)
+
+
+def instance_parts(content_type: str | None, body: bytes) -> list[InstancePart]:
+    """The instances of a whole STOW request body (``stow_boundary`` decides 415 or 400
+    first); an empty ``application/dicom`` body, or a multipart that cannot be read, is 400."""
+    boundary = stow_boundary(content_type)
+    if boundary is None:
+        if not body:
+            raise EMPTY_BODY
+        return [InstancePart(body)]
     return [
         InstancePart(p.content, p.content_type or "")  # none: refused by the part (check)
         for p in read_multipart(body, boundary)
     ]
+
+
+def check_part_type(content_type: str) -> None:
+    """Raise ``InstanceRejected`` unless a part's Content-Type is application/dicom: without
+    one (PS3.18 10.5.1: every part has one; never guessed) or of another type."""
+    media_type = content_type.split(";")[0].strip().lower()
+    if not media_type:
+        raise InstanceRejected(FailureReason.CANNOT_UNDERSTAND, "the part has no Content-Type")
+    if media_type != APPLICATION_DICOM:
+        raise InstanceRejected(  # the type itself is not quoted: it is the sender's text
+            FailureReason.CANNOT_UNDERSTAND,
+            "the part's Content-Type is not application/dicom",
+        )
+
+
+def best_effort_uids(data: bytes) -> tuple[str | None, str | None]:
+    """SOP Class / Instance UIDs of a rejected part, if they can be read at all."""
+    try:
+        ds = pydicom.dcmread(BytesIO(data), force=True, stop_before_pixels=True)
+        cls, sop = str(ds.get("SOPClassUID", "")), str(ds.get("SOPInstanceUID", ""))
+        return (cls if is_valid_uid(cls) else None, sop if is_valid_uid(sop) else None)
+    except Exception:
+        return None, None
 
 
 class InstanceWriter:
@@ -116,21 +141,12 @@ class InstanceWriter:
         application/dicom, empty or not a readable instance (0xC000 and kin), or of another
         study than the request URL names (0xA901)."""
         try:
-            media_type = part.content_type.split(";")[0].strip().lower()
-            if not media_type:
-                raise InstanceRejected(
-                    FailureReason.CANNOT_UNDERSTAND, "the part has no Content-Type"
-                )
-            if media_type != APPLICATION_DICOM:
-                raise InstanceRejected(  # the type itself is not quoted: it is the sender's text
-                    FailureReason.CANNOT_UNDERSTAND,
-                    "the part's Content-Type is not application/dicom",
-                )
+            check_part_type(part.content_type)
             if not part.content:
                 raise InstanceRejected(FailureReason.CANNOT_UNDERSTAND, "the part is empty")
             header = read_instance(part.content)
         except InstanceRejected as exc:
-            sop_class, sop = _best_effort_uids(part.content)
+            sop_class, sop = best_effort_uids(part.content)
             return FailedInstance(position, sop_class, sop, exc.reason, exc.message)
         if study_in_url and header.study != study_in_url:
             return FailedInstance(
