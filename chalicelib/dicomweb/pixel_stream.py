@@ -60,7 +60,7 @@ class PixelDataCheck:
         self._value_end = 0
         self._declared = 0
 
-    def feed(self, chunk: bytes | memoryview) -> None:
+    def feed(self, chunk: bytes | bytearray | memoryview) -> None:
         start, self._seen = self._seen, self._seen + len(chunk)
         while self._state not in ("done", "value") and self._want_at < self._seen:
             lo = max(self._want_at + len(self._pending) - start, 0)

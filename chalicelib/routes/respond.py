@@ -23,8 +23,9 @@ from typing import Any
 from chalice.app import Response
 
 from chalicelib.dicomweb.multipart import Part, new_boundary, write_multipart
-from chalicelib.routes.http import CORS_HEADERS, NO_STORE, PRIVATE
+from chalicelib.routes.http import CORS_HEADERS
 from chalicelib.routes.route import Call
+from chalicelib.routes.wire import NO_STORE, PRIVATE
 from chalicelib.services.answers import Answer, Body, Empty, Redirect
 from chalicelib.services.spill import Spill, multipart_type
 

@@ -32,10 +32,10 @@ from chalicelib.dicomweb.rendering import RENDERED_TYPES, parse_window  # noqa: 
 from chalicelib.dicomweb.resources import is_valid_uid, parse_frame_list  # noqa: E402
 from chalicelib.openapi.document import build  # noqa: E402
 from chalicelib.routes.credentials import extract_api_key  # noqa: E402
-from chalicelib.routes.http import error_body  # noqa: E402
 from chalicelib.routes.qido import QIDO_RESOURCES  # noqa: E402
 from chalicelib.routes.table import PUBLIC_ROUTES, served  # noqa: E402
 from chalicelib.routes.table import ROUTES as ROUTE_TABLE  # noqa: E402
+from chalicelib.routes.wire import error_body  # noqa: E402
 from chalicelib.services.qido import matching_keys  # noqa: E402
 
 DOC = build(ROUTE_TABLE, app.deps.settings)
