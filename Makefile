@@ -24,7 +24,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy chalicelib infra dicomweb_cli
+	$(BIN)/mypy chalicelib infra dicomweb_cli receiver local/front.py
 
 test: lint typecheck infra-check
 	$(BIN)/python -m pytest -n 2 --ignore=tests/infra --ignore=tests/browser $(PYTEST_ARGS)

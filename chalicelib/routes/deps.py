@@ -24,6 +24,7 @@ from chalicelib.services.render import Render
 from chalicelib.services.searchable import Searchable
 from chalicelib.services.spill import Spill
 from chalicelib.services.stow import Stow
+from chalicelib.services.stow_stream import StreamingStow, StreamLimits
 from chalicelib.services.uploads import Uploads
 from chalicelib.services.wado import Wado
 from chalicelib.services.wado_uri import WadoUri
@@ -118,8 +119,19 @@ class Deps:
         return Qido(self.catalog_reads)
 
     @cached_property
+    def searchable(self) -> Searchable:
+        return Searchable(self.indexer, self.store, self.clock)
+
+    @cached_property
     def stow(self) -> Stow:
-        return Stow(self.store, Searchable(self.indexer, self.store, self.clock))
+        return Stow(self.store, self.searchable)
+
+    @cached_property
+    def stream_stow(self) -> StreamingStow:
+        s = self.settings
+        return StreamingStow(
+            self.store, self.searchable, StreamLimits(s.stow_max_parts, s.stow_max_part_bytes)
+        )
 
     @cached_property
     def wado(self) -> Wado:

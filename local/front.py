@@ -1,0 +1,87 @@
+"""The local front: what CloudFront and its viewer-request function do in AWS, for ``make serve``.
+
+One root URL for the whole service. Every request gets the root the client used
+(``ROOT_HEADER``, from its Host) and the origin secret (``SECRET_HEADER``), any copy the client
+sent of either removed first, exactly as the CloudFront Function and the origins' custom header
+do; then STOW requests (``routes.front.is_stow``) go to the streaming receiver and everything
+else to the local API Gateway (``local/gateway.py``, WSGI, through a2wsgi). Nothing is buffered
+on the way to the receiver: it reads the client's socket as it goes (uvicorn, flow control).
+
+The receiver runs in this process (the same ASGI application ``python -m receiver`` serves in
+its container): a proxy hop to a second local process would copy every byte once more and
+prove nothing the receiver's own process test (tests/receiver) does not.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import uvicorn
+from a2wsgi import WSGIMiddleware
+
+from chalicelib.routes.front import ROOT_HEADER, SECRET_HEADER, is_stow
+from receiver.app import Receive, Receiver, Scope, Send, uvicorn_config
+
+Asgi = Callable[[Scope, Receive, Send], Any]
+_FRONT_HEADERS = {ROOT_HEADER.encode(), SECRET_HEADER.encode()}
+
+
+class Front:
+    def __init__(self, api_wsgi: Any, receiver: Receiver | None, secret: str) -> None:
+        self._api: Asgi = WSGIMiddleware(api_wsgi, workers=16)  # type: ignore[assignment]
+        self._receiver = receiver
+        self._secret = secret.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            if self._receiver is not None:
+                await self._receiver(scope, receive, send)
+            else:
+                await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        headers = [(k, v) for k, v in scope["headers"] if k.lower() not in _FRONT_HEADERS]
+        host = next((v for k, v in headers if k.lower() == b"host"), b"localhost")
+        root = scope.get("scheme", "http").encode() + b"://" + host
+        headers += [(ROOT_HEADER.encode(), root), (SECRET_HEADER.encode(), self._secret)]
+        scope = {**scope, "headers": headers}
+        if self._receiver is not None and is_stow(scope["method"], scope["path"]):
+            await self._receiver(scope, receive, send)
+        else:
+            await self._api(scope, receive, send)
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+class ThreadedAsgiServer:
+    """An ASGI app under uvicorn on a free loopback port (or ``port``), in a daemon thread."""
+
+    def __init__(self, app: Asgi, port: int = 0) -> None:
+        self._sock = socket.socket()
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", port))
+        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+        self.server = uvicorn.Server(uvicorn_config(app))
+        self._thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self._sock]}, daemon=True
+        )
+        self._thread.start()
+        while not self.server.started and self._thread.is_alive():
+            threading.Event().wait(0.01)
+
+    def close(self) -> None:
+        self.server.should_exit = True
+        self._thread.join(timeout=10)
+        self._sock.close()
