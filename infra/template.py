@@ -9,7 +9,9 @@ the same definitions, so the two cannot drift.
 Chalice generates the two functions (``APIHandler``, ``IndexObjects``), the REST API and its
 invoke permission; this template adds to them (deep merge): roles, names, environment, API
 access logs, throttling, tracing and GatewayResponses, and the SQS event source's
-``FunctionResponseTypes``.
+``FunctionResponseTypes``. In front of it all, the DICOMweb root clients configure: a CloudFront
+distribution (``infra/front.py``) that sends STOW requests to the streaming STOW receiver on
+ECS Fargate (``infra/receiver.py``, ``StowReceiver`` Enabled) and everything else to the API.
 """
 
 from __future__ import annotations
@@ -148,6 +150,9 @@ def env() -> dict[str, Any]:
     return {
         **{RESOURCE_ENV[k]: v for k, v in values.items()},
         "TENANT_RATE_LIMIT": ref("TenantRateLimit"),
+        # the root of every URL in an answer; empty: the front's ROOT_HEADER (chalicelib/routes/
+        # front.py), trusted only with the origin secret (functions: ORIGIN_SECRET below)
+        "PUBLIC_ROOT": ref("PublicRoot"),
         "POWERTOOLS_SERVICE_NAME": "dicomweb",
         "POWERTOOLS_METRICS_NAMESPACE": "DicomWeb",
         "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -520,7 +525,11 @@ def log_groups() -> dict[str, Any]:
 LAMBDA_SKIPS = skip(
     ("CKV_AWS_117", "no VPC resources are used; a VPC would need NAT or endpoints (fixed cost)"),
     ("CKV_AWS_116", "not invoked asynchronously: API Gateway waits, SQS redrives to IndexDLQ"),
-    ("CKV_AWS_173", "the environment holds resource names only, no secrets"),
+    (
+        "CKV_AWS_173",
+        "encrypted at rest with Lambda's AWS-managed key; besides resource names it holds the "
+        "origin secret, which only tells CloudFront's requests apart (a CMK is a fixed cost)",
+    ),
     (
         "CKV_AWS_115",
         "concurrency is bounded by API throttling and the SQS source's MaximumConcurrency; "
@@ -545,8 +554,12 @@ ACCESS_LOG_FORMAT = json.dumps(
 )
 
 
+#: The origin secret (infra/front.py's Secrets Manager secret), resolved by CloudFormation.
+ORIGIN_SECRET_REF = sub("{{resolve:secretsmanager:${OriginSecret}:SecretString}}")
+
+
 def functions() -> dict[str, Any]:
-    common = {"Environment": {"Variables": env()}}
+    common = {"Environment": {"Variables": {**env(), "ORIGIN_SECRET": ORIGIN_SECRET_REF}}}
     return {
         API_FUNCTION: {
             "Metadata": LAMBDA_SKIPS,
@@ -792,6 +805,27 @@ def outputs() -> dict[str, Any]:
         return {"Description": description, "Value": value}
 
     return {
+        "DicomWebRoot": out(
+            "The DICOMweb root clients configure (CloudFront: STOW to the receiver, the rest to "
+            "the API)",
+            {
+                "Fn::If": [
+                    "HasPublicRoot",
+                    sub("${PublicRoot}/"),
+                    sub("https://${Distribution.DomainName}/"),
+                ]
+            },
+        ),
+        # Chalice's output; this adds its description
+        "EndpointURL": {
+            "Description": "API Gateway's own URL (secondary: no STOW receiver; URLs in "
+            "answers name this host)"
+        },
+        "DistributionId": out("The CloudFront distribution", ref("Distribution")),
+        "ReceiverService": {
+            "Condition": "ReceiverEnabled",
+            **out("ECS service of the STOW receiver", att("ReceiverService", "Name")),
+        },
         "DicomBucket": out("S3 bucket of the archive (Retain)", ref("DicomBucket")),
         "CatalogTable": out("DynamoDB catalog table (Retain)", ref("CatalogTable")),
         "TenantsTable": out(
@@ -839,11 +873,33 @@ PARAMETERS = {
         "Description": "Set the region's API Gateway CloudWatch role (needed for access logs); "
         "false if the account already has one",
     },
+    # --- the front and the STOW receiver (infra/front.py, infra/receiver.py) ------------------
+    "StowReceiver": {
+        "Type": "String",
+        "Default": "Enabled",
+        "AllowedValues": ["Enabled", "Disabled"],
+        "Description": "Enabled: CloudFront sends every STOW to the streaming receiver on ECS "
+        "Fargate (any size; a task stays on). Disabled: STOW goes to the API (10 MB; larger "
+        "bodies get 413 pointing to POST /uploads) and nothing of the receiver exists",
+    },
 }
+
+CONDITIONS: dict[str, Any] = {
+    "HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [ref("AlarmEmail"), ""]}]},
+    "SetAccountRole": {"Fn::Equals": [ref("SetApiGatewayAccountRole"), "true"]},
+    "ReceiverEnabled": {"Fn::Equals": [ref("StowReceiver"), "Enabled"]},
+}
+
+
+def needs(parameter: str, why: str) -> dict[str, Any]:
+    return {"Assert": {"Fn::Not": [{"Fn::Equals": [ref(parameter), ""]}]}, "AssertDescription": why}
 
 
 def merge_template() -> dict[str, Any]:
     """The template given to ``chalice package --merge-template``."""
+    # infra/front.py and infra/receiver.py build on this module's definitions
+    from infra import front, receiver
+
     resources: dict[str, Any] = {
         "DicomBucket": bucket(),
         "AccessLogBucket": log_bucket(),
@@ -854,14 +910,15 @@ def merge_template() -> dict[str, Any]:
         **functions(),
         **api(),
         **alarms(),
+        **front.resources(),
+        **receiver.resources(),
     }
     return {
-        "Description": "Serverless DICOMweb service: API, indexer, archive bucket, catalog",
-        "Parameters": PARAMETERS,
-        "Conditions": {
-            "HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [ref("AlarmEmail"), ""]}]},
-            "SetAccountRole": {"Fn::Equals": [ref("SetApiGatewayAccountRole"), "true"]},
-        },
+        "Description": "Serverless DICOMweb service: CloudFront in front of the API and the "
+        "streaming STOW receiver, indexer, archive bucket, catalog",
+        "Parameters": {**PARAMETERS, **front.PARAMETERS, **receiver.PARAMETERS},
+        "Conditions": {**CONDITIONS, **front.CONDITIONS, **receiver.CONDITIONS},
+        "Rules": {**front.RULES, **receiver.RULES},
         "Resources": resources,
         "Outputs": outputs(),
     }
