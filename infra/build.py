@@ -18,13 +18,19 @@
    start (``bench/coldstart.py``);
 6. both zips get their modules' bytecode (``__pycache__/*.cpython-311.pyc``, unchecked-hash
    so an archive's timestamps do not matter): ``/var/task`` and ``/opt`` are read-only in
-   Lambda, so without it every cold start compiles every module it imports from source.
+   Lambda, so without it every cold start compiles every module it imports from source;
+7. ``receiver.zip``, the streaming STOW receiver's code (``infra/receiver.py`` runs it on a
+   stock Python image): the lean ``deployment.zip`` (the same code and wheels as the API
+   function), the ``receiver`` package, and the receiver's own dependencies pinned in
+   requirements-receiver.txt (uvicorn, h11, click: pure Python, so they are taken as installed
+   in this virtualenv, offline; the build fails on another version or a compiled module).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import importlib.metadata
 import importlib.util
 import io
 import json
@@ -40,7 +46,7 @@ from typing import Any
 
 from chalicelib.routes.placement import PIXEL_DISTRIBUTIONS
 from chalicelib.routes.table import serves_pixels
-from infra import template
+from infra import receiver, template
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "build" / "infra"
@@ -62,6 +68,43 @@ def requirements(path: Path = ROOT / "requirements.txt") -> dict[str, str]:
             raise BuildError(f"requirements.txt: not pinned: {line!r}")
         pins[normalize(m.group(1))] = m.group(3)
     return pins
+
+
+def receiver_requirements(path: Path = ROOT / "requirements-receiver.txt") -> dict[str, str]:
+    """The receiver's pins beyond requirements.txt (which it includes with ``-r``)."""
+    pins: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line or line.startswith("-r"):
+            continue
+        m = re.fullmatch(r"([A-Za-z0-9_.\-]+)==([^\s;]+)", line)
+        if not m:
+            raise BuildError(f"{path.name}: not pinned: {line!r}")
+        pins[normalize(m.group(1))] = m.group(2)
+    return pins
+
+
+def receiver_package(package: Path, out: Path) -> Path:
+    """``out``: the lean package ``package``, the ``receiver`` sources and the receiver's own
+    pure-Python dependencies as installed here (version-checked, no compiled modules)."""
+    with zipfile.ZipFile(package) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info, src.read(info))
+        for source in sorted((ROOT / "receiver").rglob("*.py")):
+            dst.write(source, source.relative_to(ROOT).as_posix())
+        for name, version in receiver_requirements().items():
+            dist = importlib.metadata.distribution(name)
+            if dist.version != version:
+                raise BuildError(f"{name}: {dist.version} installed, {version} pinned")
+            for file in dist.files or []:
+                arcname = file.as_posix()
+                if arcname.startswith("..") or "__pycache__" in arcname:
+                    continue  # console scripts; bytecode is compiled below for the zip
+                if file.suffix in (".so", ".pyd"):
+                    raise BuildError(f"{name} is not pure Python ({arcname}): build its wheel")
+                dst.write(Path(str(file.locate())), arcname)
+    with_bytecode(out)
+    return out
 
 
 def normalize(name: str) -> str:
@@ -253,9 +296,10 @@ def build(stage: str = "prod", out: Path = DEFAULT_OUT) -> Path:
     fix_event_source(sam)
     if not add_pixel_function(sam):
         raise BuildError("no route matched chalicelib.routes.table.serves_pixels")
+    receiver_zip = receiver_package(zip_path, package_dir / receiver.CODE_ZIP)
     target = out / "sam.json"
     target.write_text(json.dumps(sam, indent=2))
-    for built in (zip_path, layer_path):
+    for built in (zip_path, layer_path, receiver_zip):
         (out / built.name).unlink(missing_ok=True)
         built.rename(out / built.name)
     return target
@@ -273,9 +317,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     size = (args.out / "deployment.zip").stat().st_size
     layer = (args.out / template.PIXEL_LAYER_ZIP).stat().st_size
+    code = (args.out / receiver.CODE_ZIP).stat().st_size
     print(
-        f"infra build: {path}, deployment.zip ({size / 1e6:.1f} MB) and "
-        f"{template.PIXEL_LAYER_ZIP} ({layer / 1e6:.1f} MB)"
+        f"infra build: {path}, deployment.zip ({size / 1e6:.1f} MB), "
+        f"{template.PIXEL_LAYER_ZIP} ({layer / 1e6:.1f} MB) and {receiver.CODE_ZIP} "
+        f"({code / 1e6:.1f} MB)"
     )
     return 0
 

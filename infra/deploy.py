@@ -2,15 +2,20 @@
 chain: environment, profile, SSO).
 
     python -m infra.deploy deploy  --stage prod --region eu-west-1 [--alarm-email ops@x]
+                                   [--stow-receiver Disabled] [--public-root https://pacs.x
+                                    --certificate-arn arn:aws:acm:us-east-1:...]
     python -m infra.deploy destroy --stage prod --region eu-west-1
     python -m infra.deploy purge   --stage prod --region eu-west-1 --confirm dicomweb-prod
 
-``deploy`` builds the template (``infra/build.py``), uploads the deployment package and the
+``deploy`` builds the template (``infra/build.py``), uploads the deployment package, the pixel
+layer, the STOW receiver's code (``receiver.zip``, unless ``--stow-receiver Disabled``) and the
 template to an artifact bucket (``dicomweb-artifacts-<account>-<region>``, created private and
-encrypted on first use), and creates or updates the stack ``dicomweb-<stage>`` through a change
-set. ``destroy`` deletes the stack; the archive bucket, the access-log bucket and both tables
-are retained (DeletionPolicy Retain) and listed. ``purge`` deletes those retained resources,
-every object version included: it is irreversible and asks for the stack name.
+encrypted on first use), looks up the region's CloudFront origin-facing prefix list (the only
+source the receiver's load balancer admits), and creates or updates the stack
+``dicomweb-<stage>`` through a change set. ``destroy`` deletes the stack; the archive bucket,
+the access-log bucket and both tables are retained (DeletionPolicy Retain) and listed.
+``purge`` deletes those retained resources, every object version included: it is irreversible
+and asks for the stack name.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from infra import build, template
+from infra import build, receiver, template
 
 RETAINED = {"DicomBucket", "AccessLogBucket", "CatalogTable", "TenantsTable"}
 
@@ -84,11 +89,81 @@ def upload(s3: Any, bucket: str, key: str, data: bytes) -> None:
         s3.put_object(Bucket=bucket, Key=key, Body=data)
 
 
-def parameters(alarm_email: str | None) -> list[dict[str, str]]:
-    return [{"ParameterKey": "AlarmEmail", "ParameterValue": alarm_email}] if alarm_email else []
+ORIGIN_FACING = "com.amazonaws.global.cloudfront.origin-facing"
 
 
-def deploy(stage: str, region: str, alarm_email: str | None = None) -> dict[str, str]:
+def origin_facing_prefix_list(ec2: Any) -> str:
+    """The region's ID of CloudFront's origin-facing managed prefix list."""
+    found = ec2.describe_managed_prefix_lists(
+        Filters=[{"Name": "prefix-list-name", "Values": [ORIGIN_FACING]}]
+    )["PrefixLists"]
+    if not found:
+        raise SystemExit(f"no managed prefix list {ORIGIN_FACING} in this region")
+    return str(found[0]["PrefixListId"])
+
+
+#: Built files -> the prefix of their content-addressed key in the artifact bucket.
+ARTIFACTS = {
+    "deployment.zip": "",
+    template.PIXEL_LAYER_ZIP: "layer-",
+    receiver.CODE_ZIP: "receiver-",
+}
+
+
+def upload_artifacts(
+    s3: Any, bucket: str, stack: str, built: Path, with_receiver: bool = True
+) -> dict[str, str]:
+    """Upload the built zips (the receiver's only when it is deployed); name -> key."""
+    keys = {}
+    for name, prefix in ARTIFACTS.items():
+        if name == receiver.CODE_ZIP and not with_receiver:
+            continue
+        data = (built / name).read_bytes()
+        keys[name] = f"{stack}/{prefix}{hashlib.sha256(data).hexdigest()}.zip"
+        upload(s3, bucket, keys[name], data)
+    return keys
+
+
+def parameters(
+    alarm_email: str | None = None,
+    *,
+    stow_receiver: bool = True,
+    code: tuple[str, str] | None = None,
+    prefix_list: str | None = None,
+    public_root: str | None = None,
+    certificate_arn: str | None = None,
+    zone_ids: list[str] | None = None,
+) -> list[dict[str, str]]:
+    """The stack's parameters. With the receiver: its code (bucket, key) and the origin-facing
+    prefix list, both required (the template's Rules refuse the stack without them)."""
+    values: dict[str, str | None] = {
+        "AlarmEmail": alarm_email,
+        "StowReceiver": "Enabled" if stow_receiver else "Disabled",
+        "PublicRoot": public_root.rstrip("/") if public_root else None,
+        "CertificateArn": certificate_arn,
+    }
+    if stow_receiver:
+        if code is None or not prefix_list:
+            raise ValueError("the receiver needs its code and the origin-facing prefix list")
+        values.update(
+            ReceiverCodeBucket=code[0],
+            ReceiverCodeKey=code[1],
+            CloudFrontOriginFacingPrefixList=prefix_list,
+            ReceiverZoneIds=",".join(zone_ids) if zone_ids else None,
+        )
+    return [{"ParameterKey": k, "ParameterValue": v} for k, v in values.items() if v]
+
+
+def deploy(
+    stage: str,
+    region: str,
+    alarm_email: str | None = None,
+    *,
+    stow_receiver: bool = True,
+    public_root: str | None = None,
+    certificate_arn: str | None = None,
+    zone_ids: list[str] | None = None,
+) -> dict[str, str]:
     stack = stack_name(stage)
     sam_path = build.build(stage)
     session = boto3.session.Session(region_name=region)
@@ -98,12 +173,17 @@ def deploy(stage: str, region: str, alarm_email: str | None = None) -> dict[str,
     bucket = f"dicomweb-artifacts-{account}-{region}"
     ensure_artifact_bucket(s3, bucket, region)
 
-    package = (sam_path.parent / "deployment.zip").read_bytes()
-    code_key = f"{stack}/{hashlib.sha256(package).hexdigest()}.zip"
-    upload(s3, bucket, code_key, package)
-    layer = (sam_path.parent / template.PIXEL_LAYER_ZIP).read_bytes()
-    layer_key = f"{stack}/layer-{hashlib.sha256(layer).hexdigest()}.zip"
-    upload(s3, bucket, layer_key, layer)
+    keys = upload_artifacts(s3, bucket, stack, sam_path.parent, stow_receiver)
+    code_key, layer_key = keys["deployment.zip"], keys[template.PIXEL_LAYER_ZIP]
+    stack_parameters = parameters(
+        alarm_email,
+        stow_receiver=stow_receiver,
+        code=(bucket, keys[receiver.CODE_ZIP]) if stow_receiver else None,
+        prefix_list=origin_facing_prefix_list(session.client("ec2")) if stow_receiver else None,
+        public_root=public_root,
+        certificate_arn=certificate_arn,
+        zone_ids=zone_ids,
+    )
     sam = json.loads(sam_path.read_text())
     body = json.dumps(with_code_location(sam, bucket, code_key, layer_key))
     template_key = f"{stack}/{hashlib.sha256(body.encode()).hexdigest()}.json"
@@ -121,7 +201,7 @@ def deploy(stage: str, region: str, alarm_email: str | None = None) -> dict[str,
         ChangeSetType=kind,
         TemplateURL=f"https://{bucket}.s3.{region}.amazonaws.com/{template_key}",
         Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
-        Parameters=parameters(alarm_email),
+        Parameters=stack_parameters,
         Tags=[{"Key": "app", "Value": "dicomweb"}, {"Key": "stage", "Value": stage}],
     )
     try:
@@ -201,13 +281,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stage", default="prod")
     parser.add_argument("--region", required=True)
     parser.add_argument("--alarm-email")
+    parser.add_argument(
+        "--stow-receiver",
+        choices=["Enabled", "Disabled"],
+        default="Enabled",
+        help="the streaming STOW receiver on ECS Fargate (Disabled: STOW through the API only)",
+    )
+    parser.add_argument("--public-root", help="https://host of a custom domain (no path)")
+    parser.add_argument("--certificate-arn", help="ACM certificate (us-east-1) for that host")
+    parser.add_argument(
+        "--receiver-zone-ids", help="two zone IDs (use1-az1,use1-az2) for the receiver's subnets"
+    )
     parser.add_argument("--confirm", help="purge: the stack name, typed out")
     args = parser.parse_args(argv)
     stack = stack_name(args.stage)
     if args.action == "deploy":
-        for key, value in deploy(args.stage, args.region, args.alarm_email).items():
+        out = deploy(
+            args.stage,
+            args.region,
+            args.alarm_email,
+            stow_receiver=args.stow_receiver == "Enabled",
+            public_root=args.public_root,
+            certificate_arn=args.certificate_arn,
+            zone_ids=args.receiver_zone_ids.split(",") if args.receiver_zone_ids else None,
+        )
+        for key, value in out.items():
             print(f"{key}: {value}")
         print(
+            f"\nThe DICOMweb root clients configure: {out.get('DicomWebRoot')}\n"
             "\nFirst tenant and key:\n"
             f"  python -m dicomweb_cli --stack {stack} --region {args.region} "
             "tenants create <tenant>\n"

@@ -35,8 +35,6 @@ from infra.template import (
     LOG_RETENTION_DAYS,
     NO_KMS_LOGS,
     S3_LIST,
-    S3_READ,
-    S3_WRITE,
     alarm,
     allow,
     att,
@@ -496,17 +494,29 @@ def load_balancer() -> dict[str, Any]:
     }
 
 
+#: The catalog as the indexer's reconcile writes it for a STOW (no BatchGetItem: QIDO's).
+STOW_CATALOG = [a for a in CATALOG_RW if a != "dynamodb:BatchGetItem"]
+
+
 def task_statements() -> list[dict[str, Any]]:
     """What a STOW does (chalicelib/services/stow.py, stow_stream.py, searchable.py): the
-    instance PUT (or multipart upload) under dicom/, its header read back, the fragment under
-    derived/ and the catalog by the indexer's reconcile, a withdrawn version deleted; API keys
-    and the rate limiter. ListBucket(Versions): a missing key is a 404, and the reconcile lists
-    an instance's versions."""
-    roots = objects(schema.DICOM_ROOT, schema.DERIVED_ROOT)
+    instance PUT or multipart upload under dicom/ (aborted when a part fails), its header read
+    back, its fragment under derived/ and the catalog by the indexer's reconcile, a withdrawn
+    version deleted; API keys and the rate limiter. ListBucket: a missing key is a 404, not a
+    403; ListBucketVersions: the reconcile of a withdrawn instance lists its versions."""
     return [
-        allow(S3_READ + S3_WRITE + ["s3:AbortMultipartUpload"], roots),
+        allow(
+            [
+                "s3:GetObject",
+                "s3:PutObject",
+                "s3:DeleteObject",
+                "s3:DeleteObjectVersion",
+                "s3:AbortMultipartUpload",
+            ],
+            objects(schema.DICOM_ROOT, schema.DERIVED_ROOT),
+        ),
         allow(S3_LIST, sub(BUCKET_ARN)),
-        allow(CATALOG_RW, table_arns("CatalogTable", indexes=True)),
+        allow(STOW_CATALOG, table_arns("CatalogTable", indexes=True)),
         allow(["dynamodb:GetItem", "dynamodb:UpdateItem"], table_arns("TenantsTable")),
         # the init container copies the code from the artifact bucket
         allow(["s3:GetObject"], sub(CODE_ARN)),

@@ -123,3 +123,69 @@ def test_destroy_keeps_the_data_and_purge_removes_every_version(aws: Any) -> Non
 def test_purge_refuses_without_the_typed_stack_name(capsys: pytest.CaptureFixture[str]) -> None:
     assert deploy.main(["purge", "--stage", "prod", "--region", REGION]) == 2
     assert "--confirm dicomweb-prod" in capsys.readouterr().err
+
+
+def test_stack_parameters_with_and_without_the_receiver() -> None:
+    with_receiver = deploy.parameters(
+        "ops@example.org",
+        code=("artifacts", "dicomweb-prod/receiver-abc.zip"),
+        prefix_list="pl-3b927c52",
+        public_root="https://pacs.example.org/",
+    )
+    assert {p["ParameterKey"]: p["ParameterValue"] for p in with_receiver} == {
+        "AlarmEmail": "ops@example.org",
+        "StowReceiver": "Enabled",
+        "PublicRoot": "https://pacs.example.org",
+        "ReceiverCodeBucket": "artifacts",
+        "ReceiverCodeKey": "dicomweb-prod/receiver-abc.zip",
+        "CloudFrontOriginFacingPrefixList": "pl-3b927c52",
+    }
+    with pytest.raises(ValueError, match="prefix list"):
+        deploy.parameters(code=("artifacts", "k"))  # the template's Rules would refuse it
+    without = deploy.parameters(stow_receiver=False)
+    assert without == [{"ParameterKey": "StowReceiver", "ParameterValue": "Disabled"}]
+    zones = deploy.parameters(
+        code=("b", "k"), prefix_list="pl-1", zone_ids=["use1-az1", "use1-az2"]
+    )
+    assert {"ParameterKey": "ReceiverZoneIds", "ParameterValue": "use1-az1,use1-az2"} in zones
+
+
+def test_every_parameter_deploy_passes_is_one_the_template_declares() -> None:
+    from infra import template
+
+    declared = set(template.merge_template()["Parameters"])
+    passed = deploy.parameters(
+        "a@b.c",
+        code=("b", "k"),
+        prefix_list="pl-1",
+        public_root="https://x.org",
+        certificate_arn="arn:aws:acm:us-east-1:1:certificate/x",
+        zone_ids=["a", "b"],
+    )
+    assert {p["ParameterKey"] for p in passed} <= declared
+
+
+def test_the_origin_facing_prefix_list_is_looked_up_by_name(aws: Any) -> None:
+    found = deploy.origin_facing_prefix_list(aws.client("ec2"))
+    assert found.startswith("pl-")
+    described = aws.client("ec2").describe_managed_prefix_lists(PrefixListIds=[found])
+    assert described["PrefixLists"][0]["PrefixListName"] == deploy.ORIGIN_FACING
+
+
+def test_artifacts_are_uploaded_content_addressed_the_receivers_only_when_deployed(
+    aws: Any, tmp_path: Any
+) -> None:
+    from infra import receiver, template
+
+    for name in deploy.ARTIFACTS:
+        (tmp_path / name).write_bytes(name.encode())
+    s3 = aws.client("s3")
+    deploy.ensure_artifact_bucket(s3, "artifacts", REGION)
+    keys = deploy.upload_artifacts(s3, "artifacts", "dicomweb-prod", tmp_path)
+    assert set(keys) == {"deployment.zip", template.PIXEL_LAYER_ZIP, receiver.CODE_ZIP}
+    assert keys[receiver.CODE_ZIP].startswith("dicomweb-prod/receiver-")
+    body = s3.get_object(Bucket="artifacts", Key=keys[receiver.CODE_ZIP])["Body"].read()
+    assert body == receiver.CODE_ZIP.encode()
+    without = deploy.upload_artifacts(s3, "artifacts", "dicomweb-prod", tmp_path, False)
+    assert receiver.CODE_ZIP not in without
+    assert without["deployment.zip"] == keys["deployment.zip"]  # same bytes, same key
