@@ -33,15 +33,24 @@ from bench.cost_doc import document
 from bench.cost_meter import GSI_ENTRY_OVERHEAD, Capacity, CostMeter, item_size
 from bench.datasets import Generator
 from bench.pricing import (
+    CLIENT_CPU_MS_PER_CALL,
+    HOURS_PER_MONTH,
     LOG_BYTES_API_REQUEST,
     LOG_BYTES_INDEXED,
+    RECEIVER_INSTANCES_PER_TASK_S,
     REGION,
     Measured,
     Storage,
+    find,
+    idle_month,
+    price,
+    task_hour,
+    through_receiver,
 )
 from chalicelib.dicomweb.resources import InstanceRef
 from chalicelib.storage.keys import instance_key
 from chalicelib.storage.schema import INDEXER_BATCH_SIZE
+from infra import receiver
 from local.harness import InProcessStack, in_process_stack, prepared_app
 
 KEY = "bench-key-" + "c" * 32
@@ -67,6 +76,7 @@ class Bench:
         function: str = "api",
         requests_made: int | None = None,
         follow: Callable[[Any], Any] | None = None,
+        ingress: int = 0,
     ) -> Any:
         counter, meter = self.stack.counter, self.meter
         counter.reset()
@@ -95,6 +105,8 @@ class Bench:
             compute_ms=max(0.0, wall - aws) * 1000 / per,
             egress_bytes=egress / per,
             counted_sqs={op: c["calls"] / per for op, c in snap.items() if op.startswith("sqs.")},
+            ingress_bytes=ingress / per,
+            egress_from_s3=follow is not None,
         )
         if function != "indexer":  # the action made `requests_made` requests (default: per)
             share = (per if requests_made is None else requests_made) / per
@@ -145,8 +157,11 @@ def measure(quick: bool = False) -> tuple[list[Measured], Storage | None]:
         b = Bench(stack)
         stack.get("/studies", params={"limit": "1"})  # the API key is cached per container
         study, series = gen.uid(), gen.uid()
+        first_data = gen.ct(study, series, 1)
         first = b.run(
-            "STOW-RS, first instance of a study", lambda: stow(stack, gen.ct(study, series, 1))
+            "STOW-RS, first instance of a study",
+            lambda: stow(stack, first_data),
+            ingress=len(first_data),
         )
         path = retrieve_path(first)
         b.run(
@@ -156,11 +171,11 @@ def measure(quick: bool = False) -> tuple[list[Measured], Storage | None]:
         )
         n = 3 if quick else 10
         data = [gen.ct(study, series, i + 2) for i in range(n)]
+        single = "STOW-RS, one instance per request (512x512 CT)"
         b.run(
-            "STOW-RS, one instance per request (512x512 CT)",
-            lambda: [stow(stack, d) for d in data][-1],
-            per=n,
+            single, lambda: [stow(stack, d) for d in data][-1], per=n, ingress=sum(map(len, data))
         )
+        b.rows.append(through_receiver(find(b.rows, single), RECEIVER_ROW))
         b.run(
             "Indexing, one instance of an existing series (its S3 event: unchanged)",
             b.drain,
@@ -185,6 +200,7 @@ def measure(quick: bool = False) -> tuple[list[Measured], Storage | None]:
             lambda: stack.post("/studies", data=body, headers={"Content-Type": ctype}),
             requests_made=1,
             per=batch,
+            ingress=len(body),
         )
         b.run(
             "Indexing, per instance of that batch (a new study)",
@@ -283,12 +299,97 @@ def measure_storage(b: Bench) -> Storage:
     )
 
 
+RECEIVER_ROW = "STOW-RS through the receiver, one instance per request (512x512 CT)"
+
+
+def _usd(x: float) -> str:
+    return f"${x:,.2f}"
+
+
+def front_section(rows: list[Measured]) -> list[str]:
+    """docs/cost.md's section on CloudFront, the STOW receiver and what stays on when idle."""
+    on, off = idle_month(True), idle_month(False)
+    api_row, recv_row = find(rows, "STOW-RS, one instance"), find(rows, RECEIVER_ROW)
+    recv = recv_row.costs()
+    out = [
+        "## The front and the STOW receiver",
+        "",
+        "Clients configure one root: CloudFront (infra/front.py), which sends STOW requests to "
+        "the streaming STOW receiver on ECS Fargate behind an internal load balancer "
+        "(infra/receiver.py; `StowReceiver` Enabled, the default) and every other request to "
+        "API Gateway. The **CloudFront** column above is its per-request price "
+        f"(${price('cloudfront_requests_per_m'):.2f} a million HTTPS requests + "
+        f"${price('cloudfront_function_per_m'):.2f} for the viewer-request function) and the "
+        f"request bodies it carries to an origin (${price('cloudfront_to_origin_gb'):.2f} a GB); "
+        "answers leave through it at "
+        f"${price('cloudfront_egress_gb'):.3f} a GB (the egress column; the 8 MB retrieve "
+        f"follows a presigned URL and leaves S3 at ${price('egress_gb'):.2f}). Nothing is "
+        "cached (managed CachingDisabled): every request reaches an origin.",
+        "",
+        f"**A STOW through the receiver** (the row `{RECEIVER_ROW}`, derived from the "
+        "API's): the same S3 and DynamoDB calls (the receiver runs the same InstanceWriter and "
+        "inline indexing), no API Gateway, no Lambda, no X-Ray; instead the task's time and "
+        "the ALB's processed bytes. "
+        + (
+            f"The task time comes from the measured {RECEIVER_INSTANCES_PER_TASK_S:g} "
+            "instances/s per task"
+            if RECEIVER_INSTANCES_PER_TASK_S
+            else "The task time is modelled as CPU time: the measured compute plus "
+            f"{CLIENT_CPU_MS_PER_CALL:g} ms of client CPU per AWS call "
+            f"({recv_row.cpu_ms:.0f} ms an instance; the waits for AWS leave the vCPU to "
+            "other requests)"
+        )
+        + f", at the {receiver.CPU_TARGET_PERCENT} % CPU that target tracking keeps (a task: "
+        f"{_usd(task_hour())} an hour); the ALB bills an LCU-hour ("
+        f"${price('alb_lcu_h'):.3f}) per GB: **{_usd(recv_row.total * 1e6)} per million "
+        f"instances** against {_usd(api_row.total * 1e6)} through the API "
+        f"(Fargate+ALB {_usd(recv['Fargate+ALB'] * 1e6)} a million). "
+        + (
+            ""
+            if RECEIVER_INSTANCES_PER_TASK_S
+            else "Once the receiver's throughput per task is measured (docs/scale.md, "
+            '"The STOW receiver"), `bench/pricing.py` `RECEIVER_INSTANCES_PER_TASK_S` replaces '
+            "the model. "
+        )
+        + "Marginal cost only: the first task is paid whatever the load (below).",
+        "",
+        "### What stays on when nothing happens (per month)",
+        "",
+        f"{HOURS_PER_MONTH} hours a month, {REGION} list prices.",
+        "",
+        "| item | StowReceiver Enabled | Disabled |",
+        "|---|---|---|",
+    ]
+    for item, cost in on.items():
+        other = off.get(item)
+        out.append(f"| {item} | {_usd(cost)} | {_usd(other) if other is not None else '-'} |")
+    out += [
+        f"| **total** | **{_usd(sum(on.values()))}** | **{_usd(sum(off.values()))}** |",
+        "",
+        "Besides: container and flow logs at idle (a few cents: health checks every 15 s), the "
+        "origin secret's one read per task start "
+        f"(${price('secret_api_per_10k'):.2f} per 10,000), and S3 storage of the uploaded "
+        "code zips (~30 MB a deploy, in the artifact bucket). A NAT gateway, which the tasks "
+        "avoid by a public address (its security group admits only the load balancer), would "
+        f"add ~{_usd(0.045 * HOURS_PER_MONTH)} a month; interface endpoints for ECR, logs, "
+        f"Secrets Manager and STS in two zones ~{_usd(4 * 2 * 0.01 * HOURS_PER_MONTH)}.",
+        "",
+    ]
+    return out
+
+
+def with_front(text: str, rows: list[Measured]) -> str:
+    """The front's section, before the price list."""
+    head, marker, tail = text.partition("\n## Prices\n")
+    return head + "\n" + "\n".join(front_section(rows)) + marker + tail
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", type=Path, help="write the markdown report to this file")
     args = parser.parse_args()
     rows, storage = measure()
-    text = document(rows, storage)
+    text = with_front(document(rows, storage), rows)
     if args.write:
         args.write.write_text(text)
         print(f"wrote {args.write}")
