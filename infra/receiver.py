@@ -60,9 +60,11 @@ MAX_TASKS = 10
 CPU_TARGET_PERCENT = 60
 #: CloudFront's origin response timeout without a quota increase.
 READ_TIMEOUT_S = 60
-#: ALB: a connection idle this long is closed (a STOW indexes after its last byte: ~17 s at
-#: worst, chalicelib/services/searchable.py); above CloudFront's read timeout and keep-alive.
-IDLE_TIMEOUT_S = 120
+#: ALB: a connection idle this long is closed. A STOW's bytes keep it busy; after its last byte
+#: it indexes for ~17 s at worst (chalicelib/services/searchable.py). Below the receiver's
+#: keep-alive (75 s, receiver/app.py uvicorn_config), so the ALB, never the target, closes an
+#: idle connection (a target closing first turns the ALB's next request on it into a 502).
+IDLE_TIMEOUT_S = 60
 #: In-flight STOWs of a task being scaled in or replaced finish first (ALB draining), then
 #: the task gets SIGTERM and up to STOP_TIMEOUT_S to close.
 DEREGISTRATION_DELAY_S = 300

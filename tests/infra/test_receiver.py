@@ -180,6 +180,25 @@ def test_the_task_gets_the_functions_settings(sam: dict[str, Any]) -> None:
     assert float(environment["STOW_READ_TIMEOUT"]) == d.stow_read_timeout
 
 
+@pytest.mark.skipif(
+    not (ROOT / "receiver" / "app.py").exists(), reason="receiver/app.py not written yet"
+)
+def test_the_load_balancer_closes_idle_connections_before_the_receiver_does(
+    sam: dict[str, Any],
+) -> None:
+    from receiver.app import uvicorn_config
+
+    attributes = {
+        a["Key"]: a["Value"] for a in props(sam, "ReceiverLoadBalancer")["LoadBalancerAttributes"]
+    }
+    idle = int(attributes["idle_timeout.timeout_seconds"])
+    assert idle < uvicorn_config(None).timeout_keep_alive
+    # and CloudFront's keep-alive to the origin is shorter still
+    origins = props(sam, "Distribution")["DistributionConfig"]["Origins"]
+    (to_receiver,) = [o["Fn::If"][1] for o in origins if "Fn::If" in o]
+    assert to_receiver["VpcOriginConfig"]["OriginKeepaliveTimeout"] < idle
+
+
 def test_the_service_keeps_one_task_and_scales_on_cpu(sam: dict[str, Any]) -> None:
     service = props(sam, "ReceiverService")
     assert service["LaunchType"] == "FARGATE" and service["DesiredCount"] == 1
