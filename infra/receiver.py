@@ -584,6 +584,7 @@ def task_environment() -> list[dict[str, Any]]:
         "STOW_MAX_PART_BYTES": str(d.stow_max_part_bytes),
         "STOW_READ_TIMEOUT": f"{d.stow_read_timeout:g}",
         "POWERTOOLS_TRACE_DISABLED": "true",
+        "HOME": "/tmp",  # noqa: S108
     }
     return [{"Name": k, "Value": v} for k, v in sorted(values.items())]
 
@@ -600,6 +601,10 @@ def logs(prefix: str) -> dict[str, Any]:
             "max-buffer-size": "25m",
         },
     }
+
+
+#: The root file systems are read-only: a task-local /tmp (HOME too: no user 1000 in the image).
+TMP = {"SourceVolume": "tmp", "ContainerPath": "/tmp"}  # noqa: S108
 
 
 def task() -> dict[str, Any]:
@@ -639,7 +644,9 @@ def task() -> dict[str, Any]:
                             "EntryPoint": ["sh", "-c"],
                             "Command": [sub(FETCH_COMMAND)],
                             "ReadonlyRootFilesystem": True,
-                            "MountPoints": volume,
+                            "MountPoints": [*volume, TMP],
+                            # the CLI's own files (if any) go to the task volume
+                            "Environment": [{"Name": "HOME", "Value": "/tmp"}],  # noqa: S108
                             "LogConfiguration": logs("fetch"),
                         },
                         {
@@ -652,11 +659,7 @@ def task() -> dict[str, Any]:
                             "Command": [COMMAND],
                             "WorkingDirectory": CODE_DIR,
                             "ReadonlyRootFilesystem": True,
-                            "MountPoints": [
-                                *volume,
-                                # the root file system is read-only: a task-local /tmp
-                                {"SourceVolume": "tmp", "ContainerPath": "/tmp"},  # noqa: S108
-                            ],
+                            "MountPoints": [*volume, TMP],
                             "PortMappings": [{"ContainerPort": PORT, "Protocol": "tcp"}],
                             "Environment": task_environment(),
                             "Secrets": [

@@ -559,13 +559,15 @@ ORIGIN_SECRET_REF = sub("{{resolve:secretsmanager:${OriginSecret}:SecretString}}
 
 
 def functions() -> dict[str, Any]:
-    common = {"Environment": {"Variables": {**env(), "ORIGIN_SECRET": ORIGIN_SECRET_REF}}}
+    # the indexer answers no HTTP request: it needs no origin secret
+    http = {"Environment": {"Variables": {**env(), "ORIGIN_SECRET": ORIGIN_SECRET_REF}}}
+    common = {"Environment": {"Variables": env()}}
     return {
         API_FUNCTION: {
             "Metadata": LAMBDA_SKIPS,
             "DependsOn": ["ApiHandlerLogGroup"],
             "Properties": {
-                **common,
+                **http,
                 "FunctionName": sub(API_FUNCTION_NAME),
                 "Role": att("ApiHandlerRole", "Arn"),
                 "MemorySize": API_MEMORY_MB,

@@ -222,10 +222,12 @@ def test_origins_their_timeouts_and_the_secret_they_get(sam: dict[str, Any]) -> 
 
 def test_every_origin_gets_the_same_secret_and_root(sam: dict[str, Any]) -> None:
     secret = {"Fn::Sub": "{{resolve:secretsmanager:${OriginSecret}:SecretString}}"}
-    for name in ("APIHandler", "PixelHandler", "IndexObjects"):
+    for name in ("APIHandler", "PixelHandler"):
         variables = sam["Resources"][name]["Properties"]["Environment"]["Variables"]
         assert variables["ORIGIN_SECRET"] == secret, name
         assert variables["PUBLIC_ROOT"] == {"Ref": "PublicRoot"}, name
+    indexer = sam["Resources"]["IndexObjects"]["Properties"]["Environment"]["Variables"]
+    assert "ORIGIN_SECRET" not in indexer  # it answers no HTTP request
     container = receiver_container(sam)
     assert {"Name": "ORIGIN_SECRET", "ValueFrom": {"Ref": "OriginSecret"}} in container["Secrets"]
     environment = {e["Name"]: e["Value"] for e in container["Environment"]}
