@@ -23,7 +23,7 @@ import uvicorn
 from a2wsgi import WSGIMiddleware
 
 from chalicelib.routes.front import ROOT_HEADER, SECRET_HEADER, is_stow
-from receiver.app import Receive, Receiver, Scope, Send, uvicorn_config
+from receiver.app import Receive, Receiver, Scope, Send, raw_path, uvicorn_config
 
 Asgi = Callable[[Scope, Receive, Send], Any]
 _FRONT_HEADERS = {ROOT_HEADER.encode(), SECRET_HEADER.encode()}
@@ -49,7 +49,7 @@ class Front:
         root = scope.get("scheme", "http").encode() + b"://" + host
         headers += [(ROOT_HEADER.encode(), root), (SECRET_HEADER.encode(), self._secret)]
         scope = {**scope, "headers": headers}
-        if self._receiver is not None and is_stow(scope["method"], scope["path"]):
+        if self._receiver is not None and is_stow(scope["method"], raw_path(scope)):
             await self._receiver(scope, receive, send)
         else:
             await self._api(scope, receive, send)

@@ -134,6 +134,7 @@ class LocalGateway:
     # --- WSGI -------------------------------------------------------------------------------
 
     def __call__(self, environ: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
+        environ.setdefault("REQUEST_URI", _raw_uri(environ))  # waitress sets it, a2wsgi not
         answer = self._answer(environ, start)
         if environ["REQUEST_METHOD"].upper() == "HEAD":
             # a HEAD answer has no body (RFC 9110 9.3.2); one left on a kept-alive connection
@@ -145,7 +146,7 @@ class LocalGateway:
 
     def _answer(self, environ: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
         method = environ["REQUEST_METHOD"].upper()
-        raw_uri = environ.get("REQUEST_URI") or environ.get("PATH_INFO", "/")
+        raw_uri = environ["REQUEST_URI"]
         raw_path, _, query = raw_uri.partition("?")
         query = query or environ.get("QUERY_STRING", "")
         if self.downloads is not None and raw_path.startswith(DOWNLOADS_PATH):
@@ -253,3 +254,14 @@ class LocalGateway:
         headers.append(("Content-Length", str(len(body))))
         start(f"{status} {_REASONS.get(status, 'Status')}", headers)
         return [body]
+
+
+def _raw_uri(environ: dict[str, Any]) -> str:
+    """The request target as the client sent it, percent-encoding kept (API Gateway routes on
+    it): from the ASGI scope under the local front (a2wsgi), else PATH_INFO (decoded)."""
+    scope = environ.get("asgi.scope") or {}
+    raw = scope.get("raw_path")
+    if not raw:
+        return str(environ.get("PATH_INFO", "/"))
+    query = scope.get("query_string", b"")
+    return raw.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")

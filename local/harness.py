@@ -18,9 +18,11 @@ from chalicelib.storage.metering import AwsCallCounter
 from chalicelib.storage.tenants import ALL_SCOPES
 from local.bootstrap import create_resources
 from local.downloads import LocalDownloads, new_signing_key
+from local.front import Front, ThreadedAsgiServer
 from local.gateway import LARGE_UPLOAD_HINT, LocalGateway
 from local.indexer_poller import Poller
 from local.moto_patches import make_emulator_safe
+from receiver.app import Receiver
 
 
 @dataclass
@@ -116,7 +118,11 @@ def use_local_downloads(module: ModuleType, gateway: LocalGateway, url: str) -> 
 
 
 @contextmanager
-def in_process_stack(module: ModuleType, key: str) -> Iterator[InProcessStack]:
+def in_process_stack(
+    module: ModuleType, key: str, receiver: bool = True
+) -> Iterator[InProcessStack]:
+    """The app behind the local front (``receiver=False``: STOW through the API only, as the
+    stack parameter ``StowReceiver=Disabled`` deploys it)."""
     deps = module.deps
     gateway = LocalGateway(
         module.app,
@@ -124,7 +130,7 @@ def in_process_stack(module: ModuleType, key: str) -> Iterator[InProcessStack]:
         payload_limit=deps.settings.payload_limit,
         large_upload_hint=LARGE_UPLOAD_HINT,
     )
-    server = ThreadedServer(gateway)
+    server = ThreadedAsgiServer(Front(gateway, Receiver(deps) if receiver else None, secret=""))
     use_local_downloads(module, gateway, server.url)
     sqs = deps.clients.sqs
     queue_url = sqs.get_queue_url(QueueName=deps.settings.index_queue)["QueueUrl"]

@@ -5,7 +5,10 @@
 3. the indexer (its own process) polling the queue and calling the Lambda handler;
 4. objects kept in STATE_DIR put back through the normal event path;
 5. a demo tenant and API key (DEMO_API_KEY fixes it; otherwise kept in STATE_DIR);
-6. the API behind the local gateway on http://127.0.0.1:$PORT, served by waitress.
+6. the local front on http://127.0.0.1:$PORT (uvicorn), as CloudFront in AWS: STOW requests
+   to the streaming receiver, everything else to the API behind the local gateway
+   (``local/front.py``). ``STOW_RECEIVER=off`` leaves STOW to the API (413 past 10 MB), as the
+   stack parameter does.
 
 Ctrl-C or SIGTERM stops everything cleanly.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -64,6 +68,8 @@ def local_environment(moto_port: int, state_dir: Path) -> dict[str, str]:
         "POWERTOOLS_METRICS_DISABLED": os.environ.get("POWERTOOLS_METRICS_DISABLED", "true"),
         "POWERTOOLS_LOG_LEVEL": os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING"),
         "STATE_DIR": str(state_dir),
+        # what CloudFront adds to every request it forwards; a new one every run
+        "ORIGIN_SECRET": os.environ.get("ORIGIN_SECRET") or secrets.token_urlsafe(24),
     }
 
 
@@ -107,7 +113,7 @@ class Stack:
 
     def stop(self) -> None:
         if self.server is not None:
-            self.server.close()
+            self.server.should_exit = True
         for proc in reversed(self.children):  # the indexer first, moto last
             if proc.poll() is None:
                 proc.terminate()
@@ -122,11 +128,16 @@ class Stack:
         moto_port = self.start_moto()
         os.environ.update(local_environment(moto_port, self.state_dir))
 
+        import uvicorn
+
         import app as lambda_app
+        from chalicelib.routes.deps import Deps
         from chalicelib.storage.tenants import ALL_SCOPES
         from local.bootstrap import create_resources
+        from local.front import Front
         from local.gateway import LARGE_UPLOAD_HINT, LocalGateway
         from local.state import ObjectMirror
+        from receiver.app import Receiver, uvicorn_config
 
         deps = lambda_app.deps
         create_resources(
@@ -155,32 +166,32 @@ class Stack:
         self.start_indexer()
         restored = ObjectMirror(self.state_dir, deps.clients.s3, deps.settings.bucket).restore()
 
-        from waitress import create_server
-
         gateway = LocalGateway(
             lambda_app.app,
             request_limit=deps.settings.request_limit,
             payload_limit=deps.settings.payload_limit,
             large_upload_hint=LARGE_UPLOAD_HINT,
         )
-        self.server = create_server(
-            gateway,
-            host="127.0.0.1",
-            port=self.port,
-            threads=8,
-            max_request_body_size=deps.settings.request_limit * 4,
-            ident="dicomweb-local",
-        )
         url = f"http://127.0.0.1:{self.port}"
         from local.harness import use_local_downloads
 
         use_local_downloads(lambda_app, gateway, url)
+        receiver = None
+        if os.environ.get("STOW_RECEIVER", "on").lower() not in ("off", "0", "false"):
+            receiver = Receiver(Deps(deps.settings))
+        front = Front(gateway, receiver, deps.settings.origin_secret)
+        self.server = uvicorn.Server(uvicorn_config(front))
+        listening = socket.socket()
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listening.bind(("127.0.0.1", self.port))
+        listening.listen(2048)  # connections queue from the moment the URL is printed
         print(f"DICOMweb root: {url}", flush=True)
         print(f"moto: http://127.0.0.1:{moto_port}  state: {self.state_dir}", flush=True)
         print(f"restored objects: {restored}", flush=True)
         print(f"ready in {time.monotonic() - started:.2f} s", flush=True)
+        print(f"STOW receiver: {'on' if receiver else 'off'}", flush=True)
         print(f"API key: {key}", flush=True)
-        self.server.run()
+        self.server.run(sockets=[listening])
 
 
 def main() -> None:

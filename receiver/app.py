@@ -14,15 +14,21 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import uvicorn
 
-from chalicelib.dicomweb.errors import DicomWebError, Forbidden
+from chalicelib.dicomweb.errors import (
+    DicomWebError,
+    Forbidden,
+    PayloadTooLarge,
+    RequestTimeout,
+)
 from chalicelib.dicomweb.resources import path_uid
-from chalicelib.observability import logger
+from chalicelib.observability import count, flush_metrics, logger
 from chalicelib.routes import stow as stow_routes
 from chalicelib.routes.credentials import principal_of
 from chalicelib.routes.deps import Deps
@@ -56,20 +62,10 @@ class ClientGone(Exception):
     """The client closed the connection before the body ended."""
 
 
-class RequestTimeout(DicomWebError):
-    def __init__(self, seconds: float) -> None:
-        super().__init__(
-            f"no request body bytes arrived for {seconds:g} s", status=408, code="RequestTimeout"
-        )
-
-
-class PayloadTooLarge(DicomWebError):
-    def __init__(self, limit: int) -> None:
-        super().__init__(
-            f"the request body is over {limit} bytes: send the study in several requests",
-            status=413,
-            code="PayloadTooLarge",
-        )
+def too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"the request body is over {limit} bytes: send the study in several requests"
+    )
 
 
 class BodySource:
@@ -90,17 +86,26 @@ class BodySource:
             try:
                 message = asyncio.run_coroutine_threadsafe(self._next(), self._loop).result()
             except TimeoutError:
-                raise RequestTimeout(self._timeout) from None
+                raise RequestTimeout(
+                    f"no request body bytes arrived for {self._timeout:g} s"
+                ) from None
             if message["type"] == "http.disconnect":
                 raise ClientGone()
             chunk = bytes(message.get("body", b""))
             self.received += len(chunk)
             if self.received > self._limit:
-                raise PayloadTooLarge(self._limit)
+                raise too_large(self._limit)
             if chunk:
                 yield chunk
             if not message.get("more_body", False):
                 return
+
+
+def raw_path(scope: Scope) -> str:
+    """The path as the client sent it, percent-encoding kept: CloudFront's Function and API
+    Gateway route on it, and a UID segment is decoded once, by ``path_uid``."""
+    raw = scope.get("raw_path")
+    return raw.decode("latin-1") if raw else str(scope["path"])
 
 
 def _headers(scope: Scope) -> dict[str, str]:
@@ -129,6 +134,35 @@ async def _send_error(send: Send, err: DicomWebError) -> None:
     await _send(send, err.status, headers, error_bytes(err))
 
 
+class Exchange:
+    """One request as the logs and metrics see it (the API's ``routes/observe.py`` for the
+    Lambda side): transaction, tenant, status and duration; never a header or body byte. Keys
+    are passed per line, not appended to the logger: requests share this process's threads."""
+
+    def __init__(self, path: str) -> None:
+        self.transaction = (
+            "POST /studies/{study}" if path.strip("/").count("/") else "POST /studies"
+        )
+        self.request_id = str(uuid.uuid4())
+        self.tenant = "-"
+        self.status = 500
+
+    def observe(self, seconds: float) -> None:
+        logger.info(
+            "request",
+            extra={
+                "transaction": self.transaction,
+                "request_id": self.request_id,
+                "tenant": self.tenant,
+                "status": self.status,
+                "ms": round(seconds * 1000, 1),
+            },
+        )
+        name = "ServerErrors" if self.status >= 500 and self.status != 499 else "Requests"
+        count(name, 1, transaction=self.transaction, tenant=self.tenant)
+        flush_metrics()
+
+
 class Receiver:
     def __init__(self, deps: Deps) -> None:
         self._deps = deps
@@ -140,7 +174,7 @@ class Receiver:
             return
         if scope["type"] != "http":
             return
-        method, path = scope["method"].upper(), scope["path"]
+        method, path = scope["method"].upper(), raw_path(scope)
         if path == "/health" and method in ("GET", "HEAD"):
             await _send(send, 200, {"Content-Type": "application/json"}, b'{"status":"ok"}')
             return
@@ -151,31 +185,37 @@ class Receiver:
             )
             return
         started = time.monotonic()
+        exchange = Exchange(path)
         try:
-            await self._store(scope, receive, send, _headers(scope))
+            await self._store(scope, receive, send, _headers(scope), exchange)
         except ClientGone:
-            logger.warning("stow client disconnected", extra={"transaction": "stow-stream"})
+            exchange.status = 499  # nginx's "client closed request": nothing was answered
         except Exception as exc:
-            await _send_error(send, as_error(exc))
+            err = as_error(exc)
+            exchange.status = err.status
+            await _send_error(send, err)
         finally:
-            logger.info("request", extra={"ms": round((time.monotonic() - started) * 1000)})
+            exchange.observe(time.monotonic() - started)
 
-    async def _store(self, scope: Scope, receive: Receive, send: Send, h: dict[str, str]) -> None:
+    async def _store(
+        self, scope: Scope, receive: Receive, send: Send, h: dict[str, str], exchange: Exchange
+    ) -> None:
         deps, settings = self._deps, self._deps.settings
         loop = asyncio.get_running_loop()
         # refusals before any body byte: the key is resolved in a thread (a DynamoDB read)
         principal = await loop.run_in_executor(
             self._workers, principal_of, h, deps.key_cache, deps.rate_limiter
         )
+        exchange.tenant = principal.tenant
         if WRITE_SCOPE not in principal.scopes:
             raise Forbidden(f"this API key lacks the '{WRITE_SCOPE}' scope")
-        segments = scope["path"].strip("/").split("/")
+        segments = raw_path(scope).strip("/").split("/")
         study = path_uid(segments[1], "StudyInstanceUID") if len(segments) > 1 else None
         content_type = h.get("content-type")
         stow_boundary(content_type)  # 415 / 400 now, not after the body
         length = h.get("content-length")
         if length and length.isdigit() and int(length) > settings.stow_max_request_bytes:
-            raise PayloadTooLarge(settings.stow_max_request_bytes)
+            raise too_large(settings.stow_max_request_bytes)
         scheme = h.get("x-forwarded-proto") or scope.get("scheme", "http")
         fallback = f"{scheme}://{h.get('host', 'localhost')}"
         root = public_root(h.get, settings.public_root, settings.origin_secret, fallback)
@@ -188,6 +228,7 @@ class Receiver:
                 principal.tenant, content_type, body, study, root
             ),
         )
+        exchange.status = answer.status
         await self._answer(send, answer)
 
     @staticmethod

@@ -65,6 +65,12 @@ class NotAcceptable(DicomWebError):
     status, code = 406, "NotAcceptable"
 
 
+class RequestTimeout(DicomWebError):
+    """The streaming receiver waited too long for the next bytes of a request body."""
+
+    status, code = 408, "RequestTimeout"
+
+
 class PayloadTooLarge(DicomWebError):
     status, code = 413, "PayloadTooLarge"
 

@@ -357,7 +357,7 @@ def _chain(first: bytes, rest: Iterator[bytes], limit: int) -> Iterator[bytes]:
     for chunk in rest:
         total += len(chunk)
         if total > limit:
-            raise BadRequest(f"the instance is over {limit} bytes", code="PayloadTooLarge")
+            raise BadRequest(f"the instance is over {limit} bytes", code="InvalidRequestBody")
         yield chunk
 
 

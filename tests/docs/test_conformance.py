@@ -49,7 +49,7 @@ from chalicelib.dicomweb.media import (  # noqa: E402
     wants_dicom_xml,
 )
 from chalicelib.dicomweb.query import RESERVED, Query  # noqa: E402
-from chalicelib.routes import auth  # noqa: E402
+from chalicelib.routes import credentials as auth  # noqa: E402
 from chalicelib.routes import table as route_table  # noqa: E402
 from chalicelib.routes.http import CORS_HEADERS  # noqa: E402
 from chalicelib.routes.qido import QIDO_RESOURCES  # noqa: E402

@@ -36,11 +36,15 @@ def big_instance(rows: int):
     return ds, to_bytes(ds)
 
 
-def test_stow_over_the_limit_points_to_uploads(limited):
+def test_stow_over_the_limit_points_to_uploads(limited, lambda_app):
     _, data = big_instance(700)  # 980 kB: under 1 MB, over it once base64-encoded
-    r = limited.post("/studies", data=data, headers={"Content-Type": "application/dicom"})
+    with in_process_stack(lambda_app, KEY, receiver=False) as api_only:
+        r = api_only.post("/studies", data=data, headers={"Content-Type": "application/dicom"})
     assert r.status_code == 413
     assert "/uploads" in r.json()["error"]["message"]
+    # through the receiver, the same request is stored
+    r = limited.post("/studies", data=data, headers={"Content-Type": "application/dicom"})
+    assert r.status_code == 200, r.text
 
 
 def test_presigned_put_is_indexed_and_reported(limited):

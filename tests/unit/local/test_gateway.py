@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import requests
 
+from local.harness import in_process_stack
+from tests.conftest import KEY
 from tests.factories import dataset, to_bytes
 
 MB = 1024 * 1024
@@ -15,17 +17,26 @@ def _chunks(data: bytes, size: int = 64 * 1024):
         yield data[i : i + size]
 
 
-def test_body_over_the_lambda_payload_gets_413(stack):
+@pytest.fixture
+def api_only(lambda_app):
+    """STOW through the API (the receiver off): the gateway's own limits answer."""
+    with in_process_stack(lambda_app, KEY, receiver=False) as s:
+        yield s
+
+
+def test_body_over_the_lambda_payload_gets_413(api_only):
     # 7 MB is under API Gateway's 10 MB but over Lambda's 6 MB once base64-encoded
-    r = stack.post("/studies", data=b"\0" * (7 * MB), headers={"Content-Type": "application/dicom"})
+    r = api_only.post(
+        "/studies", data=b"\0" * (7 * MB), headers={"Content-Type": "application/dicom"}
+    )
     assert r.status_code == 413
     error = r.json()["error"]
     assert error["status"] == 413 and error["code"] == "PayloadTooLarge"
     assert r.headers["Access-Control-Allow-Origin"] == "*"
 
 
-def test_body_over_api_gateway_limit_gets_413(stack):
-    r = stack.post(
+def test_body_over_api_gateway_limit_gets_413(api_only):
+    r = api_only.post(
         "/studies", data=b"\0" * (11 * MB), headers={"Content-Type": "application/dicom"}
     )
     assert r.status_code == 413
