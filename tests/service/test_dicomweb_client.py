@@ -68,7 +68,7 @@ from pydicom.uid import JPEG2000Lossless, RLELossless
 from chalicelib.dicomweb.stow_response import failure_text, part_position
 from local.harness import InProcessStack, in_process_stack, prepared_app
 from tests.conftest import KEY, TENANT
-from tests.factories import dataset, uid
+from tests.factories import dataset, multipart_body, to_bytes, uid
 from tests.service.helpers import inject_error
 
 ROWS, COLUMNS = 32, 48
@@ -234,6 +234,56 @@ def test_chunked_store(stack, client):
     for ds in made:
         got = client.retrieve_instance(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
         assert got.PixelData == ds.PixelData
+
+
+def test_a_whole_ct_series_in_one_store_instances_call(client):
+    """100 CT slices of 512 x 512 (51 MB, ten times what a Lambda takes): one request, 200,
+    every instance searchable when the call returns (the streaming receiver)."""
+    study, series = uid(), uid()
+    made = [
+        part10(dataset(study=study, series=series, rows=512, columns=512, InstanceNumber=n))
+        for n in range(1, 101)
+    ]
+    response = client.store_instances(made)
+    assert "FailedSOPSequence" not in response
+    assert len(response.ReferencedSOPSequence) == 100
+    found = client.search_for_instances(study, series, limit=1000)
+    assert uids(found, "00080018") == {ds.SOPInstanceUID for ds in made}
+
+
+def test_the_seed_tutorials_three_files_in_one_multipart_request(stack):
+    """The curl tutorial's study, remade: three 979 x 985 RGB Secondary Capture files of
+    2.9 MB in two series, one multipart/related POST (8.7 MB: over Lambda's payload)."""
+    study, first, second = uid(), uid(), uid()
+    made = [
+        dataset(
+            study=study,
+            series=s,
+            rows=979,
+            columns=985,
+            bits=8,
+            SamplesPerPixel=3,
+            PhotometricInterpretation="RGB",
+            PlanarConfiguration=0,
+            SOPClassUID="1.2.840.10008.5.1.4.1.1.7",
+            Modality="OT",
+        )
+        for s in (first, first, second)
+    ]
+    for ds in made:  # three samples a pixel
+        ds.PixelData = bytes(979 * 985 * 3) + b"\0"
+    body = multipart_body([to_bytes(ds) for ds in made])
+    assert len(body) > 8 * 1024 * 1024
+    r = stack.post(
+        "/studies",
+        data=body,
+        headers={
+            "Content-Type": 'multipart/related; type="application/dicom"; boundary=test-boundary'
+        },
+    )
+    assert r.status_code == 200, r.text
+    assert len(r.json()["00081199"]["Value"]) == 3
+    assert len(stack.get(f"/studies/{study}/instances").json()) == 3
 
 
 # --- QIDO -------------------------------------------------------------------------------
