@@ -79,9 +79,15 @@ def orthanc_config(storage: Path, http_port: int, plugin: Path, password: str) -
 @contextmanager
 def orthanc(
     dicomweb_servers: dict[str, Any] | None = None,
+    extra_config: dict[str, Any] | None = None,
+    log: Path | None = None,
 ) -> Iterator[tuple[Server, dict[str, Any]]]:
     """Orthanc + DICOMweb on a free loopback port; yields the server and its versions.
-    ``dicomweb_servers``: Orthanc's ``DicomWeb.Servers`` (the peers it can push to)."""
+    ``dicomweb_servers``: Orthanc's ``DicomWeb.Servers`` (the peers it can push to).
+    ``extra_config``: more top-level options (``HttpTimeout``, ``MaximumStorageSize``...), set
+    over the generated ones; a ``DicomWeb`` entry is merged into the plugin's section.
+    ``log``: where Orthanc's output goes (kept after it stops); by default a file in its
+    temporary directory, removed with it."""
     binary = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
     work = Path(tempfile.mkdtemp(prefix="bench-orthanc-"))
     port, password = free_port(), secrets.token_hex(16)
@@ -89,12 +95,18 @@ def orthanc(
     settings = orthanc_config(work / "db", port, dicomweb_plugin(), password)
     if dicomweb_servers:
         settings["DicomWeb"]["Servers"] = dicomweb_servers
+    for name, value in (extra_config or {}).items():
+        if name == "DicomWeb":
+            settings["DicomWeb"].update(value)
+        else:
+            settings[name] = value
     config.write_text(json.dumps(settings))
     token = base64.b64encode(f"bench:{password}".encode()).decode()
     headers = {"Authorization": f"Basic {token}"}
     root = f"http://127.0.0.1:{port}"
-    with (work / "orthanc.log").open("w") as log:
-        proc = subprocess.Popen([binary, str(config)], stdout=log, stderr=subprocess.STDOUT)
+    log = log or work / "orthanc.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([binary, str(config)], stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -105,7 +117,7 @@ def orthanc(
             except requests.ConnectionError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("Orthanc did not start:\n" + (work / "orthanc.log").read_text())
+                raise RuntimeError("Orthanc did not start:\n" + log.read_text())
             time.sleep(0.2)
         plugin = requests.get(root + "/plugins/dicom-web", headers=headers, timeout=5).json()
         about = {"version": system.json()["Version"], "dicomweb_plugin": plugin.get("Version")}

@@ -5,67 +5,25 @@ service with ``Username`` any and ``Password`` the API key.
 ``make interop`` runs it: it installs Debian's ``orthanc`` and ``orthanc-dicomweb`` if absent
 and sets ``DICOMWEB_INTEROP=1``; ``make test`` skips it. The local stack (``python -m
 local.stack``, what ``make serve`` runs) and Orthanc each start on free loopback ports with
-their own temporary storage, Orthanc from a generated configuration (``bench/servers.py``).
+their own temporary storage, Orthanc from a generated configuration (``bench/servers.py``; the
+fixtures are in ``conftest.py``).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import requests
 
-from bench.servers import orthanc as start_orthanc
-from local.spawn import Served, spawn_stack
+from local.spawn import Served
 from tests.factories import dataset, to_bytes
+from tests.interop.conftest import KEY, SERVER, WRONG_KEY_SERVER, Orthanc
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("DICOMWEB_INTEROP") != "1",
     reason="make interop runs it (Debian's orthanc and orthanc-dicomweb)",
 )
-
-KEY = "interop-key-" + "z" * 32
-SERVER = "serverless"
-
-
-@dataclass
-class Orthanc:
-    root: str
-    headers: dict[str, str]  # Orthanc's own REST API: its Basic credentials
-    version: str
-    plugin_version: str
-
-
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Served]:
-    served = spawn_stack(tmp_path / "stack", KEY)
-    try:
-        yield served
-    finally:
-        served.stop()
-
-
-@pytest.fixture
-def orthanc(stack: Served) -> Iterator[Orthanc]:
-    """Orthanc + DICOMweb with two DICOMweb servers: this service with the key as the Basic
-    password, and the same with a wrong one."""
-    binary = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
-    assert Path(binary).exists(), "Orthanc is not installed: run `make interop`"
-    peers = {
-        SERVER: {"Url": stack.url + "/", "Username": "any", "Password": KEY},
-        "wrong-key": {"Url": stack.url + "/", "Username": "any", "Password": "wrong"},
-    }
-    with start_orthanc(peers) as (server, about):
-        yield Orthanc(
-            server.url.removesuffix("/dicom-web"),
-            server.headers,
-            about["version"],
-            about["dicomweb_plugin"] or "?",
-        )
 
 
 def test_orthanc_pushes_an_instance_over_basic(stack: Served, orthanc: Orthanc) -> None:
@@ -80,7 +38,7 @@ def test_orthanc_pushes_an_instance_over_basic(stack: Served, orthanc: Orthanc) 
 
     # a wrong password: our 401 makes Orthanc's push fail, nothing is stored
     refused = requests.post(
-        f"{orthanc.root}/dicom-web/servers/wrong-key/stow",
+        f"{orthanc.root}/dicom-web/servers/{WRONG_KEY_SERVER}/stow",
         json={"Resources": [orthanc_id], "Synchronous": True},
         headers=orthanc.headers,
     )
