@@ -34,7 +34,7 @@ from chalicelib.dicomweb.instance import (
 from chalicelib.dicomweb.media import DICOM_JSON
 from chalicelib.dicomweb.metadata import dumps, instance_metadata
 from chalicelib.dicomweb.pixels import FrameTable, frame_table
-from chalicelib.dicomweb.resources import InstanceRef
+from chalicelib.dicomweb.resources import InstanceRef, SeriesRef
 from chalicelib.services.ports import (
     Catalog,
     Feed,
@@ -133,6 +133,49 @@ class Indexer:
                 size = min(size * 4, self._settings.header_read_max, got.total_size)
 
     def _reconcile(self, key: str, ref: InstanceRef, refresh: bool = False) -> Outcome:
+        prepared = self._prepare(key, ref, refresh)
+        if isinstance(prepared, Outcome):
+            return prepared
+        return self._index_one(prepared)
+
+    def index_batch(self, keys: Sequence[str]) -> list[Outcome]:
+        """``handle_key(key, refresh=True)`` for objects a STOW has just written, their catalog
+        writes grouped: the new instances of one series are created in one transaction that
+        moves the series' and study's counters once (``index_new_batch``), not one per
+        instance contending for the same two items. Whatever does not fit a batch (a new
+        series, a re-store, an import) takes ``handle_key``'s own path."""
+        outcomes: dict[str, Outcome] = {}
+        ready: dict[SeriesRef, list[InstanceRecord]] = {}
+        for key in dict.fromkeys(keys):
+            parsed = parse_object_key(key)
+            if parsed is None or parsed.root == IMPORT_ROOT or parsed.instance is None:
+                outcomes[key] = self.handle_key(key, refresh=True)
+                continue
+            prepared = self._prepare(key, parsed.instance, refresh=True)
+            if isinstance(prepared, Outcome):
+                outcomes[key] = prepared
+            else:
+                ready.setdefault(prepared.ref.series_ref, []).append(prepared)
+        for records in ready.values():
+            if len(records) > 1 and not self._catalog.index_new_batch(records):
+                # most often a new series: its first instance creates it, then the rest
+                first, records = records[0], records[1:]
+                outcomes[first.object.key] = self._index_one(first)
+                if len(records) > 1 and not self._catalog.index_new_batch(records):
+                    for record in records:  # an instance stored before, a conflict: each
+                        outcomes[record.object.key] = self._index_one(record)
+                    continue
+            for record in records:
+                action = "created" if len(records) > 1 else self._catalog.index_instance(record)
+                outcomes[record.object.key] = self._commit(record, action)
+        return [outcomes[key] for key in keys]
+
+    def _index_one(self, record: InstanceRecord) -> Outcome:
+        return self._commit(record, self._catalog.index_instance(record))
+
+    def _prepare(self, key: str, ref: InstanceRef, refresh: bool) -> InstanceRecord | Outcome:
+        """Everything of indexing but the catalog write: the header read, the metadata
+        fragment (written first: once the catalog lists an instance, its fragment exists)."""
         try:
             got = self._read_header(key)
         except InstanceRejected as exc:
@@ -156,11 +199,13 @@ class Indexer:
             record = build_record(ref.tenant, header, stored, max_value, None)
             return Outcome("unchanged", key_hash(key), ref.sop, record)
         table, pixel_vr = self._pixels(key, header, rng)
-        # the metadata fragment first: once the catalog lists an instance, its fragment exists
         doc = instance_metadata(header.dataset, ref.study, ref.series, ref.sop, pixel_vr)
         self._store.put(instance_metadata_key(ref), dumps(doc), DICOM_JSON)
-        record = build_record(ref.tenant, header, stored, max_value, table)
-        action = self._catalog.index_instance(record)
+        return build_record(ref.tenant, header, stored, max_value, table)
+
+    def _commit(self, record: InstanceRecord, action: str) -> Outcome:
+        """After the catalog write: undo it if the object went meanwhile; the change feed."""
+        ref, key = record.ref, record.object.key
         if action != "unchanged" and not self._store.exists(key):
             # deleted while we indexed it, its remove event possibly handled already: undo,
             # so the catalog converges to what S3 holds whatever the order (one HEAD)

@@ -211,6 +211,11 @@ class CatalogWriter(Protocol):
         """Make the catalog hold ``record``: 'created', 'replaced' or 'unchanged'."""
         ...
 
+    def index_new_batch(self, records: Sequence[InstanceRecord]) -> bool:
+        """Create instances of one series in one write (counters moved once); False, with
+        nothing written, when that does not apply: ``index_instance`` each then."""
+        ...
+
     def holds(self, ref: InstanceRef, etag: str, version_id: str | None) -> bool:
         """The catalog already holds this object (ETag and version) for the instance: a
         consistent read of its item."""

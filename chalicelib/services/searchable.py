@@ -37,6 +37,9 @@ from chalicelib.services.stow_outcomes import FailedInstance, StoredInstance
 from chalicelib.storage.keys import instance_key
 
 INDEXERS = 8
+#: Instances indexed together: one catalog transaction for those of one series (at most
+#: ``storage.catalog.MAX_BATCH``), so a series' counters move once a batch, not per instance.
+INDEX_BATCH = 16
 #: Attempts of one instance's indexing when storage is throttled or failing for now.
 RETRIES = 3
 
@@ -71,6 +74,18 @@ class Searchable:
             return outcome.record
         return failure
 
+    def index_keys(self, keys: Sequence[str]) -> dict[str, InstanceRecord | StorageError]:
+        """Index these objects now, their catalog writes batched (``Indexer.index_batch``);
+        if the batch fails on storage, each key again on its own, with retries."""
+        try:
+            outcomes = self._indexer.index_batch(keys)
+        except StorageError:
+            return {key: self.index_key(key) for key in keys}
+        return {
+            key: o.record if o.record is not None else StorageError("NotFound", o.action)
+            for key, o in zip(keys, outcomes, strict=True)
+        }
+
     def make_searchable(
         self, stored: Sequence[StoredInstance]
     ) -> list[StoredInstance | FailedInstance]:
@@ -78,8 +93,11 @@ class Searchable:
         keys = list(dict.fromkeys(instance_key(s.ref) for s in stored))
         if not keys:
             return []
-        with ThreadPoolExecutor(max_workers=min(INDEXERS, len(keys))) as pool:
-            indexed = dict(zip(keys, pool.map(self.index_key, keys), strict=True))
+        batches = [keys[i : i + INDEX_BATCH] for i in range(0, len(keys), INDEX_BATCH)]
+        indexed: dict[str, InstanceRecord | StorageError] = {}
+        with ThreadPoolExecutor(max_workers=min(INDEXERS, len(batches))) as pool:
+            for done in pool.map(self.index_keys, batches):
+                indexed.update(done)
         return self.confirm(stored, indexed)
 
     def confirm(

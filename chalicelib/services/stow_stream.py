@@ -46,7 +46,7 @@ from chalicelib.services.ports import (
     StorageBusy,
     StorageError,
 )
-from chalicelib.services.searchable import INDEXERS, Searchable
+from chalicelib.services.searchable import INDEX_BATCH, INDEXERS, Searchable
 from chalicelib.services.stow import (
     EMPTY_BODY,
     InstanceWriter,
@@ -90,30 +90,40 @@ class _Part:
 
 
 class _Indexing:
-    """Stored instances indexed in the background as they come; ``finish`` confirms them."""
+    """Stored instances indexed in the background as they come, ``INDEX_BATCH`` at a time
+    (one catalog write per series a batch); ``finish`` indexes the rest and confirms them."""
 
     def __init__(self, searchable: Searchable) -> None:
         self._searchable = searchable
         self._pool = ThreadPoolExecutor(max_workers=INDEXERS, thread_name_prefix="index")
         self._stored: list[StoredInstance] = []
-        self._by_key: dict[str, Future[InstanceRecord | StorageError]] = {}
+        self._pending: list[str] = []
+        self._sent: set[str] = set()
+        self._jobs: list[Future[dict[str, InstanceRecord | StorageError]]] = []
 
     def submit(self, stored: StoredInstance) -> None:
         key = instance_key(stored.ref)
-        before = self._by_key.get(key)  # the same instance again: indexed after the first
+        if key in self._sent or key in self._pending:  # the same instance again: in order
+            self._flush()
+            for job in self._jobs:
+                job.exception()
         self._stored.append(stored)
-        self._by_key[key] = self._pool.submit(self._index, key, before)
+        self._pending.append(key)
+        if len(self._pending) >= INDEX_BATCH:
+            self._flush()
 
-    def _index(
-        self, key: str, before: Future[InstanceRecord | StorageError] | None
-    ) -> InstanceRecord | StorageError:
-        if before is not None:
-            before.result()
-        return self._searchable.index_key(key)
+    def _flush(self) -> None:
+        if self._pending:
+            self._jobs.append(self._pool.submit(self._searchable.index_keys, self._pending))
+            self._sent.update(self._pending)
+            self._pending = []
 
     def finish(self) -> list[StoredInstance | FailedInstance]:
+        self._flush()
+        indexed: dict[str, InstanceRecord | StorageError] = {}
         try:
-            indexed = {key: f.result() for key, f in self._by_key.items()}
+            for job in self._jobs:  # in order: a repeated key's last indexing wins
+                indexed.update(job.result())
         finally:
             self._pool.shutdown(wait=True)
         if not self._stored:

@@ -12,6 +12,7 @@ fixed attribute lists of ``dicomweb/attributes.py`` with long values left out.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -28,6 +29,7 @@ from chalicelib.storage.catalog_items import (
     MODALITIES,
     CatalogItems,
     indexed_values,
+    value_signature,
 )
 from chalicelib.storage.catalog_reads import (
     CatalogReads,
@@ -39,6 +41,9 @@ from chalicelib.storage.dynamo import DynamoTable, av, backoff
 from chalicelib.storage.schema import CATALOG_INDEXES
 
 _MAX_ATTEMPTS = 10
+#: Instances created in one transaction (DynamoDB: 100 items and 4 MB a transaction; an
+#: instance item is a few KB, its frame table included for up to ~1,000 frames).
+MAX_BATCH = 25
 CONDITION_FAILED = aws_errors.CONDITION_FAILED_REASON
 
 
@@ -83,7 +88,7 @@ class DynamoCatalog:
                 self._table.transact(
                     [
                         items.instance_put(record, new=True),
-                        items.series_update(record, count=True),
+                        items.series_update(record, count=1),
                         items.study_update(record, instances=1),
                     ]
                 )
@@ -114,6 +119,33 @@ class DynamoCatalog:
             f"instance {record.ref.sop} not indexed after retries",
         )
 
+    def index_new_batch(self, records: Sequence[InstanceRecord]) -> bool:
+        """Create instances of one series at once, in one transaction: their items, the
+        series' and the study's counters moved once by ``len(records)``. True when done; False
+        (nothing written) when it does not apply: a series or study not yet there, an instance
+        already there, the study's indexed values changed, a conflict. The caller then indexes
+        each with ``index_instance``, which handles every case."""
+        series, signature = records[0].ref.series_ref, value_signature(records[0])
+        if len(records) > MAX_BATCH or any(
+            r.ref.series_ref != series or value_signature(r) != signature for r in records
+        ):
+            return False
+        items = self._items
+        last = records[-1]
+        try:
+            self._table.transact(
+                [
+                    *(items.instance_put(r, new=True) for r in records),
+                    items.series_update(last, count=len(records)),
+                    items.study_update(last, instances=len(records)),
+                ]
+            )
+        except ClientError as exc:
+            if not aws_errors.is_canceled(exc):
+                raise
+            return False
+        return True
+
     def _replace(self, rec: InstanceRecord) -> str:
         """The instance exists: a re-store ('replaced', attributes, not counts), or the same
         object again, a repeated event ('unchanged': nothing is written)."""
@@ -140,7 +172,7 @@ class DynamoCatalog:
         self._table.transact(
             [
                 self._items.instance_put(rec, new=False),
-                self._items.series_update(rec, count=False),
+                self._items.series_update(rec, count=0),
                 self._items.study_update(rec, entry_sks=sks),
                 *ops,
             ]

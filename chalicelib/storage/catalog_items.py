@@ -96,13 +96,14 @@ class CatalogItems:
         "modality = :modality"
     )
 
-    def series_update(self, rec: InstanceRecord, *, count: bool) -> TransactItem:
-        """The series' attributes, a new metadata version, and one more instance if
-        ``count``; fails when the series does not exist."""
+    def series_update(self, rec: InstanceRecord, *, count: int) -> TransactItem:
+        """The series' attributes, a new metadata version, and ``count`` more instances;
+        fails when the series does not exist."""
         values = self._series_values(rec) | {":one": av(1)}
         expr = self._SERIES_SET + " ADD meta_v :one"
         if count:
-            expr += ", n_instances :one"
+            expr += ", n_instances :n"
+            values[":n"] = av(count)
         return {
             "Update": {
                 "TableName": self.table,

@@ -9,7 +9,7 @@ from chalicelib.dicomweb.resources import InstanceRef
 from chalicelib.storage.keys import instance_key
 from tests.conftest import TENANT
 from tests.factories import dataset, instance_bytes, multipart_body, to_bytes, uid
-from tests.service.helpers import MULTIPART, inject_error
+from tests.service.helpers import MULTIPART, catalog_items, inject_error, rebuilt_catalog
 
 REFERENCED = "00081199"
 FAILED = "00081198"
@@ -191,6 +191,34 @@ def test_stow_writes_the_instance_once_and_indexes_it_inline(stack):
     assert stack.counter.calls("dynamodb.PutItem") == 0  # no second change-feed entry
     feed = stack.get("/changefeed").json()
     assert [c["sopInstanceUid"] for c in feed].count(ds.SOPInstanceUID) == 1
+
+
+def test_a_series_counters_move_once_a_batch_not_once_an_instance(stack):
+    """One series of 33 instances in one STOW: the first creates the series (its own
+    transaction), the rest go in batches of INDEX_BATCH, one transaction each that creates
+    the instances and moves the series' and study's counters once. Counts stay exact."""
+    from chalicelib.services.searchable import INDEX_BATCH
+
+    study, series = uid(), uid()
+    made = [dataset(study=study, series=series) for _ in range(33)]
+    stack.counter.reset()
+    r = stack.post(
+        "/studies",
+        data=multipart_body([to_bytes(ds) for ds in made]),
+        headers={"Content-Type": MULTIPART},
+    )
+    assert r.status_code == 200
+    # 3 batches (16, 16, 1) indexed in parallel; a batch that meets the new series missing
+    # is refused, its first instance creates the series (2 transactions, 3 if both big
+    # batches race to it), then the rest go together: 12 at worst, against 34 one by one
+    transactions = stack.counter.calls("dynamodb.TransactWriteItems")
+    assert transactions <= 2 * -(-33 // INDEX_BATCH) + 6, transactions
+    found = stack.get("/studies", params={"StudyInstanceUID": study}).json()
+    assert found[0]["00201208"]["Value"] == [33]  # NumberOfStudyRelatedInstances
+    series_found = stack.get(f"/studies/{study}/series").json()
+    assert series_found[0]["00201209"]["Value"] == [33]  # NumberOfSeriesRelatedInstances
+    stack.drain()
+    assert catalog_items(stack, TENANT) == rebuilt_catalog(stack, TENANT)
 
 
 def test_restore_replaces_the_instance(stack):
