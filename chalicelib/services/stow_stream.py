@@ -16,9 +16,14 @@ bounded window of the request:
   request waits until all of them are searchable (``Searchable.confirm``) and answers 200, 202
   or 409 with the Store Instances Response Module.
 
-Memory per request: the multipart reader's window (one chunk and a boundary), at most one
-part's ``HEADER_WINDOW`` while its header is read, then ``S3_PART`` being filled plus
-``UPLOADS_IN_FLIGHT`` parts being sent: about 48 MiB at most, whatever the request's size.
+Throughput: whole parts are written ``WRITES_IN_FLIGHT`` at a time while the next parts are
+read, and indexing runs beside both; the request thread only parses.
+
+Memory per request: the multipart reader's window (one chunk and a boundary); at most
+``WRITES_IN_FLIGHT`` whole parts (each up to ``WHOLE_PART``) being written; a streamed part's
+``HEADER_WINDOW`` while its header is read, then ``S3_PART`` being filled plus
+``UPLOADS_IN_FLIGHT`` parts being sent: about 100 MiB at worst (parts of 8 MiB), a few MiB for
+CT slices, whatever the request's size.
 
 A request cut off midway (the client gone, a read timeout, a malformed multipart) leaves the
 whole parts before it stored and indexed, and the part it was in aborted. A malformed body
@@ -71,6 +76,8 @@ HEADER_WINDOW = 16 * MIB
 #: S3 multipart part size (S3: at least 5 MiB but the last, at most 10,000 parts: 80 GB).
 S3_PART = 8 * MIB
 UPLOADS_IN_FLIGHT = 2
+#: Whole parts being written to S3 while the next ones are read.
+WRITES_IN_FLIGHT = 8
 
 
 @dataclass(frozen=True)
@@ -131,6 +138,39 @@ class _Indexing:
         return self._searchable.confirm(self._stored, indexed)
 
 
+class _Writes:
+    """Whole parts written ``WRITES_IN_FLIGHT`` at a time while the next parts are read (a PUT
+    is ~30 ms: one at a time would cap a request at ~30 instances/s); a repeated instance
+    waits for its earlier write, so the last part sent is the one stored."""
+
+    def __init__(self, writer: InstanceWriter, pool: ThreadPoolExecutor) -> None:
+        self._writer, self._pool = writer, pool
+        self._latest: dict[str, Future[StoredInstance | FailedInstance]] = {}
+        self._flying: list[Future[StoredInstance | FailedInstance]] = []
+
+    def submit(self, valid: ValidInstance) -> None:
+        key = instance_key(valid.ref)
+        earlier = self._latest.get(key)
+        if earlier is not None:
+            earlier.exception()
+        while sum(not f.done() for f in self._flying) >= WRITES_IN_FLIGHT:
+            next(f for f in self._flying if not f.done()).exception()
+        self._latest[key] = written = self._pool.submit(self._writer.write, valid)
+        self._flying.append(written)
+
+    def done(self) -> list[StoredInstance | FailedInstance]:
+        """The writes finished so far (each once), in the order they were sent."""
+        finished = []
+        while self._flying and self._flying[0].done():
+            finished.append(self._flying.pop(0).result())
+        return finished
+
+    def drain(self) -> list[StoredInstance | FailedInstance]:
+        finished = [f.result() for f in self._flying]
+        self._flying = []
+        return finished
+
+
 class _PartUpload:
     """One instance's S3 multipart upload, ``UPLOADS_IN_FLIGHT`` parts at a time."""
 
@@ -186,7 +226,6 @@ class StreamingStow:
         self._writer = InstanceWriter(store)
         self._searchable = searchable
         self._limits = limits
-        self._uploads = ThreadPoolExecutor(max_workers=8, thread_name_prefix="s3-part")
 
     def store_stream(
         self,
@@ -202,27 +241,39 @@ class StreamingStow:
         boundary = stow_boundary(content_type)
         outcomes: list[StoredInstance | FailedInstance] = []
         indexing = _Indexing(self._searchable)
-        at = 1  # the position of the part being read, or of the next one
-        try:
-            for position, part in enumerate(self._parts(boundary, body), start=1):
-                at = position
-                outcome = self._store_part(part, tenant, study_in_url, position)
-                at = position + 1
+        pool = ThreadPoolExecutor(max_workers=WRITES_IN_FLIGHT + UPLOADS_IN_FLIGHT)
+        writes = _Writes(self._writer, pool)
+
+        def settle(done: list[StoredInstance | FailedInstance]) -> None:
+            for outcome in done:
                 if isinstance(outcome, StoredInstance):
                     indexing.submit(outcome)
                 else:
                     outcomes.append(outcome)
+
+        at = 1  # the position of the part being read, or of the next one
+        try:
+            for position, part in enumerate(self._parts(boundary, body), start=1):
+                at = position
+                settle(self._store_part(part, tenant, study_in_url, position, writes, pool))
+                at = position + 1
+                settle(writes.done())
         except BadRequest as exc:
+            settle(writes.drain())
             outcomes += indexing.finish()
             if not outcomes:
                 raise
             reason = FailureReason.CANNOT_UNDERSTAND
             outcomes.append(FailedInstance(at, None, None, reason, exc.message))
         except BaseException:
+            settle(writes.drain())
             indexing.finish()  # whole instances stored before the cut stay, indexed
             raise
         else:
+            settle(writes.drain())
             outcomes += indexing.finish()
+        finally:
+            pool.shutdown(wait=True)
         result = StowResult()
         for outcome in sorted(outcomes, key=lambda o: o.position):
             result.add(outcome)
@@ -245,14 +296,21 @@ class StreamingStow:
             yield _Part(part.content_type or "", part)
 
     def _store_part(
-        self, part: _Part, tenant: str, study_in_url: str | None, position: int
-    ) -> StoredInstance | FailedInstance:
+        self,
+        part: _Part,
+        tenant: str,
+        study_in_url: str | None,
+        position: int,
+        writes: _Writes,
+        pool: ThreadPoolExecutor,
+    ) -> list[StoredInstance | FailedInstance]:
+        """The part's outcome, or none yet: a whole part's write goes to ``writes``."""
         chunks = iter(part.chunks)
         head = bytearray()
         try:
             check_part_type(part.content_type)
         except InstanceRejected as exc:
-            return self._refuse(head, chunks, position, exc.message, exc.reason)
+            return [self._refuse(head, chunks, position, exc.message, exc.reason)]
         try_at = WHOLE_PART
         for chunk in chunks:
             head += chunk
@@ -264,29 +322,28 @@ class StreamingStow:
                 if len(head) < HEADER_WINDOW:
                     try_at = HEADER_WINDOW
                     continue
-                return self._refuse(
-                    head, chunks, position, f"the instance's header is over {HEADER_WINDOW} bytes"
-                )
+                too_long = f"the instance's header is over {HEADER_WINDOW} bytes"
+                return [self._refuse(head, chunks, position, too_long)]
             except InstanceRejected as exc:
-                return self._refuse(head, chunks, position, exc.message, exc.reason)
+                return [self._refuse(head, chunks, position, exc.message, exc.reason)]
             if study_in_url and header.study != study_in_url:
-                return self._refuse(
-                    head,
-                    chunks,
-                    position,
+                other = (
                     f"StudyInstanceUID {header.study} is not the study in the request URL, "
-                    f"{study_in_url}",
-                    FailureReason.STUDY_UID_MISMATCH,
+                    f"{study_in_url}"
                 )
+                mismatch = FailureReason.STUDY_UID_MISMATCH
+                return [self._refuse(head, chunks, position, other, mismatch)]
             ref = InstanceRef(tenant, header.study, header.series, header.sop)
-            return self._stream(
-                ref, header.sop_class, PixelDataCheck(header), head, chunks, position
-            )
+            check = PixelDataCheck(header)
+            return [self._stream(ref, header.sop_class, check, head, chunks, position, pool)]
         # the whole part is here: the API's STOW path, byte for byte
         checked = self._writer.check(
             InstancePart(bytes(head), part.content_type), tenant, study_in_url, position=position
         )
-        return self._writer.write(checked) if isinstance(checked, ValidInstance) else checked
+        if not isinstance(checked, ValidInstance):
+            return [checked]
+        writes.submit(checked)  # written while the next parts are read
+        return []
 
     @staticmethod
     def _refuse(
@@ -308,10 +365,11 @@ class StreamingStow:
         head: bytearray,
         rest: Iterator[bytes],
         position: int,
+        pool: ThreadPoolExecutor,
     ) -> StoredInstance | FailedInstance:
         key = instance_key(ref)
         try:
-            upload = _PartUpload(self._store, key, self._uploads)
+            upload = _PartUpload(self._store, key, pool)
         except StorageError as exc:
             _drain(rest)
             return _storage_failure(position, sop_class, ref.sop, exc)
