@@ -82,6 +82,14 @@ bench-render: $(STAMP)  ## CPU time and bytes read: a rendered 512x512 CT frame,
 bench-stow: $(STAMP)  ## STOW wall time and AWS calls per instance (1 and 20 a request), in-process moto
 	$(BIN)/python -m bench.stow_latency
 
+.PHONY: bench-large-stow
+bench-large-stow: $(STAMP)  ## one chunked STOW of 200 and 2,000 CT (100 MB, 1 GB) to its own local stack: QIDO at once, peak RSS
+	$(BIN)/python -m bench.large_stow --instances $(or $(INSTANCES),200 2000) --json build/large_stow.json
+
+.PHONY: bench-stow-timeout
+bench-stow-timeout: $(STAMP)  ## one-study STOW through the receiver with AWS latency and 20% transaction conflicts: tail after the last byte
+	$(BIN)/python -m bench.stow_timeout 200 800
+
 .PHONY: bench-coldstart bench-cost bench-rebuild
 bench-coldstart: $(STAMP)  ## import time of each function from its built package; STOW peak RSS at 6 MB
 	$(BIN)/python -m bench.coldstart --instructions --json build/coldstart.json

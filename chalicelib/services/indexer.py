@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote_plus
@@ -56,6 +57,9 @@ from chalicelib.storage.keys import (
     rejected_key,
 )
 from chalicelib.storage.schema import IMPORT_ROOT
+
+#: Objects of one ``index_batch`` read and described at once (I/O: a ranged GET, a PUT).
+PREPARERS = 4
 
 
 def key_hash(key: str) -> str:
@@ -146,16 +150,14 @@ class Indexer:
         series, a re-store, an import) takes ``handle_key``'s own path."""
         outcomes: dict[str, Outcome] = {}
         ready: dict[SeriesRef, list[InstanceRecord]] = {}
-        for key in dict.fromkeys(keys):
-            parsed = parse_object_key(key)
-            if parsed is None or parsed.root == IMPORT_ROOT or parsed.instance is None:
-                outcomes[key] = self.handle_key(key, refresh=True)
-                continue
-            prepared = self._prepare(key, parsed.instance, refresh=True)
-            if isinstance(prepared, Outcome):
-                outcomes[key] = prepared
-            else:
-                ready.setdefault(prepared.ref.series_ref, []).append(prepared)
+        unique = list(dict.fromkeys(keys))
+        with ThreadPoolExecutor(max_workers=min(PREPARERS, len(unique))) as pool:
+            # the header reads and fragment writes are I/O: a few at once
+            for key, prepared in zip(unique, pool.map(self._prepare_key, unique), strict=True):
+                if isinstance(prepared, Outcome):
+                    outcomes[key] = prepared
+                else:
+                    ready.setdefault(prepared.ref.series_ref, []).append(prepared)
         for records in ready.values():
             if len(records) > 1 and not self._catalog.index_new_batch(records):
                 # most often a new series: its first instance creates it, then the rest
@@ -169,6 +171,12 @@ class Indexer:
                 action = "created" if len(records) > 1 else self._catalog.index_instance(record)
                 outcomes[record.object.key] = self._commit(record, action)
         return [outcomes[key] for key in keys]
+
+    def _prepare_key(self, key: str) -> InstanceRecord | Outcome:
+        parsed = parse_object_key(key)
+        if parsed is None or parsed.root == IMPORT_ROOT or parsed.instance is None:
+            return self.handle_key(key, refresh=True)
+        return self._prepare(key, parsed.instance, refresh=True)
 
     def _index_one(self, record: InstanceRecord) -> Outcome:
         return self._commit(record, self._catalog.index_instance(record))

@@ -44,6 +44,8 @@ _MAX_ATTEMPTS = 10
 #: Instances created in one transaction (DynamoDB: 100 items and 4 MB a transaction; an
 #: instance item is a few KB, its frame table included for up to ~1,000 frames).
 MAX_BATCH = 25
+#: Attempts of a batch that conflicts with other writers before its instances go one by one.
+BATCH_ATTEMPTS = 3
 CONDITION_FAILED = aws_errors.CONDITION_FAILED_REASON
 
 
@@ -132,19 +134,22 @@ class DynamoCatalog:
             return False
         items = self._items
         last = records[-1]
-        try:
-            self._table.transact(
-                [
-                    *(items.instance_put(r, new=True) for r in records),
-                    items.series_update(last, count=len(records)),
-                    items.study_update(last, instances=len(records)),
-                ]
-            )
-        except ClientError as exc:
-            if not aws_errors.is_canceled(exc):
-                raise
-            return False
-        return True
+        writes = [
+            *(items.instance_put(r, new=True) for r in records),
+            items.series_update(last, count=len(records)),
+            items.study_update(last, instances=len(records)),
+        ]
+        for attempt in range(BATCH_ATTEMPTS):
+            try:
+                self._table.transact(writes)
+                return True
+            except ClientError as exc:
+                if not aws_errors.is_canceled(exc):
+                    raise
+                if CONDITION_FAILED in aws_errors.cancellation_codes(exc):
+                    return False  # it does not fit: retrying cannot change that
+            backoff(attempt, self._clock)  # a conflict with another writer: again
+        return False
 
     def _replace(self, rec: InstanceRecord) -> str:
         """The instance exists: a re-store ('replaced', attributes, not counts), or the same
