@@ -215,7 +215,7 @@ docs/benchmarks`) on {date.today().isoformat()}, {os.cpu_count()} cores, whole r
 {summary["total_s"]:.0f} s (the measured part {summary["run_s"]:.0f} s). Do not edit: re-run it.
 
 - **ours**: this service's local stack (`python -m local.stack`: the local API Gateway on
-  waitress, the Chalice app, the indexer polling SQS, all on moto), API key in `apikey`.
+  uvicorn, the Chalice app, the indexer polling SQS, all on moto), API key in `apikey`.
 - **Orthanc** {about.get("version", "?")} with its DICOMweb plugin {
         about.get("dicomweb_plugin", "?")
     } (Debian packages), loopback port, own storage folder, generated configuration

@@ -9,7 +9,7 @@ machine noise hits all of them alike. Every scenario is bounded in requests and 
 
 Connections: STOW and the visibility poll keep one connection per client thread (a bulk
 uploader and a poller reuse theirs). Every read scenario opens a NEW connection per request
-(``Connection: close``): the local gateway (waitress) and Orthanc (CivetWeb) treat keep-alive
+(``Connection: close``): the local front (uvicorn) and Orthanc (CivetWeb) treat keep-alive
 differently (idle timeouts, Nagle and delayed ACKs on small responses), which would measure
 the servers' connection handling rather than their DICOMweb work.
 

@@ -13,7 +13,7 @@ It does what API Gateway does, so the app runs locally exactly as in AWS:
 * answers CORS preflights itself (in AWS: the OPTIONS mock integration Chalice generates),
   and unknown routes or methods with 404 (the MISSING_AUTHENTICATION_TOKEN GatewayResponse).
 
-It runs on waitress, a robust pure-Python WSGI server (threads, keep-alive, chunked bodies).
+It runs behind the local front (``local/front.py``: uvicorn, the WSGI app through a2wsgi).
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ class LocalGateway:
     # --- WSGI -------------------------------------------------------------------------------
 
     def __call__(self, environ: dict[str, Any], start: StartResponse) -> Iterable[bytes]:
-        environ.setdefault("REQUEST_URI", _raw_uri(environ))  # waitress sets it, a2wsgi not
+        environ.setdefault("REQUEST_URI", _raw_uri(environ))  # a2wsgi does not set it
         answer = self._answer(environ, start)
         if environ["REQUEST_METHOD"].upper() == "HEAD":
             # a HEAD answer has no body (RFC 9110 9.3.2); one left on a kept-alive connection

@@ -1,11 +1,10 @@
 """An in-process stack for tests and benchmarks: the real app on moto's ``mock_aws``, behind
-the local gateway on a real HTTP port (waitress in a thread), with the indexer's poller driven
+the local front on a real HTTP port (uvicorn in a thread), with the indexer's poller driven
 by the caller and an AWS-call counter on the app's clients."""
 
 from __future__ import annotations
 
 import dataclasses
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -52,39 +51,6 @@ class InProcessStack:
 
     def post(self, path: str, **kw: Any) -> requests.Response:
         return self.http.post(self.url + path, **kw)
-
-
-class ThreadedServer:
-    """A waitress server on a free loopback port, in a daemon thread."""
-
-    def __init__(self, wsgi_app: Any) -> None:
-        from waitress import create_server
-
-        self._server: Any = create_server(wsgi_app, host="127.0.0.1", port=0, threads=8)
-        self._closing = threading.Event()
-        self.url = f"http://127.0.0.1:{self._server.effective_port}"
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            self._server.run()
-        except (OSError, ValueError):
-            # closing the server from another thread ends its select() with EBADF
-            if not self._closing.is_set():
-                raise
-
-    def close(self) -> None:
-        self._closing.set()
-        self._server.task_dispatcher.shutdown()  # finish in-flight requests first
-        self._server.close()
-        self._thread.join(timeout=0.1)
-        if self._thread.is_alive():
-            # a client's idle keep-alive connection keeps the loop running: close it (the
-            # loop then leaves at its next select timeout, 1 s; the thread is a daemon)
-            for channel in list(self._server._map.values()):
-                if type(channel).__name__ == "HTTPChannel":
-                    channel.close()
 
 
 @contextmanager

@@ -2,7 +2,7 @@
 
 * ``aws``: moto's in-process ``mock_aws`` (no network);
 * ``lambda_app``: the real ``app`` module with its resources created on that backend;
-* ``stack``: that app behind the local gateway on a real HTTP port (waitress in a thread), with
+* ``stack``: that app behind the local front on a real HTTP port (uvicorn in a thread), with
   the indexer's poller driven by the test (``stack.drain()``) and an AWS-call counter.
 """
 
