@@ -51,8 +51,10 @@ infra-check: $(STAMP) $(INFRA_STAMP)  ## build the template offline, lint it, sc
 		-f $(INFRA_OUT)/sam.json
 	$(BIN)/python -m pytest tests/infra
 
-deploy: $(STAMP)  ## STAGE=prod REGION=eu-west-1 [ALARM_EMAIL=..]: build and deploy to the current AWS account
-	$(BIN)/python -m infra.deploy deploy --stage $(STAGE) --region $(REGION) $(if $(ALARM_EMAIL),--alarm-email $(ALARM_EMAIL))
+deploy: $(STAMP)  ## STAGE=prod REGION=eu-west-1 [ALARM_EMAIL=..] [STOW_RECEIVER=Disabled] [PUBLIC_ROOT=https://.. CERTIFICATE_ARN=..]: build and deploy
+	$(BIN)/python -m infra.deploy deploy --stage $(STAGE) --region $(REGION) $(if $(ALARM_EMAIL),--alarm-email $(ALARM_EMAIL)) \
+		--stow-receiver $(or $(STOW_RECEIVER),Enabled) $(if $(PUBLIC_ROOT),--public-root $(PUBLIC_ROOT)) \
+		$(if $(CERTIFICATE_ARN),--certificate-arn $(CERTIFICATE_ARN)) $(if $(RECEIVER_ZONE_IDS),--receiver-zone-ids $(RECEIVER_ZONE_IDS))
 
 destroy: $(STAMP)  ## STAGE=prod REGION=..: delete the stack; the bucket and tables are retained
 	$(BIN)/python -m infra.deploy destroy --stage $(STAGE) --region $(REGION)
