@@ -84,7 +84,8 @@ class BodySource:
     def __iter__(self) -> Iterator[bytes]:
         while True:
             try:
-                message = asyncio.run_coroutine_threadsafe(self._next(), self._loop).result()
+                waiting = asyncio.run_coroutine_threadsafe(self._next(), self._loop)
+                message = waiting.result(self._timeout + 5)  # the loop itself may be gone
             except TimeoutError:
                 raise RequestTimeout(
                     f"no request body bytes arrived for {self._timeout:g} s"

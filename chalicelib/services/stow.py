@@ -188,6 +188,25 @@ def same_key_chains(valid: Sequence[ValidInstance]) -> list[list[ValidInstance]]
     return list(chains.values())
 
 
+def stow_answer(
+    result: StowResult, tenant: str, base_url: str, study_in_url: str | None, transaction: str
+) -> Body:
+    """A STOW's answer, whichever front read it: 200, 202 or 409 and the response module;
+    one log line (counts only) and the metrics."""
+    logger.info(
+        "stow",
+        extra={
+            "transaction": transaction,
+            "stored": len(result.stored),
+            "failed": len(result.failed),
+        },
+    )
+    count("InstancesStored", len(result.stored), tenant=tenant)
+    count("InstancesFailed", len(result.failed), tenant=tenant)
+    count("BytesStored", sum(s.size for s in result.stored), "Bytes", tenant=tenant)
+    return json_body(result.to_dicom_json(base_url, study_in_url), status=result.status)
+
+
 class Stow:
     def __init__(self, store: ObjectStore, searchable: Searchable | None = None) -> None:
         self._writer = InstanceWriter(store)
@@ -204,18 +223,7 @@ class Stow:
         """Store Instances: the request's parts validated and stored; 200 all stored, 202 some
         failed, 409 none stored, the response module as DICOM JSON."""
         result = self.store_parts(tenant, instance_parts(content_type, body), study_in_url)
-        logger.info(
-            "stow",
-            extra={
-                "transaction": "stow",
-                "stored": len(result.stored),
-                "failed": len(result.failed),
-            },
-        )
-        count("InstancesStored", len(result.stored), tenant=tenant)
-        count("InstancesFailed", len(result.failed), tenant=tenant)
-        count("BytesStored", sum(s.size for s in result.stored), "Bytes", tenant=tenant)
-        return json_body(result.to_dicom_json(base_url, study_in_url), status=result.status)
+        return stow_answer(result, tenant, base_url, study_in_url, "stow")
 
     def store_parts(
         self, tenant: str, parts: Sequence[InstancePart], study_in_url: str | None

@@ -43,8 +43,8 @@ from chalicelib.dicomweb.media import APPLICATION_DICOM
 from chalicelib.dicomweb.multipart_stream import iter_parts
 from chalicelib.dicomweb.pixel_stream import PixelDataCheck
 from chalicelib.dicomweb.resources import InstanceRef
-from chalicelib.observability import count, logger
-from chalicelib.services.answers import Body, json_body
+from chalicelib.observability import logger
+from chalicelib.services.answers import Body
 from chalicelib.services.ports import (
     InstanceRecord,
     MultipartStore,
@@ -57,6 +57,7 @@ from chalicelib.services.stow import (
     InstanceWriter,
     best_effort_uids,
     check_part_type,
+    stow_answer,
     stow_boundary,
 )
 from chalicelib.services.stow_outcomes import (
@@ -277,7 +278,7 @@ class StreamingStow:
         result = StowResult()
         for outcome in sorted(outcomes, key=lambda o: o.position):
             result.add(outcome)
-        return self._answer(result, tenant, base_url, study_in_url)
+        return stow_answer(result, tenant, base_url, study_in_url, "stow-stream")
 
     def _parts(self, boundary: str | None, body: Iterable[bytes]) -> Iterator[_Part]:
         if boundary is None:  # one application/dicom instance
@@ -400,22 +401,6 @@ class StreamingStow:
             upload.abort()
             raise
         return StoredInstance(position, ref, sop_class, size, version)
-
-    def _answer(
-        self, result: StowResult, tenant: str, base_url: str, study_in_url: str | None
-    ) -> Body:
-        logger.info(
-            "stow",
-            extra={
-                "transaction": "stow-stream",
-                "stored": len(result.stored),
-                "failed": len(result.failed),
-            },
-        )
-        count("InstancesStored", len(result.stored), tenant=tenant)
-        count("InstancesFailed", len(result.failed), tenant=tenant)
-        count("BytesStored", sum(s.size for s in result.stored), "Bytes", tenant=tenant)
-        return json_body(result.to_dicom_json(base_url, study_in_url), status=result.status)
 
 
 def _chain(first: bytes, rest: Iterator[bytes], limit: int) -> Iterator[bytes]:
