@@ -11,10 +11,11 @@ bounded window of the request:
   ``UPLOADS_IN_FLIGHT`` at a time, while ``PixelDataCheck`` applies read_instance's length
   rules. The upload is completed (the object appears at its key, and only then) when the part
   ended whole and passed; otherwise it is aborted and leaves nothing.
-* Every stored instance is indexed as soon as it is stored (``Searchable.index_key``,
-  ``INDEXERS`` at a time, while later parts are still arriving); after the last part the
-  request waits until all of them are searchable (``Searchable.confirm``) and answers 200, 202
-  or 409 with the Store Instances Response Module.
+* Every stored instance is indexed as soon as it is stored, ``INDEX_BATCH`` at a time
+  (``Searchable.index_keys``, ``INDEXERS`` batches at once, while later parts are still
+  arriving), and each batch is confirmed searchable (or withdrawn, 0xA700) as soon as it is
+  indexed (``Searchable.confirm``); after the last part the request answers 200, 202 or 409
+  with the Store Instances Response Module once every batch is confirmed.
 
 Throughput: whole parts are written ``WRITES_IN_FLIGHT`` at a time while the next parts are
 read, and indexing runs beside both; the request thread only parses.
@@ -46,7 +47,6 @@ from chalicelib.dicomweb.resources import InstanceRef
 from chalicelib.observability import logger
 from chalicelib.services.answers import Body
 from chalicelib.services.ports import (
-    InstanceRecord,
     MultipartStore,
     StorageBusy,
     StorageError,
@@ -99,44 +99,45 @@ class _Part:
 
 class _Indexing:
     """Stored instances indexed in the background as they come, ``INDEX_BATCH`` at a time
-    (one catalog write per series a batch); ``finish`` indexes the rest and confirms them."""
+    (one catalog write per series a batch), each batch confirmed searchable (or withdrawn) as
+    soon as it is indexed: what a request holds is its outcomes, not every instance's record,
+    and the visibility waits overlap the parts still arriving. ``finish`` does the rest."""
 
     def __init__(self, searchable: Searchable) -> None:
         self._searchable = searchable
         self._pool = ThreadPoolExecutor(max_workers=INDEXERS, thread_name_prefix="index")
-        self._stored: list[StoredInstance] = []
-        self._pending: list[str] = []
+        self._pending: list[StoredInstance] = []
         self._sent: set[str] = set()
-        self._jobs: list[Future[dict[str, InstanceRecord | StorageError]]] = []
+        self._jobs: list[Future[list[StoredInstance | FailedInstance]]] = []
 
     def submit(self, stored: StoredInstance) -> None:
         key = instance_key(stored.ref)
-        if key in self._sent or key in self._pending:  # the same instance again: in order
-            self._flush()
+        if key in self._sent or any(instance_key(p.ref) == key for p in self._pending):
+            self._flush()  # the same instance again: after the earlier one, in order
             for job in self._jobs:
                 job.exception()
-        self._stored.append(stored)
-        self._pending.append(key)
+        self._pending.append(stored)
         if len(self._pending) >= INDEX_BATCH:
             self._flush()
 
     def _flush(self) -> None:
         if self._pending:
-            self._jobs.append(self._pool.submit(self._searchable.index_keys, self._pending))
-            self._sent.update(self._pending)
+            self._jobs.append(self._pool.submit(self._index_and_confirm, self._pending))
+            self._sent.update(instance_key(p.ref) for p in self._pending)
             self._pending = []
+
+    def _index_and_confirm(
+        self, batch: list[StoredInstance]
+    ) -> list[StoredInstance | FailedInstance]:
+        indexed = self._searchable.index_keys([instance_key(s.ref) for s in batch])
+        return self._searchable.confirm(batch, indexed)
 
     def finish(self) -> list[StoredInstance | FailedInstance]:
         self._flush()
-        indexed: dict[str, InstanceRecord | StorageError] = {}
         try:
-            for job in self._jobs:  # in order: a repeated key's last indexing wins
-                indexed.update(job.result())
+            return [outcome for job in self._jobs for outcome in job.result()]
         finally:
             self._pool.shutdown(wait=True)
-        if not self._stored:
-            return []
-        return self._searchable.confirm(self._stored, indexed)
 
 
 class _Writes:
