@@ -181,7 +181,7 @@ class Stack:
             receiver = Receiver(Deps(deps.settings))
         front = Front(gateway, receiver, deps.settings.origin_secret)
         self.server = uvicorn.Server(uvicorn_config(front))
-        listening = socket.socket()
+        listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # NODELAY
         listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listening.bind(("127.0.0.1", self.port))
         listening.listen(2048)  # connections queue from the moment the URL is printed

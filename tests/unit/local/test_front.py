@@ -76,3 +76,17 @@ def test_a_refused_stow_is_answered_before_its_body_through_the_front(front: str
         sock.sendall(head.encode())
         got = sock.recv(65536)
     assert got.startswith(b"HTTP/1.1 401"), got[:80]
+
+
+def test_connections_get_tcp_nodelay(lambda_app: ModuleType) -> None:
+    """asyncio sets TCP_NODELAY only on sockets of proto IPPROTO_TCP: with a bare socket()
+    every keep-alive answer written in two sends waited 40 ms (Nagle, delayed ACK)."""
+    server = ThreadedAsgiServer(Receiver(lambda_app.deps))
+    try:
+        host, port = server.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as client:
+            client.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert client.recv(1024).startswith(b"HTTP/1.1 200")
+        assert server.listening.proto == socket.IPPROTO_TCP
+    finally:
+        server.close()
