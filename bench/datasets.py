@@ -29,28 +29,17 @@ class Generator:
         return f"{ROOT}{self._rng.randrange(10**12)}.{self._n}"
 
     def ct(self, study: str, series: str, number: int, size: int = 512) -> bytes:
-        ds = Dataset()
-        ds.SOPClassUID = CT_IMAGE_STORAGE
-        ds.SOPInstanceUID = self.uid()
-        ds.StudyInstanceUID = study
-        ds.SeriesInstanceUID = series
-        ds.Modality = "CT"
         patient = zlib.crc32(study.encode()) % 7  # the same for every instance of a study
-        ds.PatientName = f"Bench^Patient{patient}"
-        ds.PatientID = f"BENCH-{patient}"
-        ds.StudyDate = "20250101"
-        ds.StudyTime = "120000"
-        ds.AccessionNumber = f"BA{patient}"
-        ds.SeriesNumber = 1
-        ds.InstanceNumber = number
-        ds.Rows = ds.Columns = size
-        ds.SamplesPerPixel = 1
-        ds.PhotometricInterpretation = "MONOCHROME2"
-        ds.BitsAllocated = ds.BitsStored = 16
-        ds.HighBit = 15
-        ds.PixelRepresentation = 0
-        ds.RescaleIntercept = -1024
-        ds.RescaleSlope = 1
+        ds = ct_header(
+            study,
+            series,
+            self.uid(),
+            number,
+            size,
+            patient=(f"Bench^Patient{patient}", f"BENCH-{patient}"),
+            accession=f"BA{patient}",
+            study_date="20250101",
+        )
         ds.WindowCenter = 40
         ds.WindowWidth = 400
         pixels = np.random.default_rng(self._rng.randrange(2**32)).integers(
@@ -58,6 +47,42 @@ class Generator:
         )
         ds.PixelData = pixels.tobytes()
         return part10(ds)
+
+
+def ct_header(
+    study: str,
+    series: str,
+    sop: str,
+    number: int,
+    size: int,
+    *,
+    patient: tuple[str, str],
+    accession: str,
+    study_date: str,
+    series_number: int = 1,
+) -> Dataset:
+    """A 16-bit monochrome CT image's data set, all but its Pixel Data."""
+    ds = Dataset()
+    ds.SOPClassUID = CT_IMAGE_STORAGE
+    ds.SOPInstanceUID = sop
+    ds.StudyInstanceUID = study
+    ds.SeriesInstanceUID = series
+    ds.Modality = "CT"
+    ds.PatientName, ds.PatientID = patient
+    ds.StudyDate = study_date
+    ds.StudyTime = "120000"
+    ds.AccessionNumber = accession
+    ds.SeriesNumber = series_number
+    ds.InstanceNumber = number
+    ds.Rows = ds.Columns = size
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated = ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelRepresentation = 0
+    ds.RescaleIntercept = -1024
+    ds.RescaleSlope = 1
+    return ds
 
 
 def part10(ds: Dataset) -> bytes:

@@ -46,9 +46,8 @@ from typing import Any
 
 import numpy as np
 import requests
-from pydicom.dataset import Dataset
 
-from bench.datasets import CT_IMAGE_STORAGE, ROOT, part10
+from bench.datasets import ROOT, ct_header, part10
 from local.spawn import Served, spawn_stack
 from local.stack import ROOT as ROOT_DIR
 
@@ -100,27 +99,17 @@ class CtSeries:
 
     def header(self, i: int) -> bytes:
         s = self.series_of(i)
-        ds = Dataset()
-        ds.SOPClassUID = CT_IMAGE_STORAGE
-        ds.SOPInstanceUID = self.sop(i)
-        ds.StudyInstanceUID = self.study
-        ds.SeriesInstanceUID = self.series[s]
-        ds.Modality = "CT"
-        ds.PatientName = "Bench^LargeStow"
-        ds.PatientID = "BENCH-LARGE-STOW"
-        ds.StudyDate = "20261203"
-        ds.StudyTime = "120000"
-        ds.AccessionNumber = "LARGESTOW"
-        ds.SeriesNumber = s + 1
-        ds.InstanceNumber = i + 1
-        ds.Rows = ds.Columns = self.side
-        ds.SamplesPerPixel = 1
-        ds.PhotometricInterpretation = "MONOCHROME2"
-        ds.BitsAllocated = ds.BitsStored = 16
-        ds.HighBit = 15
-        ds.PixelRepresentation = 0
-        ds.RescaleIntercept = -1024
-        ds.RescaleSlope = 1
+        ds = ct_header(
+            self.study,
+            self.series[s],
+            self.sop(i),
+            i + 1,
+            self.side,
+            patient=("Bench^LargeStow", "BENCH-LARGE-STOW"),
+            accession="LARGESTOW",
+            study_date="20261203",
+            series_number=s + 1,
+        )
         return part10(ds)
 
     def instance(self, i: int) -> list[bytes]:
