@@ -26,10 +26,42 @@ from chalicelib.services.ports import JsonDict, UploadNotFound, UploadPartsRefus
 from chalicelib.storage import keys
 
 MAX_FILES = 1000
+#: S3's part numbers of one multipart upload.
 MAX_PARTS = 10_000
+#: The largest file an upload takes (the STOW receiver's request bound, too).
+MAX_FILE_BYTES = 4 * 1024**3
+#: Part URLs one ``POST /uploads`` answers with, all files together (64 MiB parts: 64 GiB);
+#: each is a signature to compute and ~450 bytes of answer.
+MAX_PART_URLS = 1000
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 #: An ETag S3 answered for a part: a quoted hex digest, printable ASCII.
 ETAG_PATTERN = re.compile(r"[\x21-\x7e]{1,128}")
+
+
+def _checked_sizes(files: list[Any], threshold: int, part: int) -> list[int | None]:
+    """Each file's declared size, checked: names, sizes, the per-file and per-request bounds
+    (400 InvalidUpload, before any AWS call)."""
+    sizes: list[int | None] = []
+    for spec in files:
+        if not isinstance(spec, dict) or not isinstance(spec.get("name", ""), str):
+            raise BadRequest("each file needs a name", code="InvalidUpload")
+        size = spec.get("size")
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+            raise BadRequest("size must be a number of bytes", code="InvalidUpload")
+        if size is not None and size > MAX_FILE_BYTES:
+            raise BadRequest(
+                f"a file of {size} bytes is over the {MAX_FILE_BYTES}-byte limit",
+                code="InvalidUpload",
+            )
+        sizes.append(size)
+    urls = sum(-(-s // part) for s in sizes if s is not None and s > threshold)
+    if urls > MAX_PART_URLS:
+        raise BadRequest(
+            f"these files need {urls} part URLs, over {MAX_PART_URLS} a request: "
+            "send them in several uploads",
+            code="InvalidUpload",
+        )
+    return sizes
 
 
 def _safe(name: str) -> str:
@@ -51,17 +83,15 @@ class Uploads:
                 f"with 1 to {MAX_FILES} files",
                 code="InvalidUpload",
             )
+        sizes = _checked_sizes(
+            files, self._settings.multipart_threshold, self._settings.upload_part_size
+        )
+        # every refusal above comes before the first AWS call (a presign is local; starting a
+        # multipart upload is not): a refused request leaves nothing open in S3
         upload_id = secrets.token_hex(12)
         manifest: list[JsonDict] = []
         answer: list[JsonDict] = []
-        for index, spec in enumerate(files):
-            if not isinstance(spec, dict) or not isinstance(spec.get("name", ""), str):
-                raise BadRequest("each file needs a name", code="InvalidUpload")
-            size = spec.get("size")
-            if size is not None and (
-                not isinstance(size, int) or isinstance(size, bool) or size < 0
-            ):
-                raise BadRequest("size must be a number of bytes", code="InvalidUpload")
+        for index, (spec, size) in enumerate(zip(files, sizes, strict=True)):
             key = keys.upload_file_key(tenant, upload_id, index, _safe(spec.get("name", "")))
             entry: JsonDict = {"index": index, "name": spec.get("name", ""), "key": key}
             shown: JsonDict = {"index": index, "name": entry["name"]}
@@ -95,8 +125,6 @@ class Uploads:
         and presign a URL per part."""
         part = self._settings.upload_part_size
         count = -(-size // part)
-        if count > MAX_PARTS:
-            raise BadRequest("the file needs more than 10,000 parts", code="InvalidUpload")
         key, expires = entry["key"], self._settings.presign_expiry
         entry["multipartUploadId"] = self._store.start_multipart(key, APPLICATION_DICOM)
         return {

@@ -18,7 +18,14 @@ from chalicelib.config import Settings
 from chalicelib.dicomweb.errors import BadRequest, FailureReason, NotFound
 from chalicelib.dicomweb.media import JSON
 from chalicelib.services.answers import Body
-from chalicelib.services.uploads import ETAG_PATTERN, Uploads, result_marker
+from chalicelib.services.uploads import (
+    ETAG_PATTERN,
+    MAX_FILE_BYTES,
+    MAX_PART_URLS,
+    Uploads,
+    result_marker,
+)
+from chalicelib.storage.metering import AwsCallCounter
 from chalicelib.storage.objects import S3ObjectStore
 from tests.factories import dataset, to_bytes
 
@@ -129,6 +136,28 @@ def test_start_refuses_a_body_without_files(s3: S3) -> None:
     for request in requests:
         with pytest.raises(BadRequest):
             s3.uploads.start_upload(T, request, BASE)
+
+
+def test_amplifying_uploads_are_refused_before_any_aws_call(s3: S3) -> None:
+    """A 640 GB declared file (10,000 part URLs: 4.6 MB of answer, an open multipart upload),
+    or files that together need over MAX_PART_URLS: 400, and S3 is not called at all, so no
+    multipart upload is left open (a bad last file no longer leaves the first ones' open)."""
+    counter = AwsCallCounter()
+    counter.attach(s3.client)
+    huge = {"name": "huge.dcm", "size": 640 * 1024**3}
+    over_file = {"name": "big.dcm", "size": MAX_FILE_BYTES + 1}
+    many = [{"name": f"{n}.dcm", "size": MAX_FILE_BYTES} for n in range(1, 20)]  # 819 each
+    bad_last = [{"name": "ok.dcm", "size": 7 * MIB}, {"name": "x", "size": "ten"}]
+    for files in ([huge], [over_file], many, bad_last):
+        with pytest.raises(BadRequest) as refused:
+            s3.uploads.start_upload(T, {"files": files}, BASE)
+        assert refused.value.code == "InvalidUpload"
+    assert counter.total_calls() == 0
+    assert "Uploads" not in s3.client.list_multipart_uploads(Bucket=BUCKET)
+    # at the bound it is served: MAX_PART_URLS URLs of SETTINGS' 5 MiB parts
+    half = [{"name": f"{n}.dcm", "size": MAX_PART_URLS // 2 * 5 * MIB} for n in (1, 2)]
+    started = doc(s3.uploads.start_upload(T, {"files": half}, BASE), 201)
+    assert sum(len(f["multipart"]["parts"]) for f in started["files"]) == MAX_PART_URLS
 
 
 def test_status_is_202_until_every_file_has_a_marker(s3: S3) -> None:
