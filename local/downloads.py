@@ -48,10 +48,12 @@ class LocalDownloads:
         self._key_id = key_id
         self._public = serialization.load_pem_public_key(public_pem.encode())
 
-    def _denied(self, start: StartResponse, why: str) -> Iterable[bytes]:
+    def _denied(
+        self, start: StartResponse, why: str, status: str = "403 Forbidden"
+    ) -> Iterable[bytes]:
         body = f"<Error><Code>AccessDenied</Code><Message>{why}</Message></Error>".encode()
         start(
-            "403 Forbidden",
+            status,
             [
                 ("Content-Type", "text/xml"),
                 ("Content-Length", str(len(body))),
@@ -72,13 +74,18 @@ class LocalDownloads:
                 ],
             )
             return [b""]
+        if environ["REQUEST_METHOD"] not in ("GET", "HEAD"):  # CloudFront's behaviour allows these
+            return self._denied(start, "only GET and HEAD", "405 Method Not Allowed")
         raw = environ.get("REQUEST_URI") or environ.get("PATH_INFO", "")
         path, _, query = raw.partition("?")
         signed_part, sep, _ = query.partition("&Expires=")
         params = parse_qs(query)
         if not sep or params.get("Key-Pair-Id") != [self._key_id]:
             return self._denied(start, "missing or unknown signature")
-        expires = int(params["Expires"][0])
+        given = params.get("Expires", [""])[0]
+        if not (given.isascii() and given.isdigit() and len(given) <= 12):
+            return self._denied(start, "Expires is not a time")
+        expires = int(given)
         if expires < time.time():
             return self._denied(start, "the URL has expired")
         resource = f"{self._base}{path}?{signed_part}"

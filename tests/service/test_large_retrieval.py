@@ -170,6 +170,15 @@ def test_tampered_or_foreign_download_urls_are_refused(limited, big_series):
     assert requests.get(other_tenant).status_code == 403
     stripped = location.split("&Expires=")[0]
     assert requests.get(stripped).status_code == 403
+    # a malformed expiry is refused, not a 500; only GET and HEAD are served (issue 23)
+    for bad in ("abc", "١٢٣", "9" * 40):
+        expiry = location.split("&Expires=")[1].split("&")[0]
+        assert (
+            requests.get(location.replace(f"Expires={expiry}", f"Expires={bad}")).status_code == 403
+        )
+    assert requests.head(location).status_code == 200
+    for method in ("PUT", "POST", "DELETE"):
+        assert requests.request(method, location).status_code == 405
 
 
 def test_read_after_write_of_a_large_stored_instance(limited):
