@@ -13,6 +13,7 @@ operation costs: ``bench/pricing.py``; the document: ``bench/cost_doc.py``. Usag
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import time
 import zlib
@@ -51,6 +52,7 @@ from chalicelib.dicomweb.resources import InstanceRef
 from chalicelib.storage.keys import instance_key
 from chalicelib.storage.schema import INDEXER_BATCH_SIZE
 from infra import receiver
+from infra.template import PARAMETERS
 from local.harness import InProcessStack, in_process_stack, prepared_app
 
 KEY = "bench-key-" + "c" * 32
@@ -153,102 +155,105 @@ ANY = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 def measure(quick: bool = False) -> tuple[list[Measured], Storage | None]:
     """Run the operations; ``quick``: STOW, indexing and one QIDO only (for tests)."""
     gen = Generator(seed=11)
-    with mock_aws(), prepared_app({TENANT: KEY}) as app, in_process_stack(app, KEY) as stack:
-        b = Bench(stack)
-        stack.get("/studies", params={"limit": "1"})  # the API key is cached per container
-        study, series = gen.uid(), gen.uid()
-        first_data = gen.ct(study, series, 1)
-        first = b.run(
-            "STOW-RS, first instance of a study",
-            lambda: stow(stack, first_data),
-            ingress=len(first_data),
-        )
-        path = retrieve_path(first)
-        b.run(
-            "Indexing, first instance of a study (its S3 event: unchanged)",
-            b.drain,
-            function="indexer",
-        )
-        n = 3 if quick else 10
-        data = [gen.ct(study, series, i + 2) for i in range(n)]
-        single = "STOW-RS, one instance per request (512x512 CT)"
-        b.run(
-            single, lambda: [stow(stack, d) for d in data][-1], per=n, ingress=sum(map(len, data))
-        )
-        b.rows.append(through_receiver(find(b.rows, single), RECEIVER_ROW))
-        b.run(
-            "Indexing, one instance of an existing series (its S3 event: unchanged)",
-            b.drain,
-            per=n,
-            function="indexer",
-        )
-        pid = f"BENCH-{zlib.crc32(study.encode()) % 7}"
-        b.run(
-            "QIDO-RS studies (PatientID)", lambda: stack.get("/studies", params={"PatientID": pid})
-        )
-        if quick:
-            return b.rows, None
-        b.run("QIDO-RS a study's series", lambda: stack.get(f"/studies/{study}/series"))
-        b.run(
-            f"QIDO-RS a series' instances ({n + 1})",
-            lambda: stack.get(f"/studies/{study}/series/{series}/instances"),
-        )
-        batch, s2, se2 = 20, gen.uid(), gen.uid()  # one new study
-        body, ctype = multipart([gen.ct(s2, se2, i + 1, 256) for i in range(batch)])
-        b.run(
-            f"STOW-RS, per instance in a batch of {batch} (256x256 CT)",
-            lambda: stack.post("/studies", data=body, headers={"Content-Type": ctype}),
-            requests_made=1,
-            per=batch,
-            ingress=len(body),
-        )
-        b.run(
-            "Indexing, per instance of that batch (a new study)",
-            b.drain,
-            per=batch,
-            function="indexer",
-        )
-        meta = f"/studies/{study}/metadata"
-        b.run("Study metadata, first read after a change (rebuild)", lambda: stack.get(meta))
-        b.run("Study metadata, warm (1 series)", lambda: stack.get(meta))
-        b.run(
-            "Series metadata, warm", lambda: stack.get(f"/studies/{study}/series/{series}/metadata")
-        )
-        b.run(
-            "Instance retrieve, 512 KB",
-            lambda: stack.get(path, headers={"Accept": ANY}),
-            function="pixels",
-        )
-        big = put_large(b, gen)
-        b.run(
-            "Instance retrieve, 8 MB (303 to a presigned URL, followed)",
-            lambda: stack.get(
-                big, headers={"Accept": "application/dicom; transfer-syntax=*"},
-                allow_redirects=False,
-            ),
-            follow=lambda r: stack.http.get(r.headers["Location"]),
-            function="pixels",
-        )  # fmt: skip
-        b.run("Frame (512x512 native)", lambda: stack.get(f"{path}/frames/1"), function="pixels")
-        stack.get(f"{path}/frames/1/rendered")  # imports Pillow/numpy once: not per request
-        b.run(
-            "Rendered frame (JPEG)",
-            lambda: stack.get(f"{path}/frames/1/rendered"),
-            function="pixels",
-        )
-        b.run(
-            "Thumbnail, first (renders, stores)",
-            lambda: stack.get(f"{path}/thumbnail"),
-            function="pixels",
-        )
-        b.run("Thumbnail, cached", lambda: stack.get(f"{path}/thumbnail"), function="pixels")
-        storage = measure_storage(b)
-        b.run(
-            f"DELETE a study ({n + 1} instances), API",
-            lambda: stack.http.delete(stack.url + f"/studies/{study}"),
-        )
-        b.run("Indexing, removal of one deleted instance", b.drain, per=n + 1, function="indexer")
-        return b.rows, storage
+    with mock_aws(), prepared_app({TENANT: KEY}) as app:
+        # the deployed default: every request pays the per-tenant rate check (one UpdateItem)
+        limit = int(PARAMETERS["TenantRateLimit"]["Default"])
+        app.deps.settings = dataclasses.replace(app.deps.settings, tenant_rate_limit=limit)
+        app.deps.__dict__.pop("rate_limiter", None)
+        with in_process_stack(app, KEY) as stack:
+            return _measure(Bench(stack), gen, quick)
+
+
+def _measure(b: Bench, gen: Generator, quick: bool) -> tuple[list[Measured], Storage | None]:
+    stack = b.stack
+    stack.get("/studies", params={"limit": "1"})  # the API key is cached per container
+    study, series = gen.uid(), gen.uid()
+    first_data = gen.ct(study, series, 1)
+    first = b.run(
+        "STOW-RS, first instance of a study",
+        lambda: stow(stack, first_data),
+        ingress=len(first_data),
+    )
+    path = retrieve_path(first)
+    b.run(
+        "Indexing, first instance of a study (its S3 event: unchanged)",
+        b.drain,
+        function="indexer",
+    )
+    n = 3 if quick else 10
+    data = [gen.ct(study, series, i + 2) for i in range(n)]
+    single = "STOW-RS, one instance per request (512x512 CT)"
+    b.run(single, lambda: [stow(stack, d) for d in data][-1], per=n, ingress=sum(map(len, data)))
+    b.rows.append(through_receiver(find(b.rows, single), RECEIVER_ROW))
+    b.run(
+        "Indexing, one instance of an existing series (its S3 event: unchanged)",
+        b.drain,
+        per=n,
+        function="indexer",
+    )
+    pid = f"BENCH-{zlib.crc32(study.encode()) % 7}"
+    b.run("QIDO-RS studies (PatientID)", lambda: stack.get("/studies", params={"PatientID": pid}))
+    if quick:
+        return b.rows, None
+    b.run("QIDO-RS a study's series", lambda: stack.get(f"/studies/{study}/series"))
+    b.run(
+        f"QIDO-RS a series' instances ({n + 1})",
+        lambda: stack.get(f"/studies/{study}/series/{series}/instances"),
+    )
+    batch, s2, se2 = 20, gen.uid(), gen.uid()  # one new study
+    body, ctype = multipart([gen.ct(s2, se2, i + 1, 256) for i in range(batch)])
+    b.run(
+        f"STOW-RS, per instance in a batch of {batch} (256x256 CT)",
+        lambda: stack.post("/studies", data=body, headers={"Content-Type": ctype}),
+        requests_made=1,
+        per=batch,
+        ingress=len(body),
+    )
+    b.run(
+        "Indexing, per instance of that batch (a new study)",
+        b.drain,
+        per=batch,
+        function="indexer",
+    )
+    meta = f"/studies/{study}/metadata"
+    b.run("Study metadata, first read after a change (rebuild)", lambda: stack.get(meta))
+    b.run("Study metadata, warm (1 series)", lambda: stack.get(meta))
+    b.run("Series metadata, warm", lambda: stack.get(f"/studies/{study}/series/{series}/metadata"))
+    b.run(
+        "Instance retrieve, 512 KB",
+        lambda: stack.get(path, headers={"Accept": ANY}),
+        function="pixels",
+    )
+    big = put_large(b, gen)
+    b.run(
+        "Instance retrieve, 8 MB (303 to a presigned URL, followed)",
+        lambda: stack.get(
+            big, headers={"Accept": "application/dicom; transfer-syntax=*"},
+            allow_redirects=False,
+        ),
+        follow=lambda r: stack.http.get(r.headers["Location"]),
+        function="pixels",
+    )  # fmt: skip
+    b.run("Frame (512x512 native)", lambda: stack.get(f"{path}/frames/1"), function="pixels")
+    stack.get(f"{path}/frames/1/rendered")  # imports Pillow/numpy once: not per request
+    b.run(
+        "Rendered frame (JPEG)",
+        lambda: stack.get(f"{path}/frames/1/rendered"),
+        function="pixels",
+    )
+    b.run(
+        "Thumbnail, first (renders, stores)",
+        lambda: stack.get(f"{path}/thumbnail"),
+        function="pixels",
+    )
+    b.run("Thumbnail, cached", lambda: stack.get(f"{path}/thumbnail"), function="pixels")
+    storage = measure_storage(b)
+    b.run(
+        f"DELETE a study ({n + 1} instances), API",
+        lambda: stack.http.delete(stack.url + f"/studies/{study}"),
+    )
+    b.run("Indexing, removal of one deleted instance", b.drain, per=n + 1, function="indexer")
+    return b.rows, storage
 
 
 def put_large(b: Bench, gen: Generator) -> str:

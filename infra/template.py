@@ -854,8 +854,10 @@ PARAMETERS = {
     },
     "TenantRateLimit": {
         "Type": "Number",
-        "Default": 0,
-        "Description": "Requests a second one tenant may make (0: no per-tenant limit)",
+        "Default": 100,
+        "MinValue": 0,
+        "Description": "Requests a second one tenant may make, in any one-second window (0: no "
+        "per-tenant limit); a tenant item's rate_limit overrides it",
     },
     "NoncurrentVersionDays": {
         "Type": "Number",
