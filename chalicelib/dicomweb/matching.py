@@ -8,9 +8,10 @@ from collections.abc import Iterable
 
 from chalicelib.dicomweb.errors import BadRequest
 
-_DATE = re.compile(r"^\d{8}\Z")
-_TIME = re.compile(r"^\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?\Z")
-_DATETIME = re.compile(r"^\d{4,14}(\.\d{1,6})?([+-]\d{4})?\Z")
+# re.ASCII: \d is 0-9 only, not every script's digits
+_DATE = re.compile(r"^\d{8}\Z", re.ASCII)
+_TIME = re.compile(r"^\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?\Z", re.ASCII)
+_DATETIME = re.compile(r"^\d{4,14}(\.\d{1,6})?([+-]\d{4})?\Z", re.ASCII)
 
 
 #: The most wildcards (``*`` and ``?``) one matching value may hold; more is a 400.

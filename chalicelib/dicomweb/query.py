@@ -56,7 +56,7 @@ def _int_param(params: Mapping[str, Sequence[str]], name: str, default: int) -> 
     if not values:
         return default
     text = values[-1].strip()
-    if not re.fullmatch(r"\d{1,9}", text):
+    if not re.fullmatch(r"[0-9]{1,9}", text):  # ASCII digits: \d takes any script's
         raise BadRequest(f"{name} must be a non-negative integer", code="InvalidParameter")
     return int(text)
 

@@ -5,6 +5,7 @@ service's (``services/render.py``)."""
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -116,7 +117,7 @@ def parse_render_options(
     quality_text = _last(params, "quality")
     quality = 90
     if quality_text is not None:
-        if not quality_text.isdecimal() or not 1 <= int(quality_text) <= 100:
+        if not re.fullmatch(r"[0-9]{1,3}", quality_text) or not 1 <= int(quality_text) <= 100:
             raise BadRequest("quality is a number from 1 to 100", code="InvalidParameter")
         quality = int(quality_text)
     window = _last(params, "window")

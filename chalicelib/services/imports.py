@@ -24,10 +24,10 @@ class RejectedImports:
         self._store = store
 
     def list_rejected(self, tenant: str, limit: str | None, start: str | None) -> Body:
-        try:
-            size = min(max(int("100" if limit is None else limit), 1), MAX_PAGE)
-        except ValueError as exc:
-            raise BadRequest("limit must be an integer", code="InvalidParameter") from exc
+        text = "100" if limit is None else limit
+        if not re.fullmatch(r"[0-9]{1,9}", text):  # ASCII digits: int() takes any script's
+            raise BadRequest("limit must be an integer", code="InvalidParameter")
+        size = min(max(int(text), 1), MAX_PAGE)
         prefix = rejected_prefix(tenant)
         if start and (
             not XML_TEXT.fullmatch(start)

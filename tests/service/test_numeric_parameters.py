@@ -64,10 +64,21 @@ def test_not_a_number_is_a_400(stored):
 
 
 def test_decimal_digits_of_other_scripts(stored):
-    """The change feed, upload indexes, frame numbers and WADO-URI take ASCII digits only
-    (issue 23: startAfter=U+0661 was read as 1); rendered quality, like QIDO's limit and
-    offset, still reads what int() reads."""
+    """Every number the service reads is ASCII digits (issue 23: startAfter=U+0661 was read as
+    1; rendered quality, QIDO's limit and offset, the rejected-imports limit and QIDO dates
+    took what int() and \\d take, any script's digits)."""
     stack, instance, _ = stored
-    assert stack.get(f"{instance}/rendered?quality={ARABIC_THREE}").status_code == 200
-    r = stack.get(f"/changefeed?limit={ARABIC_THREE}")
-    assert r.status_code == 400 and r.json()["error"]["code"] == "InvalidParameter"
+    arabic_date = "".join(chr(0x0660 + int(c)) for c in "20250102")
+    for path in (
+        f"{instance}/rendered?quality={ARABIC_THREE}",
+        f"/changefeed?limit={ARABIC_THREE}",
+        f"/studies?limit={ARABIC_THREE}",
+        f"/studies?offset={ARABIC_THREE}",
+        f"/imports/rejected?limit={ARABIC_THREE}",
+        f"/studies?StudyDate={arabic_date}",
+    ):
+        r = stack.get(path)
+        assert r.status_code == 400, (path, r.status_code, r.text[:200])
+        assert r.json()["error"]["code"] == "InvalidParameter", path
+    assert stack.get(f"{instance}/rendered?quality=3").status_code == 200
+    assert stack.get("/studies?StudyDate=20250102&limit=3&offset=0").status_code == 200
