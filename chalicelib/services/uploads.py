@@ -185,7 +185,19 @@ class Uploads:
         rejected, 202 while some are pending."""
         files = self._manifest(tenant, upload_id)
         prefix = keys.upload_results_prefix(tenant, upload_id)
-        markers = [o.key[len(prefix) :] for o in self._store.list_all(prefix)]
+        # one outcome a file, its newest: a presigned URL used twice (or a redelivered import)
+        # leaves a second marker, which must not count as a second file (issue 23)
+        latest: dict[int, tuple[str, str]] = {}
+        for listed in self._store.list_all(prefix):
+            index_text = listed.key[len(prefix) :].split("/", 1)[0]
+            if not index_text.isascii() or not index_text.isdigit():
+                continue
+            number = int(index_text)
+            if 0 <= number < len(files) and (
+                number not in latest or listed.last_modified >= latest[number][0]
+            ):
+                latest[number] = (listed.last_modified, listed.key[len(prefix) :])
+        markers = [marker for _, marker in latest.values()]
         stored, failed, done = [], [], set()
         for marker in markers:
             index, outcome, *rest = marker.split("/")

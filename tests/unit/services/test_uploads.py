@@ -160,6 +160,21 @@ def test_amplifying_uploads_are_refused_before_any_aws_call(s3: S3) -> None:
     assert sum(len(f["multipart"]["parts"]) for f in started["files"]) == MAX_PART_URLS
 
 
+def test_a_file_counts_once_however_often_its_url_was_used(s3: S3) -> None:
+    """A presigned URL PUT twice (a second instance through a one-file upload) leaves a second
+    marker for the same file: the status reports the file once, its newest outcome (issue 23:
+    one 1-file upload reported stored: 2); a marker for an index the manifest lacks is not a
+    file."""
+    upload = doc(s3.uploads.start_upload(T, {"files": [{"name": "one"}]}, BASE), 201)["upload"]
+    first = ("1.2.840.10008.5.1.4.1.1.2", "1.2", "1.2.3", "1.2.3.4")
+    second = ("1.2.840.10008.5.1.4.1.1.2", "1.2", "1.2.3", "1.2.3.5")
+    s3.store.put(result_marker(T, upload, 0, first), b"", "text/plain")
+    s3.store.put(result_marker(T, upload, 0, second), b"", "text/plain")
+    s3.store.put(result_marker(T, upload, 7, first), b"", "text/plain")
+    report = doc(s3.uploads.upload_status(T, upload, BASE), 200)
+    assert (report["files"], report["stored"], report["failed"], report["pending"]) == (1, 1, 0, 0)
+
+
 def test_status_is_202_until_every_file_has_a_marker(s3: S3) -> None:
     files = {"files": [{"name": "one"}, {"name": "two"}]}
     upload = doc(s3.uploads.start_upload(T, files, BASE), 201)["upload"]
