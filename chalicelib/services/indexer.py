@@ -47,7 +47,7 @@ from chalicelib.services.ports import (
     StoredObject,
 )
 from chalicelib.services.records import build_record
-from chalicelib.services.uploads import result_marker
+from chalicelib.services.uploads import declared_size, result_marker
 from chalicelib.storage.keys import (
     ObjectKey,
     instance_key,
@@ -262,6 +262,13 @@ class Indexer:
                 return Outcome("absent", key_hash(key))
             header, rng = got
             _check_import_size(header, rng.total_size)
+            upload = parse_upload_name(parsed.name) if parsed.root == IMPORT_ROOT else None
+            declared = declared_size(self._store, parsed.tenant, *upload) if upload else None
+            if declared is not None and declared != rng.total_size:
+                raise InstanceRejected(
+                    FailureReason.CANNOT_UNDERSTAND,
+                    f"the file is {rng.total_size} bytes; its upload declared {declared}",
+                )
         except InstanceRejected as exc:
             return self._reject(key, parsed.tenant, parsed.name, exc)
         ref = InstanceRef(parsed.tenant, header.study, header.series, header.sop)

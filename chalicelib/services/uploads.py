@@ -22,7 +22,13 @@ from chalicelib.config import Settings
 from chalicelib.dicomweb.errors import BadRequest, FailureReason, NotFound
 from chalicelib.dicomweb.media import APPLICATION_DICOM, JSON
 from chalicelib.services.answers import Body, json_body
-from chalicelib.services.ports import JsonDict, UploadNotFound, UploadPartsRefused, UploadStore
+from chalicelib.services.ports import (
+    JsonDict,
+    ObjectStore,
+    UploadNotFound,
+    UploadPartsRefused,
+    UploadStore,
+)
 from chalicelib.storage import keys
 
 MAX_FILES = 1000
@@ -94,6 +100,8 @@ class Uploads:
         for index, (spec, size) in enumerate(zip(files, sizes, strict=True)):
             key = keys.upload_file_key(tenant, upload_id, index, _safe(spec.get("name", "")))
             entry: JsonDict = {"index": index, "name": spec.get("name", ""), "key": key}
+            if size is not None:
+                entry["size"] = size  # the import refuses a file of another size
             shown: JsonDict = {"index": index, "name": entry["name"]}
             if size is not None and size > self._settings.multipart_threshold:
                 complete = f"{base_url}/uploads/{upload_id}/files/{index}/complete"
@@ -228,6 +236,18 @@ class Uploads:
             "response": response.to_json_dict(),
         }
         return json_body(report, JSON, status=200 if pending == 0 else 202)
+
+
+def declared_size(store: ObjectStore, tenant: str, upload_id: str, index: int) -> int | None:
+    """The size ``POST /uploads`` was told for file ``index`` (None: not declared, or no such
+    upload): a presigned PUT cannot bind it, so the import checks it."""
+    raw = store.get(keys.upload_manifest_key(tenant, upload_id))
+    if raw is None:
+        return None
+    for entry in json.loads(raw).get("files", []):
+        if entry.get("index") == index and isinstance(entry.get("size"), int):
+            return int(entry["size"])
+    return None
 
 
 def result_marker(

@@ -262,7 +262,7 @@ def parse_upload_name(name: str) -> tuple[str, int] | None:
         return None
     upload_id, _, rest = name[len(UPLOADS) :].partition("/")
     index, dash, _ = rest.partition("-")
-    if not upload_id or not dash or not index.isdecimal():
+    if not upload_id or not dash or not (index.isascii() and index.isdecimal()):
         return None
     return upload_id, int(index)
 

@@ -77,6 +77,28 @@ def test_presigned_put_is_indexed_and_reported(limited):
     assert other.status_code == 404
 
 
+def test_a_file_of_another_size_than_declared_is_refused_at_import(limited):
+    """A presigned PUT cannot bind the size the upload declared, so the import checks it: a
+    different file through the URL is rejected (0xC000, with the sizes), never indexed, and a
+    PUT of the declared file through the same URL afterwards is (issue 23)."""
+    _, declared = big_instance(64)
+    other_ds, other = big_instance(80)
+    r = limited.post("/uploads", json={"files": [{"name": "a.dcm", "size": len(declared)}]})
+    body = r.json()
+    (spec,) = body["files"]
+    assert requests.put(spec["url"], data=other, headers=spec["headers"]).status_code == 200
+    limited.drain()
+    report = limited.get(body["status"].removeprefix(limited.url)).json()
+    assert (report["stored"], report["failed"], report["pending"]) == (0, 1, 0)
+    assert report["response"]["00081198"]["Value"][0]["00081197"]["Value"] == [0xC000]
+    found = limited.get("/studies", params={"StudyInstanceUID": other_ds.StudyInstanceUID})
+    assert found.json() == []
+    assert requests.put(spec["url"], data=declared, headers=spec["headers"]).status_code == 200
+    limited.drain()
+    report = limited.get(body["status"].removeprefix(limited.url)).json()
+    assert (report["stored"], report["failed"], report["pending"]) == (1, 0, 0)
+
+
 def test_multipart_upload(limited):
     ds, data = big_instance(2600)  # 13.5 MB: 3 parts of 5 MB
     r = limited.post("/uploads", json={"files": [{"name": "huge.dcm", "size": len(data)}]})
