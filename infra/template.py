@@ -215,6 +215,7 @@ S3_WRITE = ["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"]
 S3_MULTIPART = ["s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
 # ListBucket also turns a missing key's 403 into the 404 the code relies on.
 S3_LIST = ["s3:ListBucket", "s3:ListBucketVersions"]
+CATALOG_READ = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"]
 CATALOG_RW = [
     "dynamodb:GetItem",
     "dynamodb:BatchGetItem",
@@ -247,9 +248,21 @@ def api_role() -> dict[str, Any]:
 
 
 def pixel_role() -> dict[str, Any]:
-    """The pixel function runs the same app (authentication, rate limiting, derived/ caches,
-    bundles over the payload limit): the API's statements, its own log group."""
-    return role("pixels", PIXEL_FUNCTION_NAME, api_statements())
+    """The pixel function (native codecs on untrusted pixel data) serves GET routes only: it
+    reads dicom/ and the catalog, and writes only derived/ (rendered caches, thumbnails,
+    answers over the payload limit, composed there by multipart copy); tenants: the key
+    lookup and the rate count. No catalog write, no delete, nothing outside those roots."""
+    return role(
+        "pixels",
+        PIXEL_FUNCTION_NAME,
+        [
+            allow(["s3:GetObject"], objects(schema.DICOM_ROOT, schema.DERIVED_ROOT)),
+            allow(["s3:PutObject", "s3:AbortMultipartUpload"], objects(schema.DERIVED_ROOT)),
+            allow(["s3:ListBucket"], sub(BUCKET_ARN)),
+            allow(CATALOG_READ, table_arns("CatalogTable", indexes=True)),
+            allow(["dynamodb:GetItem", "dynamodb:UpdateItem"], table_arns("TenantsTable")),
+        ],
+    )
 
 
 def indexer_role() -> dict[str, Any]:

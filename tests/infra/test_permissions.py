@@ -11,6 +11,7 @@ used by the client: their actions are checked from the URLs' operations."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 import requests
 
+from chalicelib.routes.table import ROUTES, serves_pixels
 from chalicelib.storage import schema
 from infra import build, template
 from local.harness import InProcessStack
@@ -159,7 +161,22 @@ def recorded(stack: InProcessStack) -> Iterator[tuple[InProcessStack, Recorder]]
             recorder.phase = "api"
 
     stack.poller.drain = drain_as_indexer  # type: ignore[method-assign]
+    RECORDERS[id(stack)] = recorder
     yield stack, recorder
+    RECORDERS.pop(id(stack), None)
+
+
+#: The recorder of each stack the scenario runs on (its phase names the function serving).
+RECORDERS: dict[int, Recorder] = {}
+
+
+def pixel_route(path: str) -> bool:
+    """Whether the route of ``path`` (a concrete GET path) is one the pixel function serves."""
+    for route in ROUTES:
+        pattern = re.sub(r"\{[^}]+\}", "[^/]+", route.path)
+        if route.method == "GET" and re.fullmatch(pattern, path.split("?")[0]):
+            return serves_pixels(route.path, route.method)
+    return False
 
 
 def scenario(stack: InProcessStack) -> set[str]:
@@ -199,14 +216,19 @@ def scenario(stack: InProcessStack) -> set[str]:
         ("/imports/rejected", "application/json"),
         (f"/uploads/{r.json()['upload']}", "application/json"),
     ]
+    recorder = RECORDERS[id(stack)]
     for path, accept in gets:
+        # the routes infra sends to the pixel function are recorded as its calls
+        recorder.phase = "pixels" if pixel_route(path) else "api"
         got = stack.get(path, headers={"Accept": accept}, allow_redirects=False)
         assert got.status_code in (200, 303), (path, got.status_code, got.text[:200])
+    recorder.phase = "pixels"
     wado = stack.get(
         f"/wado?requestType=WADO&studyUID={study}&seriesUID={ds.SeriesInstanceUID}"
         f"&objectUID={ds.SOPInstanceUID}&contentType=application/dicom"
     )
     assert wado.status_code == 200
+    recorder.phase = "api"
     assert stack.http.delete(stack.url + f"/studies/{study}/series/{ds.SeriesInstanceUID}").ok
     assert stack.http.delete(stack.url + f"/studies/{study}").ok
     stack.drain()
@@ -219,9 +241,9 @@ def test_every_call_of_each_function_is_allowed_by_its_role(
     stack, recorder = recorded
     presigned = scenario(stack)
     assert not recorder.unknown, f"map these operations to IAM actions: {recorder.unknown}"
-    roles = {"api": "ApiHandlerRole", "indexer": "IndexerRole"}
+    roles = {"api": "ApiHandlerRole", "indexer": "IndexerRole", "pixels": "PixelHandlerRole"}
     phases = {phase for phase, _, _ in recorder.calls}
-    assert phases == {"api", "indexer"}
+    assert phases == {"api", "indexer", "pixels"}
     for action in presigned:
         recorder.calls.add(("api", action, f"objects:{schema.IMPORT_ROOT}"))
     denied = sorted(
@@ -249,3 +271,11 @@ def test_the_check_itself_refuses_what_a_role_lacks(sam: dict[str, Any]) -> None
     assert permits(api, "s3:ListBucket", "bucket")
     assert not permits(api, "s3:ListBucket", f"objects:{schema.DICOM_ROOT}")
     assert not permits(indexer, "s3:AbortMultipartUpload", f"objects:{schema.DICOM_ROOT}")
+    # the pixel function writes nothing but derived/, never the catalog (issue 23)
+    pixels = allowed(sam, "PixelHandlerRole")
+    assert permits(pixels, "s3:PutObject", f"objects:{schema.DERIVED_ROOT}")
+    for root in (schema.DICOM_ROOT, schema.IMPORT_ROOT, schema.REJECTED_ROOT):
+        assert not permits(pixels, "s3:PutObject", f"objects:{root}")
+        assert not permits(pixels, "s3:DeleteObject", f"objects:{root}")
+    for write in ("dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"):
+        assert not permits(pixels, write, "CatalogTable")
