@@ -46,6 +46,7 @@ from infra.template import (
     skip,
     sub,
     table_arns,
+    tenant_statements,
 )
 
 CONDITION = "ReceiverEnabled"
@@ -519,7 +520,7 @@ def task_statements() -> list[dict[str, Any]]:
         ),
         allow(S3_LIST, sub(BUCKET_ARN)),
         allow(STOW_CATALOG, table_arns("CatalogTable", indexes=True)),
-        allow(["dynamodb:GetItem", "dynamodb:UpdateItem"], table_arns("TenantsTable")),
+        *tenant_statements(),
         # the init container copies the code from the artifact bucket
         allow(["s3:GetObject"], sub(CODE_ARN)),
     ]

@@ -210,7 +210,7 @@ def role(name: str, function_name: str, statements: list[dict[str, Any]]) -> dic
     }
 
 
-S3_READ = ["s3:GetObject", "s3:GetObjectVersion"]
+S3_READ = ["s3:GetObject"]  # no code reads an older version (GetObjectVersion)
 S3_WRITE = ["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"]
 S3_MULTIPART = ["s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
 # ListBucket also turns a missing key's 403 into the 404 the code relies on.
@@ -231,6 +231,23 @@ def allow(actions: list[str], resources: Any) -> dict[str, Any]:
     return {"Effect": "Allow", "Action": actions, "Resource": resources}
 
 
+#: The only tenants-table items a function writes: the rate limiter's per-second counters
+#: (``{tenant}#RATE#{second}``, storage/ratelimit.py), never a key or tenant item (scopes,
+#: revocation), which only the admin CLI writes.
+RATE_COUNTER_KEYS = ["*#RATE#*"]
+
+
+def tenant_statements() -> list[dict[str, Any]]:
+    """API keys and tenants read; the rate limiter's counters, and only they, updated."""
+    return [
+        allow(["dynamodb:GetItem"], table_arns("TenantsTable")),
+        {
+            **allow(["dynamodb:UpdateItem"], table_arns("TenantsTable")),
+            "Condition": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": RATE_COUNTER_KEYS}},
+        },
+    ]
+
+
 def api_statements() -> list[dict[str, Any]]:
     """STOW writes dicom/; uploads presign import/; WADO reads, composes bundles and caches
     renderings under derived/; DELETE purges every version; /imports/rejected lists rejected/."""
@@ -238,8 +255,7 @@ def api_statements() -> list[dict[str, Any]]:
         allow(S3_READ + S3_WRITE + S3_MULTIPART, objects(*ROOTS)),
         allow(S3_LIST, sub(BUCKET_ARN)),
         allow(CATALOG_RW, table_arns("CatalogTable", indexes=True)),
-        # API keys and tenants are read; the rate limiter counts with UpdateItem.
-        allow(["dynamodb:GetItem", "dynamodb:UpdateItem"], table_arns("TenantsTable")),
+        *tenant_statements(),
     ]
 
 
@@ -260,7 +276,7 @@ def pixel_role() -> dict[str, Any]:
             allow(["s3:PutObject", "s3:AbortMultipartUpload"], objects(schema.DERIVED_ROOT)),
             allow(["s3:ListBucket"], sub(BUCKET_ARN)),
             allow(CATALOG_READ, table_arns("CatalogTable", indexes=True)),
-            allow(["dynamodb:GetItem", "dynamodb:UpdateItem"], table_arns("TenantsTable")),
+            *tenant_statements(),
         ],
     )
 

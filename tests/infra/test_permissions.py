@@ -271,6 +271,20 @@ def test_the_check_itself_refuses_what_a_role_lacks(sam: dict[str, Any]) -> None
     assert permits(api, "s3:ListBucket", "bucket")
     assert not permits(api, "s3:ListBucket", f"objects:{schema.DICOM_ROOT}")
     assert not permits(indexer, "s3:AbortMultipartUpload", f"objects:{schema.DICOM_ROOT}")
+    # a function updates only the rate limiter's counters in the tenants table (issue 23)
+    for role in ("ApiHandlerRole", "PixelHandlerRole"):
+        updates = [
+            st
+            for p in sam["Resources"][role]["Properties"]["Policies"]
+            for st in p["PolicyDocument"]["Statement"]
+            if "dynamodb:UpdateItem" in st["Action"]
+            and "TenantsTable" in json.dumps(st["Resource"])
+        ]
+        assert updates and all(
+            st["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+            == template.RATE_COUNTER_KEYS
+            for st in updates
+        ), role
     # the pixel function writes nothing but derived/, never the catalog (issue 23)
     pixels = allowed(sam, "PixelHandlerRole")
     assert permits(pixels, "s3:PutObject", f"objects:{schema.DERIVED_ROOT}")
