@@ -57,31 +57,23 @@ class BuildError(Exception):
 
 
 def requirements(path: Path = ROOT / "requirements.txt") -> dict[str, str]:
-    """Pinned runtime requirements: normalized name -> version."""
+    """Pinned requirements of ``path``: normalized name -> version (``-r`` includes are not
+    followed: each file's own pins)."""
     pins: dict[str, str] = {}
     for line in path.read_text().splitlines():
         line = line.split("#", 1)[0].strip()
-        if not line:
+        if not line or line.startswith("-r"):
             continue
         m = re.fullmatch(r"([A-Za-z0-9_.\-]+)(\[[^\]]*\])?==([^\s;]+)", line)
         if not m:
-            raise BuildError(f"requirements.txt: not pinned: {line!r}")
+            raise BuildError(f"{path.name}: not pinned: {line!r}")
         pins[normalize(m.group(1))] = m.group(3)
     return pins
 
 
 def receiver_requirements(path: Path = ROOT / "requirements-receiver.txt") -> dict[str, str]:
     """The receiver's pins beyond requirements.txt (which it includes with ``-r``)."""
-    pins: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if not line or line.startswith("-r"):
-            continue
-        m = re.fullmatch(r"([A-Za-z0-9_.\-]+)==([^\s;]+)", line)
-        if not m:
-            raise BuildError(f"{path.name}: not pinned: {line!r}")
-        pins[normalize(m.group(1))] = m.group(2)
-    return pins
+    return requirements(path)
 
 
 def receiver_package(package: Path, out: Path) -> Path:
