@@ -125,6 +125,21 @@ def best_effort_uids(data: bytes) -> tuple[str | None, str | None]:
         return None, None
 
 
+def storage_failure(
+    position: int, sop_class: str | None, sop: str | None, exc: StorageError
+) -> FailedInstance:
+    """An instance storage would not write: 0xA700 when it is busy (send it again later),
+    0x0110 otherwise; the request goes on."""
+    code = f" ({exc.code})" if exc.code else ""
+    if isinstance(exc, StorageBusy):
+        reason = FailureReason.OUT_OF_RESOURCES
+        message = f"storage is busy{code}: send this instance again later"
+    else:
+        reason = FailureReason.PROCESSING_FAILURE
+        message = f"storage refused to write the instance{code}"
+    return FailedInstance(position, sop_class, sop, reason, message)
+
+
 class InstanceWriter:
     """Validate and store one instance at a time: the core of every STOW front (this
     request-at-once service, and a receiver that streams parts as they arrive). The front
@@ -166,14 +181,7 @@ class InstanceWriter:
         try:
             written = self._store.put(instance_key(valid.ref), valid.content, APPLICATION_DICOM)
         except StorageError as exc:
-            code = f" ({exc.code})" if exc.code else ""
-            if isinstance(exc, StorageBusy):
-                reason = FailureReason.OUT_OF_RESOURCES
-                message = f"storage is busy{code}: send this instance again later"
-            else:
-                reason = FailureReason.PROCESSING_FAILURE
-                message = f"storage refused to write the instance{code}"
-            return FailedInstance(valid.position, valid.sop_class, valid.ref.sop, reason, message)
+            return storage_failure(valid.position, valid.sop_class, valid.ref.sop, exc)
         return StoredInstance(
             valid.position, valid.ref, valid.sop_class, len(valid.content), written.version_id
         )

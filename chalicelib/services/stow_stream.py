@@ -48,7 +48,6 @@ from chalicelib.observability import logger
 from chalicelib.services.answers import Body
 from chalicelib.services.ports import (
     MultipartStore,
-    StorageBusy,
     StorageError,
 )
 from chalicelib.services.searchable import INDEX_BATCH, INDEXERS, Searchable
@@ -57,6 +56,7 @@ from chalicelib.services.stow import (
     InstanceWriter,
     best_effort_uids,
     check_part_type,
+    storage_failure,
     stow_answer,
     stow_boundary,
 )
@@ -201,25 +201,6 @@ class _PartUpload:
             self._store.abort_multipart(self._key, self._id)
         except StorageError as exc:  # S3's lifecycle rule removes it after a day
             logger.warning("aborting an upload failed", extra={"aws_error": exc.code})
-
-
-def _storage_failure(position: int, sop_class: str, sop: str, exc: StorageError) -> FailedInstance:
-    code = f" ({exc.code})" if exc.code else ""
-    if isinstance(exc, StorageBusy):
-        return FailedInstance(
-            position,
-            sop_class,
-            sop,
-            FailureReason.OUT_OF_RESOURCES,
-            f"storage is busy{code}: send this instance again later",
-        )
-    return FailedInstance(
-        position,
-        sop_class,
-        sop,
-        FailureReason.PROCESSING_FAILURE,
-        f"storage refused to write the instance{code}",
-    )
 
 
 class StreamingStow:
@@ -374,7 +355,7 @@ class StreamingStow:
             upload = _PartUpload(self._store, key, pool)
         except StorageError as exc:
             _drain(rest)
-            return _storage_failure(position, sop_class, ref.sop, exc)
+            return storage_failure(position, sop_class, ref.sop, exc)
         size = 0
         buffer = head
         try:
@@ -397,7 +378,7 @@ class StreamingStow:
         except StorageError as exc:
             upload.abort()
             _drain(rest)
-            return _storage_failure(position, sop_class, ref.sop, exc)
+            return storage_failure(position, sop_class, ref.sop, exc)
         except BaseException:
             upload.abort()
             raise
