@@ -159,17 +159,15 @@ class Indexer:
                 else:
                     ready.setdefault(prepared.ref.series_ref, []).append(prepared)
         for records in ready.values():
-            if len(records) > 1 and not self._catalog.index_new_batch(records):
+            batched = len(records) > 1 and self._catalog.index_new_batch(records)
+            if len(records) > 1 and not batched:
                 # most often a new series: its first instance creates it, then the rest
-                first, records = records[0], records[1:]
-                outcomes[first.object.key] = self._index_one(first)
-                if len(records) > 1 and not self._catalog.index_new_batch(records):
-                    for record in records:  # an instance stored before, a conflict: each
-                        outcomes[record.object.key] = self._index_one(record)
-                    continue
-            for record in records:
-                action = "created" if len(records) > 1 else self._catalog.index_instance(record)
-                outcomes[record.object.key] = self._commit(record, action)
+                outcomes[records[0].object.key] = self._index_one(records[0])
+                records = records[1:]
+                batched = len(records) > 1 and self._catalog.index_new_batch(records)
+            for record in records:  # not batched: a re-store, a conflict... one by one
+                done = self._commit(record, "created") if batched else self._index_one(record)
+                outcomes[record.object.key] = done
         return [outcomes[key] for key in keys]
 
     def _prepare_key(self, key: str) -> InstanceRecord | Outcome:
