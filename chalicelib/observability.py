@@ -178,3 +178,14 @@ def count(name: str, value: float, unit: str = "Count", **dimensions: str) -> No
     ) as metric:
         for key, dimension in dimensions.items():
             metric.add_dimension(name=key, value=dimension)
+
+
+def request_done(transaction: str, tenant: str, status: int, ms: float, **keys: Any) -> None:
+    """One request's line (transaction, tenant, status, duration; never a header or body
+    byte) and its metric, whichever front served it: ServerErrors for a 5xx, else Requests."""
+    logger.info(
+        "request",
+        extra={"transaction": transaction, "tenant": tenant, "status": status, "ms": ms, **keys},
+    )
+    name = "ServerErrors" if status >= 500 else "Requests"
+    count(name, 1, transaction=transaction, tenant=tenant)

@@ -23,7 +23,7 @@ import uvicorn
 from a2wsgi import WSGIMiddleware
 
 from chalicelib.routes.front import ROOT_HEADER, SECRET_HEADER, is_stow
-from receiver.app import Receive, Receiver, Scope, Send, raw_path, uvicorn_config
+from receiver.app import Receive, Receiver, Scope, Send, lifespan, raw_path, uvicorn_config
 
 Asgi = Callable[[Scope, Receive, Send], Any]
 _FRONT_HEADERS = {ROOT_HEADER.encode(), SECRET_HEADER.encode()}
@@ -40,7 +40,7 @@ class Front:
             if self._receiver is not None:
                 await self._receiver(scope, receive, send)
             else:
-                await _lifespan(receive, send)
+                await lifespan(receive, send)
             return
         if scope["type"] != "http":
             return
@@ -53,16 +53,6 @@ class Front:
             await self._receiver(scope, receive, send)
         else:
             await self._api(scope, receive, send)
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
 
 
 class ThreadedAsgiServer:

@@ -24,11 +24,12 @@ import uvicorn
 from chalicelib.dicomweb.errors import (
     DicomWebError,
     Forbidden,
+    NotFound,
     PayloadTooLarge,
     RequestTimeout,
 )
 from chalicelib.dicomweb.resources import path_uid
-from chalicelib.observability import count, flush_metrics, logger
+from chalicelib.observability import flush_metrics, request_done
 from chalicelib.routes import stow as stow_routes
 from chalicelib.routes.credentials import principal_of
 from chalicelib.routes.deps import Deps
@@ -149,18 +150,8 @@ class Exchange:
         self.status = 500
 
     def observe(self, seconds: float) -> None:
-        logger.info(
-            "request",
-            extra={
-                "transaction": self.transaction,
-                "request_id": self.request_id,
-                "tenant": self.tenant,
-                "status": self.status,
-                "ms": round(seconds * 1000, 1),
-            },
-        )
-        name = "ServerErrors" if self.status >= 500 and self.status != 499 else "Requests"
-        count(name, 1, transaction=self.transaction, tenant=self.tenant)
+        ms = round(seconds * 1000, 1)
+        request_done(self.transaction, self.tenant, self.status, ms, request_id=self.request_id)
         flush_metrics()
 
 
@@ -171,7 +162,7 @@ class Receiver:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
+            await lifespan(receive, send, on_shutdown=self._workers.shutdown)
             return
         if scope["type"] != "http":
             return
@@ -180,10 +171,7 @@ class Receiver:
             await _send(send, 200, {"Content-Type": "application/json"}, b'{"status":"ok"}')
             return
         if not is_stow(method, path):
-            await _send_error(
-                send,
-                DicomWebError("this endpoint serves STOW-RS only", status=404, code="NotFound"),
-            )
+            await _send_error(send, NotFound("this endpoint serves STOW-RS only"))
             return
         started = time.monotonic()
         exchange = Exchange(path)
@@ -239,15 +227,20 @@ class Receiver:
         headers.update(answer.headers)
         await _send(send, answer.status, headers, data)
 
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                self._workers.shutdown(wait=True)
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+
+async def lifespan(
+    receive: Receive, send: Send, on_shutdown: Callable[[], object] | None = None
+) -> None:
+    """ASGI lifespan: nothing to start; ``on_shutdown`` (in-flight work) before stopping."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            if on_shutdown is not None:
+                on_shutdown()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
 
 
 def uvicorn_config(app: Any, **kw: Any) -> uvicorn.Config:

@@ -14,7 +14,7 @@ from typing import Any
 
 from chalice.app import Request
 
-from chalicelib.observability import annotate, count, flush_metrics, logger, tracer
+from chalicelib.observability import annotate, flush_metrics, logger, request_done, tracer
 from chalicelib.routes.http import PRINCIPAL
 
 
@@ -31,20 +31,8 @@ def observe(event: Request, get_response: Callable[[Request], Any]) -> Any:
             principal = event.context.get(PRINCIPAL)
             tenant = principal.tenant if principal is not None else "-"
             annotate(subsegment, tenant=tenant, status=status)
-        logger.info(
-            "request",
-            extra={
-                "tenant": tenant,
-                "status": status,
-                "ms": round((time.perf_counter() - started) * 1000, 1),
-            },
-        )
-        count(
-            "ServerErrors" if status >= 500 else "Requests",
-            1,
-            transaction=transaction,
-            tenant=tenant,
-        )
+        ms = round((time.perf_counter() - started) * 1000, 1)
+        request_done(transaction, tenant, status, ms)
         return response
     finally:
         flush_metrics()
