@@ -55,15 +55,22 @@ class Front:
             await self._api(scope, receive, send)
 
 
+def listening_socket(port: int) -> socket.socket:
+    """A loopback socket listening on ``port`` (0: any free one), connections queued from now.
+    IPPROTO_TCP: asyncio then sets TCP_NODELAY on each connection (proto 0: Nagle and delayed
+    ACKs add 40 ms to every keep-alive answer written in two sends)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.listen(2048)
+    return sock
+
+
 class ThreadedAsgiServer:
     """An ASGI app under uvicorn on a free loopback port (or ``port``), in a daemon thread."""
 
     def __init__(self, app: Asgi, port: int = 0) -> None:
-        # IPPROTO_TCP: asyncio then sets TCP_NODELAY on each connection (proto 0: Nagle and
-        # delayed ACKs add 40 ms to every keep-alive answer written in two sends)
-        self.listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self.listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listening.bind(("127.0.0.1", port))
+        self.listening = listening_socket(port)
         self.url = f"http://127.0.0.1:{self.listening.getsockname()[1]}"
         self.server = uvicorn.Server(uvicorn_config(app))
         self._thread = threading.Thread(

@@ -134,7 +134,7 @@ class Stack:
         from chalicelib.routes.deps import Deps
         from chalicelib.storage.tenants import ALL_SCOPES
         from local.bootstrap import create_resources
-        from local.front import Front
+        from local.front import Front, listening_socket
         from local.gateway import LARGE_UPLOAD_HINT, LocalGateway
         from local.state import ObjectMirror
         from receiver.app import Receiver, uvicorn_config
@@ -181,10 +181,7 @@ class Stack:
             receiver = Receiver(Deps(deps.settings))
         front = Front(gateway, receiver, deps.settings.origin_secret)
         self.server = uvicorn.Server(uvicorn_config(front))
-        listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # NODELAY
-        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listening.bind(("127.0.0.1", self.port))
-        listening.listen(2048)  # connections queue from the moment the URL is printed
+        listening = listening_socket(self.port)  # connections queue once the URL is printed
         print(f"DICOMweb root: {url}", flush=True)
         print(f"moto: http://127.0.0.1:{moto_port}  state: {self.state_dir}", flush=True)
         print(f"restored objects: {restored}", flush=True)
