@@ -166,9 +166,34 @@ def flush_metrics() -> None:
         metrics.flush_metrics()
 
 
-def count(name: str, value: float, unit: str = "Count", **dimensions: str) -> None:
-    """One EMF metric with its own dimensions (e.g. tenant, transaction): safe when several
-    requests share the process, unlike dimensions on the shared Metrics object."""
+#: What may be a metric's dimension. Each distinct combination of dimension values is a custom
+#: metric that CloudWatch bills by the month (~$0.30): a dimension must take few values, fixed by
+#: the code (a route template), never one per customer. The tenant is a property of the EMF line
+#: instead, queried from the logs (docs/cost.md, "Metrics"): ``stats sum(Requests) by tenant``.
+METRIC_DIMENSIONS = frozenset({"transaction"})
+
+#: Trace sampling, chosen (docs/cost.md prices it): API Gateway decides for each request by the
+#: stack's X-Ray sampling rule (infra/template.py): the first ``TRACE_RESERVOIR_PER_S`` requests
+#: each second, fleet-wide, then ``TRACE_FIXED_RATE`` of the rest; the Lambda functions follow
+#: its decision (Active tracing respects the upstream header). The indexer, invoked by SQS with
+#: no upstream decision, is sampled by Lambda itself (documented: 1 a second, then 5 %).
+TRACE_RESERVOIR_PER_S = 1
+TRACE_FIXED_RATE = 0.01
+
+
+def count(
+    name: str,
+    value: float,
+    unit: str = "Count",
+    dimensions: dict[str, str] | None = None,
+    **properties: str,
+) -> None:
+    """One EMF metric with its own dimensions (among ``METRIC_DIMENSIONS``) and properties
+    (e.g. the tenant: on the log line, not a dimension): safe when several requests share the
+    process, unlike dimensions on the shared Metrics object."""
+    unknown = set(dimensions or {}) - METRIC_DIMENSIONS
+    if unknown:
+        raise ValueError(f"not a metric dimension (one metric per value): {sorted(unknown)}")
     if metrics_disabled():
         return
     from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -176,16 +201,19 @@ def count(name: str, value: float, unit: str = "Count", **dimensions: str) -> No
     with single_metric(
         name=name, unit=MetricUnit(unit), value=value, namespace=NAMESPACE
     ) as metric:
-        for key, dimension in dimensions.items():
+        for key, dimension in (dimensions or {}).items():
             metric.add_dimension(name=key, value=dimension)
+        for key, prop in properties.items():
+            metric.add_metadata(key=key, value=prop)
 
 
 def request_done(transaction: str, tenant: str, status: int, ms: float, **keys: Any) -> None:
     """One request's line (transaction, tenant, status, duration; never a header or body
-    byte) and its metric, whichever front served it: ServerErrors for a 5xx, else Requests."""
+    byte) and its metric, whichever front served it: ServerErrors for a 5xx, else Requests,
+    by transaction (the tenant rides on the EMF line as a property)."""
     logger.info(
         "request",
         extra={"transaction": transaction, "tenant": tenant, "status": status, "ms": ms, **keys},
     )
     name = "ServerErrors" if status >= 500 else "Requests"
-    count(name, 1, transaction=transaction, tenant=tenant)
+    count(name, 1, dimensions={"transaction": transaction}, tenant=tenant)

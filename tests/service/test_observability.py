@@ -44,7 +44,7 @@ from chalicelib.services.indexer import key_hash
 from chalicelib.storage.keys import instance_key
 from local.harness import InProcessStack
 from local.lambda_runtime import LambdaContext
-from tests.conftest import TENANT
+from tests.conftest import OTHER_KEY, OTHER_TENANT, TENANT
 from tests.factories import dataset, multipart_body, to_bytes
 from tests.service.helpers import MULTIPART, inject_error, s3_record, sqs_event
 
@@ -485,3 +485,67 @@ def test_no_patient_value_in_any_log_line_metric_or_trace(
     causes = [e for d in aws_calls for e in d.get("cause", {}).get("exceptions", [])]
     assert any("ThrottlingException" in e.get("message", "") for e in causes)
     assert os.environ["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
+
+
+# --- metrics: no dimension per tenant -------------------------------------------------------
+
+
+def emf_documents(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if '"_aws"' in line]
+
+
+def test_no_metric_carries_a_tenant_dimension(
+    stack: InProcessStack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every metric both tenants' requests publish (STOW through the receiver, QIDO, WADO, a
+    404, a 405, DELETE, the indexer's batch) has dimensions among the fixed, code-chosen
+    ``METRIC_DIMENSIONS`` (plus Powertools' service): a tenant would make one billed custom
+    metric per tenant and route. The tenant is still on each line, as a property, for Logs
+    Insights."""
+    from chalicelib.observability import METRIC_DIMENSIONS
+
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    other = {"apikey": OTHER_KEY}
+    for headers in ({}, other):
+        study = dataset()
+        r = stack.post(
+            "/studies",
+            data=multipart_body([to_bytes(study)]),
+            headers={"Content-Type": MULTIPART, **headers},
+        )
+        assert r.status_code == 200, r.text
+        assert stack.get("/studies", headers=headers).status_code == 200
+        assert stack.get(f"/studies/{study.StudyInstanceUID}/metadata", headers=headers).ok
+        assert stack.get(f"/studies/{ROOT}.99/series", headers=headers).status_code in (200, 404)
+        assert stack.http.put(stack.url + "/studies", headers=headers).status_code == 405
+        delete = stack.http.delete(
+            stack.url + f"/studies/{study.StudyInstanceUID}", headers=headers
+        )
+        assert delete.status_code == 204
+    assert stack.drain() > 0
+    documents = emf_documents(capsys.readouterr().out)
+
+    published: dict[str, set[str]] = {}
+    for doc in documents:
+        for directive in doc["_aws"]["CloudWatchMetrics"]:
+            dimensions = {d for dimension_set in directive["Dimensions"] for d in dimension_set}
+            assert dimensions <= METRIC_DIMENSIONS | {"service"}, (dimensions, doc)
+            for metric in directive["Metrics"]:
+                published.setdefault(metric["Name"], set()).add(str(doc.get("tenant")))
+    # not vacuous: the per-request and per-STOW metrics of both tenants were published, and
+    # each line names its tenant as a property; the indexer's counts name none
+    assert published["Requests"] >= {TENANT, OTHER_TENANT}
+    assert published["InstancesStored"] == {TENANT, OTHER_TENANT}
+    assert published["BytesStored"] == {TENANT, OTHER_TENANT}
+    assert any(name.startswith("Index_") for name in published)
+    requests_by = {
+        (doc.get("transaction"), doc.get("tenant")) for doc in documents if "Requests" in doc
+    }
+    assert ("GET /studies", OTHER_TENANT) in requests_by
+
+
+def test_a_tenant_dimension_is_refused() -> None:
+    from chalicelib.observability import count
+
+    with pytest.raises(ValueError, match="tenant"):
+        count("Requests", 1, dimensions={"transaction": "GET /studies", "tenant": TENANT})
