@@ -18,6 +18,11 @@ are immediate, so nothing local would show a read that relies on an index too ea
 update, transaction) is left out of the next N index queries that would have returned it, then
 appears. Base-table reads are unaffected. Off by default.
 
+Queries that read what they return: moto answers every Query by walking and sorting the whole
+table (0.5 s at 100 k items, whatever the answer); ``local.moto_index`` keeps each GSI as sorted
+entries updated on every write, and a base-table Query reads its own partition only, with
+DynamoDB's semantics (``make_queries_cheap``).
+
 SQS too: moto's ReceiveMessage iterates a queue's set of in-flight messages while other threads'
 receives and deletes change it ("Set changed size during iteration", seen with parallel
 indexers). The set is copied first (one C call, atomic under the GIL).
@@ -85,6 +90,7 @@ def make_emulator_safe() -> None:
     ``index_lag`` turns it on)."""
     _make_sqs_receive_thread_safe()
     make_dynamodb_atomic()
+    make_queries_cheap()
     _make_index_lag_emulable()
 
 
@@ -239,3 +245,95 @@ def make_dynamodb_atomic() -> None:
 
     transact_write_items._atomic = True  # type: ignore[attr-defined]
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+# --- Query at the cost of its answer ------------------------------------------------------------
+
+
+def make_queries_cheap() -> None:
+    """Query through ``local.moto_index`` (a GSI as sorted entries, a base-table partition
+    alone) instead of moto's walk of the table; writes keep the index entries current."""
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
+
+    from local import moto_index
+
+    if getattr(Table.query, "_cheap", False):
+        return
+    original_query = Table.query
+    original_put = Table.put_item
+    original_delete = Table.delete_item
+    original_update = DynamoDBBackend.update_item
+
+    def query(
+        self: Any,
+        hash_key: Any,
+        range_comparison: str | None,
+        range_objs: list[Any],
+        limit: int,
+        exclusive_start_key: dict[str, Any],
+        scan_index_forward: bool,
+        projection_expressions: Any,
+        index_name: str | None = None,
+        consistent_read: bool = False,
+        filter_expression: Any = None,
+        hash_key_conditions: Any = None,
+        range_key_conditions: Any = None,
+        **filter_kwargs: Any,
+    ) -> Any:
+        args = (hash_key, range_comparison, range_objs, limit, exclusive_start_key)
+        rest = (scan_index_forward, projection_expressions, index_name, consistent_read)
+        keywords = dict(
+            filter_expression=filter_expression,
+            hash_key_conditions=hash_key_conditions,
+            range_key_conditions=range_key_conditions,
+            **filter_kwargs,
+        )
+        fast = (
+            moto_index.supported(range_comparison, filter_kwargs, range_key_conditions)
+            and len(hash_key_conditions or []) <= 1
+            and not (consistent_read and index_name)  # moto's own refuses it, as DynamoDB
+        )
+        with _LOCK:
+            got = (
+                moto_index.query(
+                    self,
+                    hash_key,
+                    range_comparison,
+                    range_objs,
+                    limit,
+                    exclusive_start_key,
+                    scan_index_forward,
+                    projection_expressions,
+                    index_name,
+                    filter_expression,
+                )
+                if fast
+                else None
+            )
+            return got if got is not None else original_query(self, *args, *rest, **keywords)
+
+    def put_item(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with _LOCK:
+            item = original_put(self, *args, **kwargs)
+            moto_index.written(self, item.hash_key, item.range_key)
+            return item
+
+    def delete_item(self: Any, hash_key: Any, range_key: Any) -> Any:
+        with _LOCK:
+            item = original_delete(self, hash_key, range_key)
+            moto_index.written(self, hash_key, range_key)
+            return item
+
+    def update_item(self: Any, table_name: str, *args: Any, **kwargs: Any) -> Any:
+        with _LOCK:
+            item = original_update(self, table_name, *args, **kwargs)
+            moto_index.written(self.get_table(table_name), item.hash_key, item.range_key)
+            return item
+
+    query._cheap = True  # type: ignore[attr-defined]
+    query.moto_query = original_query  # type: ignore[attr-defined]  # the walk, for comparison
+    Table.query = query  # type: ignore[method-assign]
+    Table.put_item = put_item  # type: ignore[method-assign]
+    Table.delete_item = delete_item  # type: ignore[method-assign]
+    DynamoDBBackend.update_item = update_item  # type: ignore[method-assign]
