@@ -13,7 +13,9 @@
 5. the pixel split (``chalicelib/routes/placement.py``; the routes declared ``pixels=True``,
    ``chalicelib/routes/table.serves_pixels``): numpy, Pillow and the codecs move from
    ``deployment.zip`` to ``pixels-layer.zip``; the pixel function is Chalice's API function plus
-   that layer, and API Gateway sends it the routes that may decode pixel data.
+   that layer, and API Gateway sends it the routes that may decode pixel data. The store
+   function (the routes declared ``writes=True``: STOW through the API, DELETE) is the API
+   function's code with the one HTTP role that writes the catalog.
    The API and indexer functions then import pydicom without numpy: about half their cold
    start (``bench/coldstart.py``);
 6. both zips get their modules' bytecode (``__pycache__/*.cpython-311.pyc``, unchecked-hash
@@ -41,11 +43,12 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from chalicelib.routes.placement import PIXEL_DISTRIBUTIONS
-from chalicelib.routes.table import serves_pixels
+from chalicelib.routes.table import serves_pixels, writes_catalog
 from infra import receiver, template
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -224,26 +227,36 @@ def with_bytecode(zip_path: Path) -> int:
     return compiled
 
 
-def add_pixel_function(sam: dict[str, Any]) -> list[str]:
-    """The pixel function, and API Gateway's integrations of the pixel routes pointed at it.
-    Returns the routes moved (``METHOD path``)."""
-    resources = sam["Resources"]
-    resources[template.PIXEL_FUNCTION] = template.pixel_function(resources[template.API_FUNCTION])
+def route_to(sam: dict[str, Any], function: str, serves: Callable[[str, str], bool]) -> list[str]:
+    """API Gateway's integrations of the routes ``serves(path, method)`` pointed at
+    ``function`` instead of Chalice's API function. Returns the routes moved (``METHOD path``)."""
     api_uri = "${" + template.API_FUNCTION + ".Arn}"
     moved = []
-    for path, methods in resources["RestAPI"]["Properties"]["DefinitionBody"]["paths"].items():
+    paths = sam["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+    for path, methods in paths.items():
         for method, operation in methods.items():
-            if not serves_pixels(path, method):
+            if not serves(path, method):
                 continue
             integration = operation["x-amazon-apigateway-integration"]
             uri = integration["uri"]["Fn::Sub"]
             if api_uri not in uri:
                 raise BuildError(f"{method} {path}: not integrated with {template.API_FUNCTION}")
-            integration["uri"] = {
-                "Fn::Sub": uri.replace(api_uri, "${" + template.PIXEL_FUNCTION + ".Arn}")
-            }
+            integration["uri"] = {"Fn::Sub": uri.replace(api_uri, "${" + function + ".Arn}")}
             moved.append(f"{method.upper()} {path}")
+    if not moved:
+        raise BuildError(f"no route of chalicelib.routes.table is served by {function}")
     return moved
+
+
+def add_functions(sam: dict[str, Any]) -> None:
+    """The pixel function (routes that may decode pixel data) and the store function (routes
+    that write the catalog), copies of Chalice's API function, each sent its routes."""
+    resources = sam["Resources"]
+    api = resources[template.API_FUNCTION]
+    resources[template.PIXEL_FUNCTION] = template.pixel_function(api)
+    resources[template.STORE_FUNCTION] = template.store_function(api)
+    route_to(sam, template.PIXEL_FUNCTION, serves_pixels)
+    route_to(sam, template.STORE_FUNCTION, writes_catalog)
 
 
 def fix_event_source(sam: dict[str, Any]) -> None:
@@ -286,8 +299,7 @@ def build(stage: str = "prod", out: Path = DEFAULT_OUT) -> Path:
         raise BuildError("runtime dependencies missing from the package: " + ", ".join(missing))
     sam = json.loads((package_dir / "sam.json").read_text())
     fix_event_source(sam)
-    if not add_pixel_function(sam):
-        raise BuildError("no route matched chalicelib.routes.table.serves_pixels")
+    add_functions(sam)
     receiver_zip = receiver_package(zip_path, package_dir / receiver.CODE_ZIP)
     target = out / "sam.json"
     target.write_text(json.dumps(sam, indent=2))

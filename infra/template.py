@@ -32,6 +32,10 @@ INDEX_FUNCTION = "IndexObjects"
 PIXEL_FUNCTION = "PixelHandler"
 PIXEL_LAYER = "PixelLayer"
 PIXEL_LAYER_ZIP = "pixels-layer.zip"
+# The routes that write the catalog (STOW through the API, DELETE: ``Route.writes``) run in
+# their own function, the same code as the API's, so the API function's role stays read-only
+# on the catalog (issue 23: only code that runs the indexer's reconcile writes it).
+STORE_FUNCTION = "StoreHandler"
 INDEX_EVENT_SOURCE = "IndexObjectsSqsEventSource"
 
 #: Sizing from measurements (infra/README.md, "Sizing"): the whole in-process stack (API,
@@ -72,6 +76,7 @@ BUCKET_ARN = "arn:${AWS::Partition}:s3:::" + BUCKET_NAME
 API_FUNCTION_NAME = "${AWS::StackName}-api"
 INDEX_FUNCTION_NAME = "${AWS::StackName}-indexer"
 PIXEL_FUNCTION_NAME = "${AWS::StackName}-pixels"
+STORE_FUNCTION_NAME = "${AWS::StackName}-store"
 ROOTS = (schema.DICOM_ROOT, schema.IMPORT_ROOT, schema.DERIVED_ROOT, schema.REJECTED_ROOT)
 
 
@@ -167,11 +172,8 @@ def objects(*roots: str) -> list[dict[str, str]]:
     return [sub(f"{BUCKET_ARN}/{root}*") for root in roots]
 
 
-def table_arns(*tables: str, indexes: bool = False) -> list[Any]:
-    arns: list[Any] = [att(t, "Arn") for t in tables]
-    if indexes:
-        arns += [{"Fn::Join": ["", [att(t, "Arn"), "/index/*"]]} for t in tables]
-    return arns
+def table_arns(*tables: str) -> list[Any]:
+    return [att(t, "Arn") for t in tables]
 
 
 def role(name: str, function_name: str, statements: list[dict[str, Any]]) -> dict[str, Any]:
@@ -210,16 +212,18 @@ def role(name: str, function_name: str, statements: list[dict[str, Any]]) -> dic
     }
 
 
-S3_READ = ["s3:GetObject"]  # no code reads an older version (GetObjectVersion)
-S3_WRITE = ["s3:PutObject", "s3:DeleteObject", "s3:DeleteObjectVersion"]
-S3_MULTIPART = ["s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
-# ListBucket also turns a missing key's 403 into the 404 the code relies on.
-S3_LIST = ["s3:ListBucket", "s3:ListBucketVersions"]
+# Each function's grants are exactly what its calls need, action by action and root by root:
+# tests/infra/test_permissions.py records every call of a scenario covering every route and
+# the fault and clean-up paths, and fails on a call a role does not allow or a grant no call
+# uses (issue 23). No code reads an older object version (GetObjectVersion), lists multipart
+# parts or batch-writes the catalog.
+S3_LIST = ["s3:ListBucket"]  # also turns a missing key's 403 into the 404 the code relies on
+S3_LIST_VERSIONS = [*S3_LIST, "s3:ListBucketVersions"]  # reconciling or purging a key's versions
+S3_REMOVE = ["s3:DeleteObject", "s3:DeleteObjectVersion"]
 CATALOG_READ = ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"]
-CATALOG_RW = [
+#: The catalog as the indexer's reconcile writes it (on the table; its indexes are only read).
+CATALOG_WRITE = [
     "dynamodb:GetItem",
-    "dynamodb:BatchGetItem",
-    "dynamodb:Query",
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",
@@ -229,6 +233,14 @@ CATALOG_RW = [
 
 def allow(actions: list[str], resources: Any) -> dict[str, Any]:
     return {"Effect": "Allow", "Action": actions, "Resource": resources}
+
+
+def catalog(table: list[str], indexes: list[str] | None = None) -> list[dict[str, Any]]:
+    """``table`` actions on the catalog table, ``indexes`` on its indexes (Query only)."""
+    out = [allow(table, table_arns("CatalogTable"))]
+    if indexes:
+        out.append(allow(indexes, [{"Fn::Join": ["", [att("CatalogTable", "Arn"), "/index/*"]]}]))
+    return out
 
 
 #: The only tenants-table items a function writes: the rate limiter's per-second counters
@@ -249,12 +261,18 @@ def tenant_statements() -> list[dict[str, Any]]:
 
 
 def api_statements() -> list[dict[str, Any]]:
-    """STOW writes dicom/; uploads presign import/; WADO reads, composes bundles and caches
-    renderings under derived/; DELETE purges every version; /imports/rejected lists rejected/."""
+    """The API function reads; it writes no catalog item and deletes nothing. Its writes:
+    presigned uploads under import/ (it signs the URLs, starts and completes their multipart
+    uploads), series metadata documents it rebuilds and answers over the payload limit under
+    derived/ (composed by multipart copy, aborted when that fails)."""
     return [
-        allow(S3_READ + S3_WRITE + S3_MULTIPART, objects(*ROOTS)),
+        allow(["s3:GetObject"], objects(schema.DICOM_ROOT, schema.DERIVED_ROOT)),
+        allow(["s3:PutObject"], objects(schema.IMPORT_ROOT, schema.DERIVED_ROOT)),
+        allow(["s3:AbortMultipartUpload"], objects(schema.DERIVED_ROOT)),
         allow(S3_LIST, sub(BUCKET_ARN)),
-        allow(CATALOG_RW, table_arns("CatalogTable", indexes=True)),
+        *catalog(
+            ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"], ["dynamodb:Query"]
+        ),
         *tenant_statements(),
     ]
 
@@ -274,30 +292,51 @@ def pixel_role() -> dict[str, Any]:
         [
             allow(["s3:GetObject"], objects(schema.DICOM_ROOT, schema.DERIVED_ROOT)),
             allow(["s3:PutObject", "s3:AbortMultipartUpload"], objects(schema.DERIVED_ROOT)),
-            allow(["s3:ListBucket"], sub(BUCKET_ARN)),
-            allow(CATALOG_READ, table_arns("CatalogTable", indexes=True)),
+            allow(S3_LIST, sub(BUCKET_ARN)),
+            *catalog(["dynamodb:GetItem", "dynamodb:Query"]),
+            *tenant_statements(),
+        ],
+    )
+
+
+def store_role() -> dict[str, Any]:
+    """STOW through the API and DELETE: instances written under dicom/, their fragments under
+    derived/ and the catalog by the indexer's reconcile run inline, a withdrawn version
+    deleted; DELETE purges every version of what it removes (dicom/ and derived/)."""
+    return role(
+        "store",
+        STORE_FUNCTION_NAME,
+        [
+            allow(["s3:GetObject"], objects(schema.DICOM_ROOT)),
+            allow(["s3:PutObject", *S3_REMOVE], objects(schema.DICOM_ROOT, schema.DERIVED_ROOT)),
+            allow(S3_LIST_VERSIONS, sub(BUCKET_ARN)),
+            *catalog([*CATALOG_WRITE, "dynamodb:Query"], ["dynamodb:Query"]),
             *tenant_statements(),
         ],
     )
 
 
 def indexer_role() -> dict[str, Any]:
-    """Ranged header reads; derived/ documents; imports copied into dicom/ or rejected/ and
-    removed; the catalog and its change feed; the queue it consumes."""
+    """Ranged header reads (dicom/, import/) and the derived/ documents it keeps; imports
+    copied into dicom/ or rejected/ and removed from import/; the catalog by reconcile; the
+    queue, polled by Lambda's event source mapping with this role."""
     return role(
         "indexer",
         INDEX_FUNCTION_NAME,
         [
-            allow(S3_READ + S3_WRITE, objects(*ROOTS)),
-            allow(S3_LIST, sub(BUCKET_ARN)),
-            allow(CATALOG_RW, table_arns("CatalogTable", indexes=True)),
             allow(
-                [
-                    "sqs:ReceiveMessage",
-                    "sqs:DeleteMessage",
-                    "sqs:ChangeMessageVisibility",
-                    "sqs:GetQueueAttributes",
-                ],
+                ["s3:GetObject"],
+                objects(schema.DICOM_ROOT, schema.IMPORT_ROOT, schema.DERIVED_ROOT),
+            ),
+            allow(
+                ["s3:PutObject"],
+                objects(schema.DICOM_ROOT, schema.DERIVED_ROOT, schema.REJECTED_ROOT),
+            ),
+            allow(S3_REMOVE, objects(schema.IMPORT_ROOT)),
+            allow(S3_LIST_VERSIONS, sub(BUCKET_ARN)),
+            *catalog(CATALOG_WRITE, ["dynamodb:Query"]),
+            allow(
+                ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
                 att("IndexQueue", "Arn"),
             ),
         ],
@@ -547,6 +586,7 @@ def log_groups() -> dict[str, Any]:
         "ApiHandlerLogGroup": group(f"/aws/lambda/{API_FUNCTION_NAME}"),
         "IndexerLogGroup": group(f"/aws/lambda/{INDEX_FUNCTION_NAME}"),
         "PixelHandlerLogGroup": group(f"/aws/lambda/{PIXEL_FUNCTION_NAME}"),
+        "StoreHandlerLogGroup": group(f"/aws/lambda/{STORE_FUNCTION_NAME}"),
         "ApiAccessLogGroup": group("/aws/apigateway/${AWS::StackName}-access"),
     }
 
@@ -637,41 +677,56 @@ def functions() -> dict[str, Any]:
                 "RetentionPolicy": "Delete",
             },
         },
-        "PixelHandlerInvokePermission": {
-            "Type": "AWS::Lambda::Permission",
-            "Properties": {
-                "FunctionName": ref(PIXEL_FUNCTION),
-                "Action": "lambda:InvokeFunction",
-                "Principal": "apigateway.amazonaws.com",
-                "SourceArn": {
-                    "Fn::Sub": [
-                        "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:"
-                        "${RestAPIId}/*",
-                        {"RestAPIId": ref("RestAPI")},
-                    ]
-                },
-            },
-        },
+        "PixelHandlerInvokePermission": invoke_permission(PIXEL_FUNCTION),
+        "StoreHandlerInvokePermission": invoke_permission(STORE_FUNCTION),
         "ApiHandlerRole": api_role(),
         "IndexerRole": indexer_role(),
         "PixelHandlerRole": pixel_role(),
+        "StoreHandlerRole": store_role(),
     }
 
 
-def pixel_function(api_function: dict[str, Any]) -> dict[str, Any]:
-    """The pixel function: Chalice's API function (runtime, handler, code, environment,
-    tracing) with its own name, role, log group, memory and the pixel layer."""
+def invoke_permission(function: str) -> dict[str, Any]:
+    """API Gateway may invoke ``function`` (Chalice writes this one for its own function)."""
+    return {
+        "Type": "AWS::Lambda::Permission",
+        "Properties": {
+            "FunctionName": ref(function),
+            "Action": "lambda:InvokeFunction",
+            "Principal": "apigateway.amazonaws.com",
+            "SourceArn": {
+                "Fn::Sub": [
+                    "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:"
+                    "${RestAPIId}/*",
+                    {"RestAPIId": ref("RestAPI")},
+                ]
+            },
+        },
+    }
+
+
+def copy_of(api_function: dict[str, Any], name: str, function_name: str) -> dict[str, Any]:
+    """Chalice's API function (runtime, handler, code, environment, tracing, memory) as the
+    function ``name``: its own function name, role (``{name}Role``) and log group."""
     function: dict[str, Any] = json.loads(json.dumps(api_function))
-    function["DependsOn"] = ["PixelHandlerLogGroup"]
+    function["DependsOn"] = [f"{name}LogGroup"]
     function["Properties"].update(
-        {
-            "FunctionName": sub(PIXEL_FUNCTION_NAME),
-            "Role": att("PixelHandlerRole", "Arn"),
-            "MemorySize": PIXEL_MEMORY_MB,
-            "Layers": [ref(PIXEL_LAYER)],
-        }
+        {"FunctionName": sub(function_name), "Role": att(f"{name}Role", "Arn")}
     )
     return function
+
+
+def pixel_function(api_function: dict[str, Any]) -> dict[str, Any]:
+    """The pixel function: the API function with more memory and the pixel layer."""
+    function = copy_of(api_function, PIXEL_FUNCTION, PIXEL_FUNCTION_NAME)
+    function["Properties"].update({"MemorySize": PIXEL_MEMORY_MB, "Layers": [ref(PIXEL_LAYER)]})
+    return function
+
+
+def store_function(api_function: dict[str, Any]) -> dict[str, Any]:
+    """The store function: the API function's code, serving only the routes that write the
+    catalog (STOW through the API, DELETE), with the one HTTP role that may."""
+    return copy_of(api_function, STORE_FUNCTION, STORE_FUNCTION_NAME)
 
 
 def api() -> dict[str, Any]:
@@ -821,6 +876,11 @@ def alarms() -> dict[str, Any]:
         "PixelThrottleAlarm": alarm(
             "The pixel function was throttled",
             metric("AWS/Lambda", "Throttles", "Sum", FunctionName=ref(PIXEL_FUNCTION)),
+            1,
+        ),
+        "StoreThrottleAlarm": alarm(
+            "The store function was throttled",
+            metric("AWS/Lambda", "Throttles", "Sum", FunctionName=ref(STORE_FUNCTION)),
             1,
         ),
         "IndexerThrottleAlarm": alarm(

@@ -62,9 +62,9 @@ FEED = "Every instance created, replaced or deleted."
 
 # fmt: off
 ROUTES: tuple[Route, ...] = (
-    Route("DELETE", STUDY, "delete", "delete_study", lambda s, c: s.delete.delete(c.study()), Operation("Delete a study", OTHER, _delete_doc)),  # noqa: E501
-    Route("DELETE", SERIES, "delete", "delete_series", lambda s, c: s.delete.delete(c.series()), Operation("Delete a series", OTHER, _delete_doc)),  # noqa: E501
-    Route("DELETE", INSTANCE, "delete", "delete_instance", lambda s, c: s.delete.delete(c.instance()), Operation("Delete an instance", OTHER, _delete_doc)),  # noqa: E501
+    Route("DELETE", STUDY, "delete", "delete_study", lambda s, c: s.delete.delete(c.study()), Operation("Delete a study", OTHER, _delete_doc), writes=True),  # noqa: E501
+    Route("DELETE", SERIES, "delete", "delete_series", lambda s, c: s.delete.delete(c.series()), Operation("Delete a series", OTHER, _delete_doc), writes=True),  # noqa: E501
+    Route("DELETE", INSTANCE, "delete", "delete_instance", lambda s, c: s.delete.delete(c.instance()), Operation("Delete an instance", OTHER, _delete_doc), writes=True),  # noqa: E501
     get("/changefeed", "changefeed", lambda s, c: s.changes.read_changes(c.tenant, c.param("startAfter", "0"), c.param("limit", "100")), Operation("Change feed", OTHER, _changefeed_doc, FEED)),  # noqa: E501
     get("/changefeed/latest", "changefeed_latest", lambda s, c: s.changes.latest_change(c.tenant), Operation("Last change", OTHER, _changefeed_latest_doc)),  # noqa: E501
 )

@@ -1,21 +1,24 @@
 """Which Lambda function serves which route.
 
-The deployed stack has two API functions built from the same code (``infra/build.py``):
+The deployed stack has three API functions built from the same code (``infra/build.py``):
 
-- the *API* function, whose package holds no numpy, Pillow or JPEG codecs: QIDO, STOW,
-  metadata, bulk data, DELETE, uploads, imports, the change feed and the OpenAPI document.
-  pydicom runs there without numpy (it is an optional dependency of pydicom), so a cold start
-  on these paths never loads a pixel library;
+- the *API* function, whose package holds no numpy, Pillow or JPEG codecs: QIDO, metadata,
+  bulk data, uploads, imports, the change feed and the OpenAPI document. pydicom runs there
+  without numpy (it is an optional dependency of pydicom), so a cold start on these paths
+  never loads a pixel library. Its role reads the catalog and never writes it;
 - the *pixel* function, the same code plus a layer with numpy, Pillow and the pylibjpeg
   codecs: every route that may decode or encode pixel data. That is rendering and thumbnails,
   WADO-URI, frames (decoded when the client asks for another transfer syntax), and study,
   series and instance retrieval (transcoded on request). It has more memory, which is
-  also more CPU for decoding.
+  also more CPU for decoding. Its role writes only its caches (``derived/``);
+- the *store* function, the API function's package: the routes that write the catalog (STOW
+  through the API, when the stack runs without the streaming receiver, and DELETE), which run
+  the indexer's reconcile inline. Its role is the only HTTP one that writes the catalog.
 
-Each route says which function serves it (``Route.pixels`` in its route module;
-``routes/table.serves_pixels``); API Gateway sends each route to its function (``infra/build.py``
-rewrites the integrations of the pixel routes). Locally one process serves both, with
-everything installed.
+Each route says which function serves it (``Route.pixels`` and ``Route.writes`` in its route
+module; ``routes/table.serves_pixels`` and ``writes_catalog``); API Gateway sends each route to
+its function (``infra/build.py`` rewrites the integrations). Locally one process serves all,
+with everything installed.
 """
 
 from __future__ import annotations

@@ -105,6 +105,9 @@ class Route:
     #: served by the pixel function: the route may decode or encode pixel data (numpy, Pillow
     #: and the codecs are in that function's layer only; ``infra/build.py``)
     pixels: bool = False
+    #: served by the store function: the route writes the catalog (the indexer's reconcile,
+    #: inline), the only HTTP routes that may (``infra/build.py``; issue 23's least privilege)
+    writes: bool = False
 
 
 def get(path: str, name: str, handler: Handler, doc: Operation, **kw: Any) -> Route:

@@ -58,7 +58,7 @@ OF_STUDY = "Instances of another study fail with FailureReason 0xA901."
 
 # fmt: off
 ROUTES: tuple[Route, ...] = (
-    Route("POST", "/studies", "write", "store_instances_route", lambda s, c: store(s, c, None), Operation("Store instances", STOW, _store_doc)),  # noqa: E501
-    Route("POST", "/studies/{study}", "write", "store_instances_in_study", lambda s, c: store(s, c, c.uid("study")), Operation("Store instances of one study", STOW, _store_doc, OF_STUDY)),  # noqa: E501
+    Route("POST", "/studies", "write", "store_instances_route", lambda s, c: store(s, c, None), Operation("Store instances", STOW, _store_doc), writes=True),  # noqa: E501
+    Route("POST", "/studies/{study}", "write", "store_instances_in_study", lambda s, c: store(s, c, c.uid("study")), Operation("Store instances of one study", STOW, _store_doc, OF_STUDY), writes=True),  # noqa: E501
 )
 # fmt: on

@@ -2,8 +2,9 @@
 
 A route module declares ``ROUTES``; this module gathers them, registers each on the Chalice app
 behind one view wrapper (scope check, errors mapped once, the answer through ``respond()``),
-and answers the two questions asked of the table elsewhere: which routes are public (no API
-key) and which the pixel function serves (``infra/build.py``).
+and answers the questions asked of the table elsewhere: which routes are public (no API
+key), which the pixel function serves and which the store function serves
+(``infra/build.py``).
 
 Every other method of ``route.METHODS`` on a path of the table is registered too, answering
 ``405 MethodNotAllowed`` with ``Allow`` (``NOT_ALLOWED``): API Gateway forwards only the methods
@@ -85,6 +86,12 @@ def serves_pixels(path: str, method: str) -> bool:
     """True when the route ``method path`` (the route table's path template) may touch pixel
     data, and so is served by the pixel function."""
     return any(r.pixels for r in ROUTES if r.path == path and r.method == method.upper())
+
+
+def writes_catalog(path: str, method: str) -> bool:
+    """True when the route ``method path`` writes the catalog (STOW, DELETE), and so is served
+    by the store function, the only HTTP function whose role may."""
+    return any(r.writes for r in ROUTES if r.path == path and r.method == method.upper())
 
 
 def _call(request: Request, principal: Principal | None, settings: Settings) -> Call:

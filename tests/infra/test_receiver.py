@@ -25,10 +25,8 @@ from chalicelib.config import RESOURCE_ENV, Settings
 from chalicelib.routes.placement import PIXEL_DISTRIBUTIONS
 from chalicelib.storage import schema
 from infra import build, receiver, template
-from local.harness import InProcessStack
 from local.stack import free_port
-from tests.factories import dataset, multipart_body, to_bytes
-from tests.infra.test_permissions import Recorder, allowed, permits
+from tests.infra.test_permissions import permits
 
 ROOT = Path(__file__).resolve().parents[2]
 CT = 'multipart/related; type="application/dicom"; boundary=test-boundary'
@@ -252,66 +250,17 @@ def test_the_receiver_roles_are_narrow(sam: dict[str, Any]) -> None:
     )
 
 
-@pytest.fixture
-def stow_calls(stack: InProcessStack, monkeypatch: pytest.MonkeyPatch) -> Recorder:
-    """Every AWS call of STOWs: through the API (what the receiver's code shares with it: key
-    lookup, InstanceWriter, the inline indexing), one whose instance cannot be made searchable
-    (withdrawn), and, when the streaming STOW exists, one large part as a multipart upload."""
-    recorder = Recorder(stack.deps.settings)
-    stack.deps.clients.instrument(recorder.attach)
-    study = dataset().StudyInstanceUID
-    body = multipart_body([to_bytes(dataset(study=study)) for _ in range(2)])
-    assert stack.post("/studies", data=body, headers={"Content-Type": CT}).status_code == 200
-    # a replaced instance: the same SOP again
-    again = to_bytes(dataset(study=study, sop="1.2.3.4.5.6.7"))
-    for _ in range(2):
-        r = stack.post(
-            f"/studies/{study}", data=multipart_body([again]), headers={"Content-Type": CT}
-        )
-        assert r.status_code == 200
-    indexer = stack.deps.indexer
-    with monkeypatch.context() as m:  # its index entries never show: withdrawn
-        m.setattr(indexer, "wait_searchable", lambda records: [r.ref for r in records])
-        r = stack.post(
-            "/studies", data=multipart_body([to_bytes(dataset())]), headers={"Content-Type": CT}
-        )
-        assert r.status_code == 409, r.text
-    streaming = getattr(stack.deps, "stream_stow", None)
-    if streaming is not None:
-        big = to_bytes(dataset(study=study, rows=2100, columns=2048))  # over one whole part
-        body = multipart_body([big])
-        streaming.store_stream(
-            "t1", CT, (body[i : i + 65536] for i in range(0, len(body), 65536)), study, "http://x"
-        )
-    return recorder
-
-
-def test_every_call_of_a_stow_is_allowed_to_the_receivers_task_role(
-    stow_calls: Recorder, sam: dict[str, Any]
-) -> None:
-    assert not stow_calls.unknown, stow_calls.unknown
-    grants = allowed(sam, "ReceiverTaskRole")
-    denied = sorted(
-        (action, resource)
-        for _, action, resource in stow_calls.calls
-        if not permits(grants, action, resource)
-    )
-    assert denied == []
-    actions = {a for _, a, _ in stow_calls.calls}
-    # the scenario reached the withdrawal and the inline indexing
-    assert {"s3:DeleteObjectVersion", "s3:GetObject", "dynamodb:Query"} <= actions
-
-
 def test_the_task_role_grants_only_what_stow_needs(sam: dict[str, Any]) -> None:
-    """Against the API's role: no import/ or rejected/ root, no BatchGet, no uploads listing."""
-    grants = allowed(sam, "ReceiverTaskRole")
-    assert not permits(grants, "s3:PutObject", f"objects:{schema.IMPORT_ROOT}")
-    assert not permits(grants, "s3:GetObject", f"objects:{schema.REJECTED_ROOT}")
-    assert permits(grants, "s3:AbortMultipartUpload", f"objects:{schema.DICOM_ROOT}")
-    assert permits(grants, "dynamodb:GetItem", "TenantsTable")
-    assert permits(grants, "dynamodb:UpdateItem", "TenantsTable")  # the rate limiter
-    assert not permits(grants, "dynamodb:PutItem", "TenantsTable")
-    assert not permits(grants, "dynamodb:BatchGetItem", "CatalogTable")
+    """Against the API's role: no import/ or rejected/ root, no BatchGet, no uploads listing.
+    (That it is granted exactly what a STOW calls: tests/infra/test_permissions.py.)"""
+    role = "ReceiverTaskRole"
+    assert not permits(sam, role, "s3:PutObject", f"objects:{schema.IMPORT_ROOT}")
+    assert not permits(sam, role, "s3:GetObject", f"objects:{schema.REJECTED_ROOT}")
+    assert permits(sam, role, "s3:AbortMultipartUpload", f"objects:{schema.DICOM_ROOT}")
+    assert permits(sam, role, "dynamodb:GetItem", "TenantsTable")
+    assert permits(sam, role, "dynamodb:UpdateItem", "TenantsTable")  # the rate limiter
+    assert not permits(sam, role, "dynamodb:PutItem", "TenantsTable")
+    assert not permits(sam, role, "dynamodb:BatchGetItem", "CatalogTable")
 
 
 # --- receiver.zip ----------------------------------------------------------------------------

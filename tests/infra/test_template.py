@@ -16,7 +16,7 @@ import pytest
 
 from chalicelib.config import RESOURCE_ENV, Settings
 from chalicelib.routes.placement import PIXEL_DISTRIBUTIONS, PIXEL_MODULES
-from chalicelib.routes.table import serves_pixels
+from chalicelib.routes.table import serves_pixels, writes_catalog
 from chalicelib.storage import schema
 from infra import build, template
 
@@ -113,6 +113,7 @@ def test_functions_get_every_resource_the_code_reads_from_the_environment(
         template.API_FUNCTION,
         template.INDEX_FUNCTION,
         template.PIXEL_FUNCTION,
+        template.STORE_FUNCTION,
     }
     expected = {
         RESOURCE_ENV["bucket"]: {"Ref": "DicomBucket"},
@@ -143,6 +144,7 @@ def test_each_function_has_its_own_least_privilege_role(sam: dict[str, Any]) -> 
         template.API_FUNCTION: "ApiHandlerRole",
         template.INDEX_FUNCTION: "IndexerRole",
         template.PIXEL_FUNCTION: "PixelHandlerRole",
+        template.STORE_FUNCTION: "StoreHandlerRole",
     }
     for function, role in roles.items():
         assert props(sam, function)["Role"] == {"Fn::GetAtt": [role, "Arn"]}
@@ -239,13 +241,18 @@ def test_every_runtime_dependency_is_packaged_and_pixel_libraries_only_in_the_la
     assert layer_tops >= PIXEL_MODULES
 
 
-def test_pixel_routes_go_to_the_pixel_function_and_the_rest_to_the_api(
+def test_pixel_and_store_routes_go_to_their_functions_and_the_rest_to_the_api(
     sam: dict[str, Any],
 ) -> None:
-    """Every route that may decode pixel data reaches the function with the layer; every other
-    route reaches the lean API function. The pixel function is the API's with its own name,
-    role, memory and the layer."""
-    targets: dict[str, set[str]] = {template.API_FUNCTION: set(), template.PIXEL_FUNCTION: set()}
+    """Every route that may decode pixel data reaches the function with the layer; every route
+    that writes the catalog (STOW, DELETE) reaches the store function; every other route
+    reaches the lean API function. Both are the API's code with their own name and role; the
+    pixel function has more memory and the layer."""
+    targets: dict[str, set[str]] = {
+        template.API_FUNCTION: set(),
+        template.PIXEL_FUNCTION: set(),
+        template.STORE_FUNCTION: set(),
+    }
     paths = props(sam, "RestAPI")["DefinitionBody"]["paths"]
     for path, methods in paths.items():
         for method, operation in methods.items():
@@ -256,6 +263,7 @@ def test_pixel_routes_go_to_the_pixel_function_and_the_rest_to_the_api(
             (function,) = [f for f in targets if "${" + f + ".Arn}" in uri]
             targets[function].add(f"{method.upper()} {path}")
             assert (function == template.PIXEL_FUNCTION) == serves_pixels(path, method), path
+            assert (function == template.STORE_FUNCTION) == writes_catalog(path, method), path
     assert (
         "GET /studies/{study}/series/{series}/instances/{instance}/rendered"
         in targets[template.PIXEL_FUNCTION]
@@ -263,6 +271,9 @@ def test_pixel_routes_go_to_the_pixel_function_and_the_rest_to_the_api(
     assert "GET /studies" in targets[template.API_FUNCTION]
     # study, series, instance, frames; rendered and thumbnail at 4 levels; WADO-URI
     assert len(targets[template.PIXEL_FUNCTION]) == 13
+    # STOW at two levels, DELETE at three
+    assert len(targets[template.STORE_FUNCTION]) == 5
+    assert "POST /studies" in targets[template.STORE_FUNCTION]
     api, pixel = props(sam, template.API_FUNCTION), props(sam, template.PIXEL_FUNCTION)
     assert pixel["Layers"] == [{"Ref": template.PIXEL_LAYER}]
     assert "Layers" not in api and "Layers" not in props(sam, template.INDEX_FUNCTION)
@@ -271,9 +282,15 @@ def test_pixel_routes_go_to_the_pixel_function_and_the_rest_to_the_api(
     assert {k: pixel[k] for k in same} == same
     layer = props(sam, template.PIXEL_LAYER)
     assert layer["ContentUri"] == f"./{template.PIXEL_LAYER_ZIP}"
-    permission = props(sam, "PixelHandlerInvokePermission")
-    assert permission["FunctionName"] == {"Ref": template.PIXEL_FUNCTION}
-    assert permission["Principal"] == "apigateway.amazonaws.com"
+    store = props(sam, template.STORE_FUNCTION)
+    assert {k: store[k] for k in same if k != "MemorySize"} == {
+        k: v for k, v in same.items() if k != "MemorySize"
+    }
+    assert "Layers" not in store
+    for function in (template.PIXEL_FUNCTION, template.STORE_FUNCTION):
+        permission = props(sam, f"{function}InvokePermission")
+        assert permission["FunctionName"] == {"Ref": function}
+        assert permission["Principal"] == "apigateway.amazonaws.com"
     role_statements = [
         [s for p in props(sam, r)["Policies"] for s in p["PolicyDocument"]["Statement"]]
         for r in ("ApiHandlerRole", "PixelHandlerRole")
