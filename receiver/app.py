@@ -36,7 +36,7 @@ from chalicelib.routes.deps import Deps
 from chalicelib.routes.front import is_stow, public_root
 from chalicelib.routes.wire import (
     CORS_EXPOSE_HEADERS,
-    PRIVATE,
+    NO_STORE,
     as_error,
     error_bytes,
     error_headers,
@@ -223,7 +223,7 @@ class Receiver:
     @staticmethod
     async def _answer(send: Send, answer: Body) -> None:
         data = b"".join(p.content for p in answer.parts if isinstance(p.content, bytes))
-        headers: dict[str, Any] = {"Content-Type": answer.media_type, **CORS, **PRIVATE}
+        headers: dict[str, Any] = {"Content-Type": answer.media_type, **CORS, **NO_STORE}
         headers.update(answer.headers)
         await _send(send, answer.status, headers, data)
 

@@ -19,14 +19,13 @@ from chalicelib.routes.wire import (
     CORS_EXPOSE_HEADERS,
     CORS_MAX_AGE,
     NO_STORE,
-    PRIVATE,
     as_error,
     error_body,
     error_bytes,
     error_headers,
 )
 
-__all__ = ["CHALLENGES", "NO_STORE", "PRIVATE", "error_body"]  # what other modules import here
+__all__ = ["CHALLENGES", "NO_STORE", "error_body"]  # what other modules import here
 
 PRINCIPAL = "dicomweb.principal"
 

@@ -8,8 +8,8 @@ API Gateway base64-encodes the body (``Settings.max_binary_response``, about 4.4
 answer carries the CORS headers; the answer's own (ETag, Warning, Location) are added as given.
 
 Every answer carries ``X-Content-Type-Options: nosniff`` and a ``Cache-Control``: answers with
-patient data ``private, no-cache`` (no shared cache stores them; a browser revalidates before
-reuse), a 303 ``no-store`` (its Location is a signed URL), the answers to the public routes
+patient data and a 303 (its Location is a signed URL) ``no-store``: no cache keeps them, not
+even the browser's own (issue 23); the answers to the public routes
 (scope None in the route table: the authentication middleware sets no principal for them, so
 the call has none), ``/openapi.json`` and ``/health``, ``public, max-age=300``. Errors are
 ``no-store`` (``routes/http.py``).
@@ -25,7 +25,7 @@ from chalice.app import Response
 from chalicelib.dicomweb.multipart import Part, new_boundary, write_multipart
 from chalicelib.routes.http import CORS_HEADERS
 from chalicelib.routes.route import Call
-from chalicelib.routes.wire import NO_STORE, PRIVATE
+from chalicelib.routes.wire import NO_STORE
 from chalicelib.services.answers import Answer, Body, Empty, Redirect
 from chalicelib.services.spill import Spill, multipart_type
 
@@ -37,7 +37,7 @@ PUBLIC_CACHE = {"Cache-Control": "public, max-age=300", "X-Content-Type-Options"
 
 def _edge_headers(call: Call) -> dict[str, Any]:
     """The headers every answer to ``call`` carries: CORS, and how it may be cached."""
-    return {**CORS_HEADERS, **(PUBLIC_CACHE if call.principal is None else PRIVATE)}
+    return {**CORS_HEADERS, **(PUBLIC_CACHE if call.principal is None else NO_STORE)}
 
 
 def _framing(body: Body, boundary: str) -> int:

@@ -17,16 +17,10 @@ CORS_ALLOW_HEADERS = ["Authorization", "apikey", "x-api-key", "Content-Type", "A
 CORS_EXPOSE_HEADERS = ["Warning", "Content-Type", "Content-Length", "ETag", "Location"]
 CORS_MAX_AGE = 600
 
-#: On every answer with patient data, every error and every 303 (its Location is a signed URL):
-#: no cache keeps it, and no browser sniffs a JSON error that echoes input as HTML.
+#: On every answer to a key (patient data), every error and every 303 (its Location is a signed
+#: URL): no cache keeps it, not even the browser's own on disk, and no browser sniffs a JSON
+#: error that echoes input as HTML.
 NO_STORE: dict[str, Any] = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
-#: Answers with patient data: no shared cache (proxy, CDN) may store them, and a browser must
-#: revalidate before reusing what it kept. Not ``no-store``: a viewer (OHIF in Chromium) then
-#: re-fetches and aborts its own frame requests as it moves between views.
-PRIVATE: dict[str, Any] = {
-    "Cache-Control": "private, no-cache",
-    "X-Content-Type-Options": "nosniff",
-}
 
 #: Every 401 names both schemes a key may travel in (RFC 9110 11.6.1), one challenge a line:
 #: clients that send credentials only when challenged (curl --anyauth, some PACS) need one.

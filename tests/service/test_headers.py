@@ -1,7 +1,6 @@
-"""Caching and sniffing headers over HTTP: every answer with patient data is ``Cache-Control:
-private, no-cache`` (no shared cache stores it), every error and every 303 (its Location is a
-signed URL) ``no-store``, all with ``nosniff``; only the public ``/openapi.json`` and
-``/health`` may be cached, briefly (routes/respond.py, http.py)."""
+"""Caching and sniffing headers over HTTP: every answer with patient data, every error and
+every 303 (its Location is a signed URL) is ``Cache-Control: no-store``, all with ``nosniff``;
+only the public routes' answers may be cached, briefly (routes/respond.py, http.py)."""
 
 from __future__ import annotations
 
@@ -16,9 +15,9 @@ from tests.factories import dataset, to_bytes
 
 
 def no_store(r: requests.Response) -> bool:
-    """Kept from shared caches: ``no-store`` (errors, 303s) or ``private, no-cache``."""
+    """Kept from every cache, the browser's own included."""
     return (
-        r.headers.get("Cache-Control") in ("no-store", "private, no-cache")
+        r.headers.get("Cache-Control") == "no-store"
         and r.headers.get("X-Content-Type-Options") == "nosniff"
     )
 

@@ -139,7 +139,7 @@ def test_empty_and_redirect_answers(store: S3ObjectStore) -> None:
     assert moved.headers["Access-Control-Allow-Origin"] == "*"
 
 
-# --- caching: private on answers with a principal, no-store on 303s and errors ------------------
+# --- caching: no-store on every answer with a principal, 303s and errors ------------------
 
 
 def keyed_call() -> Call:
@@ -152,8 +152,8 @@ def keyed_call() -> Call:
 @pytest.mark.parametrize(
     ("answer", "cache"),
     [
-        (json_body([1]), "private, no-cache"),
-        (Empty(204, {"ETag": '"e"'}), "private, no-cache"),
+        (json_body([1]), "no-store"),
+        (Empty(204, {"ETag": '"e"'}), "no-store"),
         (Redirect("https://signed.example/x"), "no-store"),
     ],
 )
