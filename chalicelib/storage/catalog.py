@@ -29,11 +29,13 @@ from chalicelib.storage.catalog_items import (
     MODALITIES,
     CatalogItems,
     indexed_values,
+    listing_update,
     value_signature,
 )
 from chalicelib.storage.catalog_reads import (
     CatalogReads,
     instance_key,
+    series_key,
     study_key,
 )
 from chalicelib.storage.catalog_removal import CatalogRemoval
@@ -62,8 +64,12 @@ class DynamoCatalog:
         self._removal = CatalogRemoval(self._table, self._items, self.reads, clock)
 
     def holds(self, ref: InstanceRef, etag: str, version_id: str | None) -> bool:
+        """The catalog holds this version of the object, keyed as this code keys it (an item
+        indexed before the listing keys is not held: reconciling it re-keys it)."""
         item = self._table.get(instance_key(ref), consistent=True)
         if item is None or item.get("etag") != etag:
+            return False
+        if item.get("kv") != keys.LIST_KEYS_VERSION:
             return False
         return version_id is None or item.get("version_id") == version_id
 
@@ -172,6 +178,8 @@ class DynamoCatalog:
                 except ClientError as exc:  # replaced meanwhile: that write's event follows
                     if not aws_errors.is_condition_failed(exc):
                         raise
+            if current.get("kv") != keys.LIST_KEYS_VERSION:
+                self._rekey(rec)
             return "unchanged"
         ops, sks = self._value_entries(rec)
         self._table.transact(
@@ -183,6 +191,28 @@ class DynamoCatalog:
             ]
         )
         return "replaced"
+
+    def _rekey(self, rec: InstanceRecord) -> None:
+        """Write the listing keys on an instance item (and its series item) indexed before
+        them: the backfill ``cli reindex`` runs (issue 24). Conditional on the instance being
+        the one read (a re-store meanwhile writes its own keys), and on the series existing
+        without the keys (its other instances find it re-keyed: no write to its indexes)."""
+        stale = "attribute_exists(pk) AND (attribute_not_exists(kv) OR kv <> :kv)"
+        for key, level, condition, values in (
+            (instance_key(rec.ref), keys.INSTANCE_LEVEL, "etag = :e", {":e": av(rec.object.etag)}),
+            (series_key(rec.ref), keys.SERIES_LEVEL, stale, {}),
+        ):
+            sets, removes, listed = listing_update(rec, level)
+            try:
+                self._table.update(
+                    key,
+                    f"SET {sets}" + (f" REMOVE {removes}" if removes else ""),
+                    ConditionExpression=condition,
+                    ExpressionAttributeValues=listed | values,
+                )
+            except ClientError as exc:
+                if not aws_errors.is_condition_failed(exc):
+                    raise
 
     def _create_series(self, rec: InstanceRecord) -> str:
         items = self._items

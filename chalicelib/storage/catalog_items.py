@@ -14,6 +14,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from chalicelib.dicomweb.dicomjson import first_value
 from chalicelib.dicomweb.matching import name_words, normalize_name
 from chalicelib.dicomweb.resources import StudyRef
 from chalicelib.services.ports import InstanceRecord
@@ -40,6 +41,48 @@ def indexed_values(rec: InstanceRecord) -> list[tuple[str, str]]:
 
 def value_signature(rec: InstanceRecord) -> str:
     return hashlib.sha256(json.dumps(indexed_values(rec)).encode()).hexdigest()[:16]
+
+
+def series_date(rec: InstanceRecord) -> str:
+    """The date a series is listed by (14 digits): its SeriesDate and SeriesTime, or its
+    study's when it has no SeriesDate."""
+    date = str(first_value(rec.series_attrs, "SeriesDate") or "")
+    if date.strip():
+        return keys.sort_date(date, str(first_value(rec.series_attrs, "SeriesTime") or ""))
+    return keys.sort_date(rec.study_date, rec.study_time)
+
+
+def listing_keys(rec: InstanceRecord, level: str) -> dict[str, Any]:
+    """The by_list and by_attr keys of the record's series (``keys.SERIES_LEVEL``) or instance
+    item, and the keys' version; by_attr only when the value (Modality, SOPClassUID) is there."""
+    ref = rec.ref
+    date = series_date(rec)
+    if level == keys.SERIES_LEVEL:
+        sort_key = keys.series_list_sk(date, ref.study, ref.series)
+        shard, keyword, value = keys.list_shard(ref.series), "Modality", rec.modality
+    else:
+        sort_key = keys.instance_list_sk(date, ref.study, ref.series, ref.sop)
+        shard, keyword = keys.list_shard(ref.sop), "SOPClassUID"
+        value = str(first_value(rec.instance_attrs, "SOPClassUID") or "")
+    out: dict[str, Any] = {
+        "lst_pk": keys.list_pk(ref.tenant, level, shard),
+        "lst_sk": sort_key,
+        "kv": keys.LIST_KEYS_VERSION,
+    }
+    if value:
+        out["atr_pk"] = keys.attr_pk(ref.tenant, level, keyword, value, shard)
+        out["atr_sk"] = sort_key
+    return out
+
+
+def listing_update(rec: InstanceRecord, level: str) -> tuple[str, str, dict[str, Any]]:
+    """What an UpdateExpression writing ``listing_keys`` SETs and REMOVEs, and its values: a
+    by_attr key the item no longer has a value for is removed (an index key cannot be
+    empty)."""
+    wanted = listing_keys(rec, level)
+    sets = ", ".join(f"{name} = :{name}" for name in wanted)
+    removes = "" if "atr_pk" in wanted else "atr_pk, atr_sk"
+    return sets, removes, {f":{name}": av(value) for name, value in wanted.items()}
 
 
 def _compact(attrs: dict[str, Any]) -> str:
@@ -73,6 +116,7 @@ class CatalogItems:
                     "frames": rec.frames,
                     "frames_enc": rec.frames_encapsulated if rec.frames is not None else None,
                     "px_off": rec.pixel_offset,
+                    **listing_keys(rec, keys.INSTANCE_LEVEL),
                 }
             ),
         }
@@ -97,10 +141,14 @@ class CatalogItems:
     )
 
     def series_update(self, rec: InstanceRecord, *, count: int) -> TransactItem:
-        """The series' attributes, a new metadata version, and ``count`` more instances;
-        fails when the series does not exist."""
-        values = self._series_values(rec) | {":one": av(1)}
-        expr = self._SERIES_SET + " ADD meta_v :one"
+        """The series' attributes and listing keys, a new metadata version, and ``count`` more
+        instances; fails when the series does not exist."""
+        sets, removes, listed = listing_update(rec, keys.SERIES_LEVEL)
+        values = self._series_values(rec) | listed | {":one": av(1)}
+        expr = f"{self._SERIES_SET}, {sets}"
+        if removes:
+            expr += f" REMOVE {removes}"
+        expr += " ADD meta_v :one"
         if count:
             expr += ", n_instances :n"
             values[":n"] = av(count)
@@ -124,6 +172,7 @@ class CatalogItems:
                 "sk": keys.series_sk(rec.ref.series),
                 "n_instances": 1,
                 "meta_v": 1,
+                **listing_keys(rec, keys.SERIES_LEVEL),
             }
         )
         return {

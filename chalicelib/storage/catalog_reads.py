@@ -20,99 +20,45 @@ state its clean-up is in.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
-from typing import Any
+from collections.abc import Iterator, Sequence
 
 from chalicelib.dicomweb.resources import InstanceRef, SeriesRef, StudyRef
 from chalicelib.services.ports import InstanceEntry, SeriesEntry, StudyEntry
 from chalicelib.storage import keys
 from chalicelib.storage.aws_errors import raises_storage_errors
-from chalicelib.storage.dynamo import (
-    DynamoTable,
-    Item,
-    Key,
+from chalicelib.storage.catalog_entries import (
+    GONE_AT,
+    LEFT,
+    batch_get_consistent,
+    hidden_by,
+    instance_entry,
+    instance_key,
+    is_tombstone,
+    series_entry,
+    series_key,
+    series_of_item,
+    study_entry,
+    study_key,
+    tombstone_key,
 )
+from chalicelib.storage.catalog_resume import ResumableReads
+from chalicelib.storage.dynamo import DynamoTable
 
-#: a series' tombstone: when its DELETE happened, and how many instance items it left
-GONE_AT = "gone_at"
-LEFT = "n_left"
-
-
-def study_key(ref: StudyRef | SeriesRef | InstanceRef) -> Key:
-    return keys.study_pk(ref), keys.STUDY_SK
-
-
-def series_key(ref: SeriesRef | InstanceRef) -> Key:
-    return keys.study_pk(ref), keys.series_sk(ref.series)
-
-
-def instance_key(ref: InstanceRef) -> Key:
-    return keys.study_pk(ref), keys.instance_sk(ref.series, ref.sop)
-
-
-def tombstone_key(ref: SeriesRef | InstanceRef) -> Key:
-    """The tombstone of a deleted series: first in the range of its instance items."""
-    return keys.study_pk(ref), keys.series_instances_prefix(ref.series)
-
-
-def is_tombstone(item: Item) -> bool:
-    return GONE_AT in item
-
-
-def _time(value: Any) -> datetime:
-    return datetime.fromisoformat(str(value))
-
-
-def hidden_by(item: Item, tombstone: Item | None) -> bool:
-    """An instance item left behind by a DELETE of its series or study: indexed at or before
-    the tombstone's time (an item without that time predates tombstones: hidden too)."""
-    if tombstone is None:
-        return False
-    indexed = item.get("indexed_at")
-    return indexed is None or _time(indexed) <= _time(tombstone[GONE_AT])
-
-
-def batch_get_consistent(table: DynamoTable, wanted: Iterable[Key]) -> list[Item]:
-    """BatchGetItem with ConsistentRead: the items found, in input order."""
-    return table.batch_get(wanted, consistent=True)
-
-
-def study_entry(item: Item) -> StudyEntry:
-    return StudyEntry(
-        ref=keys.study_of(item["pk"]),
-        attrs=json.loads(item.get("dicom", "{}")),
-        series_count=int(item.get("n_series", 0)),
-        instance_count=int(item.get("n_instances", 0)),
-        modalities=tuple(sorted(item.get("modalities", set()))),
-    )
-
-
-def series_entry(item: Item) -> SeriesEntry:
-    return SeriesEntry(
-        ref=keys.series_of(item["pk"], item["sk"]),
-        attrs=json.loads(item.get("dicom", "{}")),
-        instance_count=int(item.get("n_instances", 0)),
-        meta_version=int(item.get("meta_v", 0)),
-    )
-
-
-def instance_entry(item: Item) -> InstanceEntry:
-    return InstanceEntry(
-        ref=keys.instance_of(item["pk"], item["sk"]),
-        attrs=json.loads(item.get("dicom", "{}")),
-        transfer_syntax=str(item.get("ts", "")),
-        size=int(item.get("size", 0)),
-        etag=str(item.get("etag", "")),
-        frames=bytes(item["frames"]) if "frames" in item else None,
-        frames_encapsulated=bool(item.get("frames_enc", False)),
-        pixel_offset=int(item["px_off"]) if "px_off" in item else None,
-    )
+#: Named here for the catalog's other modules (``catalog.py``, ``catalog_removal.py``).
+__all__ = [
+    "GONE_AT",
+    "LEFT",
+    "CatalogReads",
+    "hidden_by",
+    "instance_key",
+    "series_key",
+    "study_key",
+    "tombstone_key",
+]
 
 
 @raises_storage_errors
-class CatalogReads:
+class CatalogReads(ResumableReads):
     """Implements ``services.ports.CatalogReader`` on the catalog table."""
 
     def __init__(self, table: DynamoTable) -> None:
@@ -132,13 +78,10 @@ class CatalogReads:
         exact: bool,
         page_size: int | None = None,
     ) -> Iterator[tuple[str, StudyRef]]:
-        for entry in self._table.index(
-            "by_value",
-            keys.value_pk(tenant, keyword),
-            begins_with=keys.value_index_prefix(value, exact) if value or exact else None,
-            page_size=page_size,
+        for _, found, ref in self.valued_studies(
+            tenant, keyword, value, exact=exact, page_size=page_size
         ):
-            yield keys.value_of_index_sk(entry["val_sk"]), keys.study_of(entry["pk"])
+            yield found, ref
 
     def studies_by_date(
         self,
@@ -147,21 +90,15 @@ class CatalogReads:
         high: str | None = None,
         page_size: int | None = None,
     ) -> Iterator[StudyRef]:
-        for entry in self._table.index(
-            "by_date",
-            keys.date_pk(tenant, "STUDY"),
-            between=keys.date_sk_range(low, high) if (low or high) else None,
-            forward=False,
-            page_size=page_size,
-        ):
-            yield keys.study_of(entry["pk"])
+        for _, ref in self.dated_studies(tenant, low, high, page_size=page_size):
+            yield ref
 
     # --- series -----------------------------------------------------------------------------
 
     def iter_series(self, ref: StudyRef, consistent: bool = True) -> Iterator[SeriesEntry]:
         """Always read consistently (``consistent`` is kept for the port's signature)."""
-        for item in self._table.partition(keys.study_pk(ref), keys.SERIES_SK_PREFIX, True):
-            yield series_entry(item)
+        for _, entry in self.series_in_study(ref):
+            yield entry
 
     def get_series(self, ref: SeriesRef) -> SeriesEntry | None:
         item = self._table.get(series_key(ref), consistent=True)
@@ -184,20 +121,8 @@ class CatalogReads:
     def iter_instances(self, ref: StudyRef | SeriesRef) -> Iterator[InstanceEntry]:
         """Without what a DELETE of their series or study left behind: each series' tombstone
         comes first in the Query, before the instance items it hides."""
-        prefix = (
-            keys.series_instances_prefix(ref.series)
-            if isinstance(ref, SeriesRef)
-            else keys.INSTANCE_SK_PREFIX
-        )
-        tombstone: Item | None = None
-        for item in self._table.partition(keys.study_pk(ref), prefix, consistent=True):
-            if is_tombstone(item):
-                tombstone = item
-                continue
-            if tombstone is not None and not item["sk"].startswith(tombstone["sk"]):
-                tombstone = None  # past that series
-            if not hidden_by(item, tombstone):
-                yield instance_entry(item)
+        for _, entry in self.instances_in(ref):
+            yield entry
 
     def get_instance(self, ref: InstanceRef) -> InstanceEntry | None:
         """The instance item as the catalog holds it (tombstones are not read here: the
@@ -215,7 +140,7 @@ class CatalogReads:
             instance_entry(i)
             for i in found
             if not is_tombstone(i)
-            and not hidden_by(i, tombstones.get(keys.series_instances_prefix(_series_of(i))))
+            and not hidden_by(i, tombstones.get(keys.series_instances_prefix(series_of_item(i))))
         ]
 
     def find_instances(self, tenant: str, uid: str) -> list[InstanceRef]:
@@ -225,7 +150,3 @@ class CatalogReads:
                 "by_uid", keys.uid_pk(tenant, uid), begins_with=keys.INSTANCE_UID_SK_PREFIX
             )
         ]
-
-
-def _series_of(item: Item) -> str:
-    return keys.instance_of(item["pk"], item["sk"]).series

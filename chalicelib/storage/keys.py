@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -236,6 +238,58 @@ def value_of_index_sk(sk: str) -> str:
     """The value a by_value sort key (``{escaped value}#{study}``) holds."""
     escaped, _, _study = sk.rpartition("#")
     return unescape_value(escaped)
+
+
+# --- a tenant's series and instances, newest first (GSIs by_list and by_attr) ------------------
+
+SERIES_LEVEL = "SERIES"
+INSTANCE_LEVEL = "INSTANCE"
+#: Write shards of each listing partition: a tenant's instances spread over this many partition
+#: keys (a DynamoDB partition key takes ~1,000 writes/s), merged on read newest first.
+LIST_SHARDS = 4
+#: The version of the listing keys an item carries (``kv``); an item without the current one
+#: is re-keyed when it is next reconciled (``cli reindex`` backfills them all).
+LIST_KEYS_VERSION = 1
+
+
+def list_shard(uid: str) -> int:
+    """Which write shard a series (by its UID) or an instance (by its SOP Instance UID) is in."""
+    return zlib.crc32(uid.encode("utf-8")) % LIST_SHARDS
+
+
+def list_pk(tenant: str, level: str, shard: int) -> str:
+    """A listing partition: every series (or instance) of a tenant in one write shard."""
+    return f"{tenant}#{level}#{shard}"
+
+
+def attr_pk(tenant: str, level: str, keyword: str, value: str, shard: int) -> str:
+    """An attribute partition: a tenant's series of one Modality, or instances of one
+    SOPClassUID, in one write shard."""
+    return f"{tenant}#{level}#{keyword}#{escape_value(value)}#{shard}"
+
+
+def _tie(digits: int, *uids: str) -> str:
+    return hashlib.sha256("#".join(uids).encode("utf-8")).hexdigest()[:digits]
+
+
+def series_list_sk(date: str, study: str, series: str) -> str:
+    """The listings' sort key of a series: its date (14 digits) first, so it is read newest
+    first backwards, then 12 hex digits of a hash of its UIDs: keys short (an index entry is
+    read for every result, and for every result an offset skips) and, in practice, unique (two
+    series of the same second collide with odds of 2^-48)."""
+    return f"{date}#{_tie(12, study, series)}"
+
+
+def instance_list_sk(date: str, study: str, series: str, sop: str) -> str:
+    """An instance's: its series' date and tie (so a series' instances sort together), then 16
+    hex digits of its SOP Instance UID (a collision in a 100,000-instance series: ~3 x 10^-10)."""
+    return f"{series_list_sk(date, study, series)}#{_tie(16, sop)}"
+
+
+def list_sk_range(low: str | None, high: str | None) -> tuple[str, str]:
+    """The listing sort keys between which the series of a date range (DA, either end open)
+    lie: as ``date_sk_range``."""
+    return date_sk_range(low, high)
 
 
 # --- presigned uploads ------------------------------------------------------------------------

@@ -16,6 +16,12 @@ the table with the requests each costs):
   ModalitiesInStudy: index by_value, val_pk={t}#STUDY#{Keyword}, val_sk={value}#{study};
   exact (begins_with value#), prefix (begins_with prefix) and bounded substring walks; one
   small entry item per value in the study's partition (sk=V#{Keyword}#{value})
+- a tenant's series, or instances, newest first, and SeriesDate ranges: index by_list,
+  lst_pk={t}#SERIES#{k} / {t}#INSTANCE#{k}, lst_sk={series date}{time}#{hash}[#{hash}], on
+  the series and instance items themselves; k is one of ``keys.LIST_SHARDS`` write shards (by
+  UID), read together and merged
+- series of one Modality, instances of one SOPClassUID, newest first: index by_attr,
+  atr_pk={t}#SERIES#Modality#{value}#{k} / {t}#INSTANCE#SOPClassUID#{value}#{k}, atr_sk=lst_sk
 
 Every index projects keys only: a query reads index entries, then BatchGetItem reads the items
 (items read = 2 x results), and no index is rewritten when a study's counts change.
@@ -57,6 +63,10 @@ CATALOG_INDEXES: Final = {
     "by_uid": ("uid_pk", "uid_sk"),
     "by_date": ("date_pk", "date_sk"),
     "by_value": ("val_pk", "val_sk"),
+    # issue 24: added to a deployed table one per stack update (CloudFormation creates at most
+    # one GSI an update); items written before them are re-keyed by ``cli reindex``
+    "by_list": ("lst_pk", "lst_sk"),
+    "by_attr": ("atr_pk", "atr_sk"),
 }
 
 

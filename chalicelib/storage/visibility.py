@@ -8,9 +8,10 @@ index for each entry — every distinct entry once per call, up to ``READERS`` q
 one Query of one exact key each, read units about 0.5 each — and asks again for those still
 missing until they all answer or the time is up.
 
-Entries of an instance: its own (by_uid: SOP Instance UID), its series' (by_uid: Series
-Instance UID), its study's (by_date) and the study's value entries (by_value: PatientID,
-AccessionNumber, StudyDescription, PatientName and its words, the study's modality).
+Entries of an instance: its own (by_uid: SOP Instance UID; by_list; by_attr: SOPClassUID), its
+series' (by_uid: Series Instance UID; by_list; by_attr: Modality), its study's (by_date) and the
+study's value entries (by_value: PatientID, AccessionNumber, StudyDescription, PatientName and
+its words, the study's modality).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from chalicelib.dicomweb.resources import InstanceRef
 from chalicelib.services.ports import InstanceRecord
 from chalicelib.storage import aws_errors, keys
 from chalicelib.storage.aws_errors import raises_storage_errors
-from chalicelib.storage.catalog_items import MODALITIES, indexed_values
+from chalicelib.storage.catalog_items import MODALITIES, indexed_values, listing_keys
 from chalicelib.storage.dynamo import av
 from chalicelib.storage.schema import CATALOG_INDEXES
 
@@ -54,6 +55,11 @@ def index_entries(rec: InstanceRecord) -> list[Entry]:
         ("by_value", keys.value_pk(ref.tenant, k), keys.value_index_sk(v, ref.study))
         for k, v in values
     ]
+    for level in (keys.SERIES_LEVEL, keys.INSTANCE_LEVEL):
+        listed = listing_keys(rec, level)
+        entries.append(("by_list", listed["lst_pk"], listed["lst_sk"]))
+        if "atr_pk" in listed:
+            entries.append(("by_attr", listed["atr_pk"], listed["atr_sk"]))
     return entries
 
 
