@@ -70,6 +70,9 @@ class Settings:
     download_base_url: str = ""
     download_key_id: str = ""
     download_private_key: str = field(default="", repr=False)
+    #: The endpoint presigned S3 URLs name instead of the S3 client's own (the local stack's
+    #: gate that checks their signatures, as S3 does). Unset, as in AWS: S3's own endpoint.
+    s3_presign_endpoint: str = ""
     #: The DICOMweb root URLs in answers start with (a custom domain; the URL ``make serve``
     #: prints). Unset: the root the front names with the origin secret, else the Host.
     public_root: str = ""
@@ -111,6 +114,7 @@ class Settings:
             download_base_url=e.get("DOWNLOAD_BASE_URL", d.download_base_url),
             download_key_id=e.get("DOWNLOAD_KEY_ID", d.download_key_id),
             download_private_key=e.get("DOWNLOAD_PRIVATE_KEY", d.download_private_key),
+            s3_presign_endpoint=e.get("S3_PRESIGN_ENDPOINT_URL", d.s3_presign_endpoint),
             public_root=e.get("PUBLIC_ROOT", d.public_root),
             origin_secret=e.get("ORIGIN_SECRET", d.origin_secret),
             stow_max_request_bytes=int(e.get("STOW_MAX_REQUEST_BYTES", d.stow_max_request_bytes)),

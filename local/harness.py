@@ -1,6 +1,7 @@
 """An in-process stack for tests and benchmarks: the real app on moto's ``mock_aws``, behind
 the local front on a real HTTP port (uvicorn in a thread), with the indexer's poller driven
-by the caller and an AWS-call counter on the app's clients."""
+by the caller and an AWS-call counter on the app's clients. Presigned S3 URLs name the local S3
+gate (another port), which checks them as S3 does before moto sees them."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from local.front import Front, ThreadedAsgiServer
 from local.gateway import LARGE_UPLOAD_HINT, LocalGateway
 from local.indexer_poller import Poller
 from local.moto_patches import make_emulator_safe
+from local.s3_gate import serve_gate
 from receiver.app import Receiver
 
 
@@ -84,6 +86,24 @@ def use_local_downloads(module: ModuleType, gateway: LocalGateway, url: str) -> 
 
 
 @contextmanager
+def presigning_through_gate(module: ModuleType) -> Iterator[str]:
+    """Presigned S3 URLs point at a local S3 gate (its URL yielded) for the duration; API calls
+    still go to moto (here ``mock_aws``, which the gate's forwarded requests reach too)."""
+    deps = module.deps
+    gate = serve_gate(deps.clients.s3.meta.endpoint_url, deps.settings.region)
+    before = deps.settings.s3_presign_endpoint
+    deps.settings = dataclasses.replace(deps.settings, s3_presign_endpoint=gate.url)
+    previous = deps.clients.presign_at(gate.url)  # a deps.reset() reads it from the settings
+    try:
+        yield gate.url
+    finally:
+        deps.clients.presign_at(previous)
+        if deps.settings.s3_presign_endpoint == gate.url:
+            deps.settings = dataclasses.replace(deps.settings, s3_presign_endpoint=before)
+        gate.close()
+
+
+@contextmanager
 def in_process_stack(
     module: ModuleType, key: str, receiver: bool = True
 ) -> Iterator[InProcessStack]:
@@ -106,7 +126,8 @@ def in_process_stack(
     http = requests.Session()
     http.headers["apikey"] = key
     try:
-        yield InProcessStack(server.url, key, module, poller, counter, http)
+        with presigning_through_gate(module):
+            yield InProcessStack(server.url, key, module, poller, counter, http)
     finally:
         http.close()
         server.close()

@@ -46,11 +46,12 @@ def _keep_draining(proc: subprocess.Popen[str], output: list[str], keep: int = 2
 
 
 def spawn_stack(state_dir: Path, key: str, extra_env: dict[str, str] | None = None) -> Served:
-    port, moto_port = free_port(), free_port()
+    port, moto_port, gate_port = free_port(), free_port(), free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))},
         "PORT": str(port),
         "MOTO_PORT": str(moto_port),
+        "S3_GATE_PORT": str(gate_port),
         "STATE_DIR": str(state_dir),
         "DEMO_API_KEY": key,
         **(extra_env or {}),

@@ -1,6 +1,8 @@
 """``make serve``: the whole serverless stack on this machine.
 
-1. moto as a server on 127.0.0.1 (its own process): S3, DynamoDB, SQS;
+1. moto as a server on 127.0.0.1 (its own process): S3, DynamoDB, SQS; presigned S3 URLs name
+   the local S3 gate (``local/s3_gate.py``, its own port), which checks them as S3 does before
+   moto sees them, while every SDK call goes to moto directly;
 2. the resources, from the same definitions infra/ deploys;
 3. the indexer (its own process) polling the queue and calling the Lambda handler;
 4. objects kept in STATE_DIR put back through the normal event path;
@@ -57,9 +59,14 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
             time.sleep(0.1)
 
 
-def local_environment(moto_port: int, state_dir: Path) -> dict[str, str]:
-    """The environment the local processes share: boto3 reads AWS_ENDPOINT_URL itself."""
+def local_environment(
+    moto_port: int, state_dir: Path, gate_port: int | None = None
+) -> dict[str, str]:
+    """The environment the local processes share: boto3 reads AWS_ENDPOINT_URL itself; the
+    app's presigned S3 URLs name the S3 gate on ``gate_port`` (None: moto, unchecked)."""
+    gate = {"S3_PRESIGN_ENDPOINT_URL": f"http://127.0.0.1:{gate_port}"} if gate_port else {}
     return {
+        **gate,
         "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
         "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
         "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
@@ -94,6 +101,7 @@ class Stack:
         self.state_dir = state_dir
         self.children: list[subprocess.Popen[bytes]] = []
         self.server: Any = None
+        self.gate: Any = None
 
     def start_moto(self) -> int:
         wanted = int(os.environ.get("MOTO_PORT") or self.port + 1)
@@ -107,6 +115,10 @@ class Stack:
         wait_http(f"http://127.0.0.1:{moto_port}/moto-api/")
         return moto_port
 
+    def gate_port(self) -> int:
+        wanted = int(os.environ.get("S3_GATE_PORT") or self.port + 2)
+        return wanted if port_is_free(wanted) else free_port()
+
     def start_indexer(self) -> None:
         proc = subprocess.Popen([sys.executable, "-m", "local.indexer_poller"], cwd=ROOT)
         self.children.append(proc)
@@ -114,6 +126,8 @@ class Stack:
     def stop(self) -> None:
         if self.server is not None:
             self.server.should_exit = True
+        if self.gate is not None:
+            self.gate.close()
         for proc in reversed(self.children):  # the indexer first, moto last
             if proc.poll() is None:
                 proc.terminate()
@@ -126,7 +140,8 @@ class Stack:
         started = time.monotonic()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         moto_port = self.start_moto()
-        os.environ.update(local_environment(moto_port, self.state_dir))
+        gate_port = self.gate_port()
+        os.environ.update(local_environment(moto_port, self.state_dir, gate_port))
 
         import uvicorn
 
@@ -136,6 +151,7 @@ class Stack:
         from local.bootstrap import create_resources
         from local.front import Front, listening_socket
         from local.gateway import LARGE_UPLOAD_HINT, LocalGateway
+        from local.s3_gate import serve_gate
         from local.state import ObjectMirror
         from receiver.app import Receiver, uvicorn_config
 
@@ -159,11 +175,13 @@ class Stack:
                     "tenants_table": deps.settings.tenants_table,
                     "catalog_table": deps.settings.catalog_table,
                     "bucket": deps.settings.bucket,
+                    "presign_endpoint": deps.settings.s3_presign_endpoint,
                     "state_dir": str(self.state_dir),
                 }
             )
         )
         self.start_indexer()
+        self.gate = serve_gate(f"http://127.0.0.1:{moto_port}", deps.settings.region, gate_port)
         restored = ObjectMirror(self.state_dir, deps.clients.s3, deps.settings.bucket).restore()
 
         gateway = LocalGateway(
@@ -184,6 +202,7 @@ class Stack:
         listening = listening_socket(self.port)  # connections queue once the URL is printed
         print(f"DICOMweb root: {url}", flush=True)
         print(f"moto: http://127.0.0.1:{moto_port}  state: {self.state_dir}", flush=True)
+        print(f"S3 gate (presigned URLs): {self.gate.url}", flush=True)
         print(f"restored objects: {restored}", flush=True)
         print(f"ready in {time.monotonic() - started:.2f} s", flush=True)
         print(f"STOW receiver: {'on' if receiver else 'off'}", flush=True)

@@ -2,7 +2,9 @@
 
 Clients are created on first use, not at import: a client created before ``mock_aws()`` starts
 would not be mocked, and the QIDO path should not pay for an SQS client it never uses. Locally,
-``AWS_ENDPOINT_URL`` (read by boto3 itself) points every client at the moto server.
+``AWS_ENDPOINT_URL`` (read by boto3 itself) points every client at the moto server, and
+``Settings.s3_presign_endpoint`` points presigned S3 URLs, and only them, at the local gate that
+checks their signatures as S3 does (``local/s3_gate.py``). In AWS it is unset: S3's own endpoint.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from botocore.config import Config
 from chalicelib.config import Settings
 
 Hook = Callable[[Any], None]
+_PRESIGN_HOOK = "dicomweb-presign-endpoint"
 
 
 class AwsClients:
@@ -27,6 +30,7 @@ class AwsClients:
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._hooks: list[Hook] = []
+        self._presign_endpoint = settings.s3_presign_endpoint
         self._config = Config(
             region_name=settings.region,
             retries={"mode": "standard", "max_attempts": 4},
@@ -47,6 +51,8 @@ class AwsClients:
                 if service == "s3":  # presigned URLs signed with SigV4, expiring as asked
                     config = config.merge(Config(signature_version="s3v4"))
                 created = session.client(service, config=config)
+                if service == "s3" and self._presign_endpoint:
+                    self._watch_presigning(created)
                 for hook in self._hooks:
                     hook(created)
                 self._clients[service] = created
@@ -63,6 +69,27 @@ class AwsClients:
     @property
     def sqs(self) -> Any:
         return self.client("sqs")
+
+    def presign_at(self, endpoint: str) -> str:
+        """Presigned S3 URLs name ``endpoint`` from now on ("": the client's own, as in AWS);
+        API calls are unchanged. Returns the endpoint it replaces."""
+        with self._lock:
+            previous, self._presign_endpoint = self._presign_endpoint, endpoint
+            if endpoint and "s3" in self._clients:
+                self._watch_presigning(self._clients["s3"])
+        return previous
+
+    def _watch_presigning(self, client: Any) -> None:
+        client.meta.events.register(
+            "before-endpoint-resolution.s3", self._presign_at_endpoint, unique_id=_PRESIGN_HOOK
+        )
+
+    def _presign_at_endpoint(
+        self, builtins: dict[str, Any], context: dict[str, Any] | None, **_: Any
+    ) -> None:
+        # botocore resolves a presigned URL's endpoint as an API call's, marked in its context
+        if self._presign_endpoint and context and context.get("is_presign_request"):
+            builtins["SDK::Endpoint"] = self._presign_endpoint
 
     def instrument(self, hook: Hook) -> None:
         """Run ``hook(client)`` on every client, existing and future (e.g. a call counter)."""

@@ -5,8 +5,11 @@ to 1 MB so every large path runs with small files."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import xml.etree.ElementTree as ET
 from urllib.parse import parse_qs, urlparse
 
+import botocore.auth
 import pytest
 import requests
 
@@ -173,3 +176,111 @@ def test_a_boolean_size_is_refused(limited):
     assert r.status_code == 400
     r = limited.post("/uploads", json={"files": [{"name": "a", "size": None}]})
     assert r.status_code == 201  # null: the size is not known (one PUT)
+
+
+# --- the presigned URLs themselves: the local S3 gate refuses what S3 refuses (issue 23) -----
+
+
+def s3_refusal(r: requests.Response) -> tuple[int, str]:
+    """S3's status and error code from its XML error body."""
+    return r.status_code, ET.fromstring(r.content).findtext("Code") or ""
+
+
+def written(stack) -> list[str]:
+    """Every object version (and delete marker) under import/ and dicom/, of any tenant."""
+    return [
+        k for prefix in ("import/", "dicom/") for k, _ in stack.deps.store.list_versions(prefix)
+    ]
+
+
+def test_presigned_urls_name_the_s3_gate_and_sdk_calls_go_to_moto(limited):
+    r = limited.post("/uploads", json={"files": [{"name": "a.dcm", "size": 10}]})
+    url = urlparse(r.json()["files"][0]["url"])
+    gate = urlparse(limited.deps.settings.s3_presign_endpoint)
+    assert (url.scheme, url.netloc) == (gate.scheme, gate.netloc)
+    assert url.netloc != urlparse(limited.url).netloc
+    # API calls keep S3's endpoint (mock_aws): the gate would refuse them (presigned only)
+    assert urlparse(limited.deps.clients.s3.meta.endpoint_url).netloc.endswith("amazonaws.com")
+    limited.deps.store.put("import/t1/sdk.dcm", b"DICM", "application/dicom")
+    assert limited.deps.store.get("import/t1/sdk.dcm") == b"DICM"
+
+
+def test_a_presigned_put_names_only_its_key_its_method_and_its_signature(limited):
+    """A URL whose key was changed (another file, another tenant's prefix), whose signature
+    was changed, that was stripped of its signature, or used with another method, is refused
+    with S3's status and code; nothing reaches the bucket, and the file stays pending. The
+    URL as given then stores."""
+    _, data = big_instance(64)
+    r = limited.post("/uploads", json={"files": [{"name": "a.dcm", "size": len(data)}]})
+    body = r.json()
+    (spec,) = body["files"]
+    url, headers = spec["url"], spec["headers"]
+    path = urlparse(url).path
+    assert "/import/t1/" in path
+    flipped = url[:-1] + ("0" if url[-1] != "0" else "1")
+    attempts = [
+        ("PUT", url.replace("a.dcm", "b.dcm"), (403, "SignatureDoesNotMatch")),
+        ("PUT", url.replace("/import/t1/", "/import/t2/"), (403, "SignatureDoesNotMatch")),
+        ("PUT", url.replace("/import/t1/", "/dicom/t1/"), (403, "SignatureDoesNotMatch")),
+        ("PUT", flipped, (403, "SignatureDoesNotMatch")),
+        ("PUT", url.split("?", 1)[0], (403, "AccessDenied")),
+        (
+            "PUT",
+            url.replace("X-Amz-Expires=300", "X-Amz-Expires=604800"),
+            (403, "SignatureDoesNotMatch"),
+        ),
+        ("POST", url, (403, "SignatureDoesNotMatch")),
+        ("DELETE", url, (403, "SignatureDoesNotMatch")),
+        ("GET", url, (403, "SignatureDoesNotMatch")),
+    ]
+    for method, attempt, expected in attempts:
+        got = requests.request(method, attempt, data=data, headers=headers)
+        assert s3_refusal(got) == expected, (method, attempt)
+    # headers the URL did not sign: another Content-Type, an x-amz- header
+    other_type = {"Content-Type": "text/html"}
+    assert s3_refusal(requests.put(url, data=data, headers=other_type)) == (
+        403,
+        "SignatureDoesNotMatch",
+    )
+    with_acl = {**headers, "x-amz-acl": "public-read"}
+    assert s3_refusal(requests.put(url, data=data, headers=with_acl)) == (403, "AccessDenied")
+    limited.drain()
+    assert written(limited) == []
+    report = limited.get(body["status"].removeprefix(limited.url)).json()
+    assert (report["stored"], report["failed"], report["pending"]) == (0, 0, 1)
+    assert requests.put(url, data=data, headers=headers).status_code == 200
+    limited.drain()
+    report = limited.get(body["status"].removeprefix(limited.url)).json()
+    assert (report["stored"], report["failed"], report["pending"]) == (1, 0, 0)
+
+
+def test_a_part_url_names_only_its_part_of_its_upload(limited):
+    r = limited.post("/uploads", json={"files": [{"name": "big.dcm", "size": 3 * MB}]})
+    (spec,) = r.json()["files"]
+    (part,) = spec["multipart"]["parts"]
+    url = part["url"]
+    upload_id = parse_qs(urlparse(url).query)["uploadId"][0]
+    other = limited.post("/uploads", json={"files": [{"name": "b.dcm", "size": 3 * MB}]})
+    other_id = parse_qs(urlparse(other.json()["files"][0]["multipart"]["parts"][0]["url"]).query)
+    for attempt in (
+        url.replace("partNumber=1", "partNumber=2"),
+        url.replace(upload_id, other_id["uploadId"][0]),
+    ):
+        assert s3_refusal(requests.put(attempt, data=b"x" * 1024)) == (403, "SignatureDoesNotMatch")
+    assert requests.put(url, data=b"x" * 1024).status_code == 200
+
+
+def test_an_expired_presigned_url_is_refused(limited, monkeypatch):
+    """URLs signed ten minutes ago (botocore's clock, read as it signs) have expired: their
+    5 minutes are over. Nothing is written."""
+    then = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: then)
+    _, data = big_instance(64)
+    r = limited.post("/uploads", json={"files": [{"name": "a.dcm", "size": len(data)}]})
+    monkeypatch.undo()
+    (spec,) = r.json()["files"]
+    got = requests.put(spec["url"], data=data, headers=spec["headers"])
+    assert s3_refusal(got) == (403, "AccessDenied")
+    assert ET.fromstring(got.content).findtext("Message") == "Request has expired"
+    limited.drain()
+    assert written(limited) == []
