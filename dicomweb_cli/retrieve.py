@@ -1,29 +1,32 @@
-"""``retrieve STUDY [--series S] --out DIR``: a study or series into a folder, one Part 10 file
-per instance (``DIR/{study}/{series}/{sop}.dcm``, bytes as stored), in parallel, resumable.
+"""``retrieve STUDY [--series S] [--out DIR]``: a study or series into a folder, one Part 10
+file per instance (``DIR/{study}/{series}/{sop}.dcm``, bytes as stored; ``DIR`` defaults to
+``dicomweb-studies`` in the current folder), in parallel, resumable.
 
-It lists the instances with QIDO (paged), then fetches each as ``application/dicom`` with
-``transfer-syntax=*``: each answer is one object, bounded in memory, retried on its own, and a
-large one arrives through the service's redirect to a presigned URL (requests follows it and
-drops the key). A file is written to a temporary name and renamed, so an interrupted run
-leaves no partial instance, and a file already there is whole: a rerun keeps it without asking
-the service again (delete the folder to fetch an instance that was re-stored since).
+It lists the study's series, then each series' instances, with QIDO (paged), then fetches each
+instance as ``application/dicom`` with ``transfer-syntax=*``: each answer is one object,
+bounded in memory, retried on its own, and a large one arrives through the service's redirect
+to a presigned URL (requests follows it and drops the key). A file is written to a temporary
+name and renamed, so an interrupted run leaves no partial instance, and a file already there is
+whole: a rerun keeps it without asking the service again (delete the folder to fetch an
+instance that was re-stored since). A study or series the service does not know (or this key's
+tenant does not hold) is an error (``EXIT_NOT_FOUND``), not "0 instances".
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import requests
-
 from dicomweb_cli.search import search, value
-from dicomweb_cli.session import Endpoint, with_retries
+from dicomweb_cli.session import EXIT_NOT_FOUND, Client, CliError, error_message
 
-PAGE = 1000
+DEFAULT_OUT = "dicomweb-studies"
 ACCEPT = "application/dicom; transfer-syntax=*"
+
+Ref = tuple[str, str, str]  # study, series, SOP Instance UID
 
 
 @dataclass
@@ -34,51 +37,50 @@ class Retrieved:
     failures: list[tuple[str, str]] = field(default_factory=list)
 
 
-def instances(
-    http: requests.Session, ep: Endpoint, study: str, series: str | None
-) -> list[tuple[str, str, str]]:
-    """(study, series, sop) of every instance, through QIDO pages."""
-    found: list[tuple[str, str, str]] = []
-    offset = 0
-    while True:
-        page = search(
-            http,
-            ep,
-            "instances",
-            [("limit", str(PAGE)), ("offset", str(offset)), ("includefield", "0020000E")],
-            study=study,
-            series=series,
+def instances(client: Client, study: str, series: str | None) -> tuple[list[Ref], list[str]]:
+    """Every instance of the study (or series), and the service's warnings on the way."""
+    warnings: list[str] = []
+    if series:
+        series_uids = [series]
+    else:
+        found = search(client, "series", [], study=study, everything=True)
+        warnings += found.warnings
+        series_uids = [value(s, "0020000E") for s in found.items]
+        if not series_uids:
+            raise CliError(
+                f"no study {study} (none with this UID for this API key)", EXIT_NOT_FOUND
+            )
+    refs: list[Ref] = []
+    for se in series_uids:
+        found = search(client, "instances", [], study=study, series=se, everything=True)
+        warnings += [w for w in found.warnings if w not in warnings]
+        refs += [(study, se, value(i, "00080018")) for i in found.items]
+    if series and not refs:
+        raise CliError(
+            f"no series {series} in study {study} (none for this API key)", EXIT_NOT_FOUND
         )
-        found += [(study, value(i, "0020000E"), value(i, "00080018")) for i in page]
-        if len(page) < PAGE:
-            return found
-        offset += PAGE
+    return refs, warnings
 
 
 def retrieve(
-    http: requests.Session,
-    ep: Endpoint,
-    study: str,
-    series: str | None,
+    client: Client,
+    todo: list[Ref],
     out: Path,
     workers: int = 4,
-    on_found: Callable[[int], None] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> Retrieved:
+    """The instances ``todo`` (``instances()``) into ``out``."""
     result = Retrieved()
-    todo = instances(http, ep, study, series)
-    if on_found:
-        on_found(len(todo))
 
-    def fetch(ref: tuple[str, str, str]) -> tuple[str, int]:
+    def fetch(ref: Ref) -> tuple[str, int, str]:
         st, se, sop = ref
         target = out / st / se / f"{sop}.dcm"
         if target.exists():  # written whole or not at all (.part, then renamed): no request
-            return "kept", 0
-        url = f"{ep.url}/studies/{st}/series/{se}/instances/{sop}"
-        r = with_retries(lambda: http.get(url, headers={"Accept": ACCEPT}, stream=True))
+            return "kept", 0, ""
+        url = client.url(f"/studies/{st}/series/{se}/instances/{sop}")
+        r = client.send("GET", url, headers={"Accept": ACCEPT}, stream=True)
         if r.status_code != 200:
-            raise RuntimeError(f"HTTP {r.status_code}")
+            return "failed", 0, error_message(r)
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_suffix(".part")
         size = 0
@@ -87,23 +89,31 @@ def retrieve(
                 f.write(chunk)
                 size += len(chunk)
         os.replace(partial, target)
-        return "written", size
+        return "written", size, ""
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(fetch, ref): ref for ref in todo}
-        for future in as_completed(futures):
-            try:
-                outcome, size = future.result()
-            except (requests.RequestException, RuntimeError, OSError) as exc:
-                result.failures.append((futures[future][2], str(exc) or type(exc).__name__))
-                if on_progress:
-                    on_progress(1, 0)
-                continue
-            if outcome == "kept":
-                result.kept += 1
-            else:
-                result.written += 1
-                result.written_bytes += size
-            if on_progress:
-                on_progress(1, size)
+    def settle(ref: Ref, outcome: str, size: int, reason: str) -> None:
+        if outcome == "kept":
+            result.kept += 1
+        elif outcome == "written":
+            result.written += 1
+            result.written_bytes += size
+        else:
+            result.failures.append((ref[2], reason))
+        if on_progress:
+            on_progress(1, size)
+
+    pool = ThreadPoolExecutor(max_workers=workers)
+    futures: dict[Future[tuple[str, int, str]], Ref] = {pool.submit(fetch, r): r for r in todo}
+    pending = set(futures)
+    try:
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                ref = futures[future]
+                try:
+                    settle(ref, *future.result())
+                except OSError as exc:  # the folder: full, not writable
+                    settle(ref, "failed", 0, f"{type(exc).__name__}: {exc}")
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
     return result

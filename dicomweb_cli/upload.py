@@ -1,328 +1,304 @@
-"""``upload PATH...``: folders recursively, DICOM files only, in parallel, resumable.
+"""``upload PATH...``: files and folders, every file reported once with what became of it.
 
-- Detection: a Part 10 preamble (``DICM`` at byte 128), or a header pydicom can read with a
-  SOP Instance UID (files without a preamble); anything else is counted as skipped.
-- Batches: files are packed into STOW requests of at most ``BATCH_BYTES`` (4 MB of DICOM, about
-  5.4 MB once API Gateway base64-encodes it for Lambda: under the 6 MB payload) and
-  ``BATCH_FILES``; a file larger than a batch goes through ``POST /uploads`` (a presigned PUT,
-  or an S3 multipart upload above the service's threshold) and is imported by the service.
-- Retries: throttling (429), transient errors (502/503/504) and dropped connections are retried
-  with backoff; per-instance refusals (a FailureReason) are not: they are reported.
-- Resumable: every stored file is recorded in a journal (``~/.cache/dicomweb-cli/``, one per
-  endpoint and key) by path, size and mtime; a second run skips them and sends nothing.
+- What is sent (``scan.py``): DICOM Part 10 files. A data set without the Part 10 header, which
+  the service always refuses, fails here with the reason; DICOMDIRs and anything not DICOM are
+  skipped.
+- How: the standard STOW-RS (``POST /studies``), several files a request (at most
+  ``BATCH_FILES`` and ``BATCH_BYTES``), ``workers`` requests at a time. A file of at least
+  ``large`` bytes goes through a presigned upload (``presigned.py``), whose parts are retried
+  one by one. A STOW answered 413 (the receiver turned off: API Gateway's ~4.5 MB) makes the
+  rest go in requests of at most ``API_BATCH_BYTES``, and larger files through presigned
+  uploads.
+- Answers are matched to files by part position (``stow.py``). Files with the same study,
+  series and SOP Instance UID go in successive waves, so the later (in path order) replaces the
+  earlier, as the service replaces a re-stored instance; both are reported, the earlier as
+  replaced. A file replacing one stored by an earlier run says so too.
+- Retries: throttling, transient errors and dropped connections (``session.Client``). A refused
+  key, an unreachable or wrong URL stop the run (``CliError``): files not sent are reported so.
+- Resumable (``journal.py``): a file stored by an earlier run, unchanged, is not sent again.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import json
-import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import requests
+from dicomweb_cli.journal import FAILED, REPLACED, STORED, Journal
+from dicomweb_cli.presigned import upload_presigned
+from dicomweb_cli.scan import NOT_DICOM, REASONS, SEND, Found, check_paths, classify, walk
+from dicomweb_cli.session import EXIT_INTERRUPTED, Client, CliError, error_message
+from dicomweb_cli.stow import STOW_TYPE, MultipartBody, PartOutcome, part_outcomes
 
-from dicomweb_cli.session import Endpoint, with_retries
+#: A STOW request: at most this many files and bytes (the receiver takes any size; smaller
+#: requests keep a retry cheap and four of them in flight).
+BATCH_FILES = 100
+BATCH_BYTES = 32 * 1024 * 1024
+#: Once a STOW answered 413 (no receiver): requests under API Gateway's Lambda payload
+#: (6 MB once base64-encoded), larger files through presigned uploads.
+API_BATCH_BYTES = 4 * 1024 * 1024
+#: Files of at least this size go through presigned uploads (each 64 MB part retried alone).
+LARGE_FILE = 1024**3
 
-BATCH_BYTES = 4 * 1024 * 1024
-BATCH_FILES = 50
-STOW_TYPE = 'multipart/related; type="application/dicom"; boundary={boundary}'
-#: DICOM status names for the failure reasons a STOW answers (PS3.18 Table I.2-1 and others)
-REASONS = {
-    0xA700: "out of resources",
-    0xA900: "data set does not match SOP class",
-    0xA901: "instance does not belong to the study in the URL",
-    0xC000: "cannot understand",
-    0xC122: "referenced transfer syntax not supported",
-    0x0122: "SOP class not supported",
-    0x0110: "processing failure",
-}
+ALREADY, SKIPPED, NOT_SENT = "already", "skipped", "not sent"
+VIA_UPLOADS = "through a presigned upload (POST /uploads)"
+#: Said once when a STOW answered 413.
+NO_RECEIVER = (
+    "the service took at most a few MB a request (HTTP 413: its streaming STOW receiver is "
+    "off): the files went in smaller requests, larger ones through presigned uploads"
+)
+#: The order of the summary, and of the lines.
+OUTCOMES = (STORED, REPLACED, ALREADY, FAILED, SKIPPED, NOT_SENT)
 
 
-@dataclass(frozen=True)
-class Candidate:
-    path: Path
-    size: int
-    mtime_ns: int
+@dataclass
+class FileResult:
+    found: Found
+    outcome: str
+    detail: str = ""
 
-    @property
-    def journal_key(self) -> str:
-        return f"{self.path}|{self.size}|{self.mtime_ns}"
+    def line(self) -> str:
+        return f"{self.outcome:<9}{self.found.shown}" + (f": {self.detail}" if self.detail else "")
 
 
 @dataclass
 class Summary:
-    uploaded: int = 0
-    uploaded_bytes: int = 0
-    already: int = 0
-    not_dicom: int = 0
-    failures: list[tuple[str, str]] = field(default_factory=list)
+    results: list[FileResult] = field(default_factory=list)
     seconds: float = 0.0
+    stored_bytes: int = 0
+    fatal: CliError | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for r in self.results if r.outcome == outcome)
+
+    def lines(self, verbose: bool = False) -> list[str]:
+        """One line per file: all of them, or (the default) those failed, skipped or replaced
+        (files stored, already uploaded or not sent are counted in the summary)."""
+        quiet = () if verbose else (STORED, ALREADY, NOT_SENT)
+        return [r.line() for r in self.results if r.outcome not in quiet]
 
     def line(self) -> str:
-        rate = self.uploaded / self.seconds if self.seconds else 0.0
-        mb = self.uploaded_bytes / 1e6
-        return (
-            f"uploaded {self.uploaded} files ({mb:.1f} MB) in {self.seconds:.1f} s "
-            f"({rate:.1f} files/s, {mb / self.seconds if self.seconds else 0:.1f} MB/s); "
-            f"{self.already} already uploaded, {self.not_dicom} not DICOM, "
-            f"{len(self.failures)} failed"
+        sent = self.count(STORED) + self.count(REPLACED)
+        secs = self.seconds or 1e-9
+        mb = self.stored_bytes / 1e6
+        text = (
+            f"{len(self.results)} files: {self.count(STORED)} stored ({mb:.1f} MB in "
+            f"{self.seconds:.1f} s: {sent / secs:.1f} files/s, {mb / secs:.1f} MB/s), "
+            f"{self.count(REPLACED)} replaced by a later file, {self.count(ALREADY)} already "
+            f"uploaded, {self.count(FAILED)} failed, {self.count(SKIPPED)} skipped"
         )
+        return text + (f", {self.count(NOT_SENT)} not sent" if self.count(NOT_SENT) else "")
 
 
-def is_dicom(path: Path) -> bool:
-    try:
-        with path.open("rb") as f:
-            head = f.read(132)
-    except OSError:
-        return False
-    if head[128:132] == b"DICM":
-        return True
-    if len(head) < 8:
-        return False
-    try:  # no preamble: a header pydicom reads, naming an instance
-        import pydicom
-
-        ds = pydicom.dcmread(str(path), stop_before_pixels=True, force=True)
-        return bool(getattr(ds, "SOPInstanceUID", None))
-    except Exception:
-        return False
+Sent = list[tuple[Found, PartOutcome, str | None]]  # each file, its outcome, its SHA-256
 
 
-def walk(paths: Iterable[str]) -> Iterator[Path]:
-    for given in paths:
-        root = Path(given)
-        if root.is_dir():
-            for dirpath, _, names in os.walk(root):
-                for name in sorted(names):
-                    yield Path(dirpath) / name
-        elif root.is_file():
-            yield root
+class Sender:
+    """Sends files as STOW requests (or presigned uploads) and says what became of each."""
 
+    def __init__(self, client: Client, large: int = LARGE_FILE) -> None:
+        self.client = client
+        self.large = large
+        self.receiver_off = threading.Event()  # a STOW answered 413
 
-class Journal:
-    """What was stored, by path, size and mtime: one JSON line per file, appended as it goes."""
+    def plan(self, files: list[Found]) -> list[list[Found]]:
+        """Requests for ``files``: STOW batches, and single files through presigned uploads."""
+        limit = API_BATCH_BYTES if self.receiver_off.is_set() else BATCH_BYTES
+        jobs: list[list[Found]] = []
+        batch: list[Found] = []
+        size = 0
+        for f in files:
+            if f.size >= self.large or f.size > limit:
+                jobs.append([f])
+                continue
+            if batch and (size + f.size > limit or len(batch) >= BATCH_FILES):
+                jobs.append(batch)
+                batch, size = [], 0
+            batch.append(f)
+            size += f.size
+        return jobs + ([batch] if batch else [])
 
-    def __init__(self, ep: Endpoint, directory: Path | None = None) -> None:
-        directory = directory or Path.home() / ".cache" / "dicomweb-cli"
-        directory.mkdir(parents=True, exist_ok=True)
-        identity = hashlib.sha256(f"{ep.url}|{ep.key}".encode()).hexdigest()[:16]
-        self.path = directory / f"uploaded-{identity}.jsonl"
-        self.done: set[str] = set()
-        if self.path.exists():
-            for line in self.path.read_text().splitlines():
-                try:
-                    self.done.add(json.loads(line)["file"])
-                except (ValueError, KeyError):
-                    continue  # a line cut short by an interrupted run
-        self._lock = threading.Lock()
+    def send(self, files: list[Found]) -> Sent:
+        limit = API_BATCH_BYTES if self.receiver_off.is_set() else BATCH_BYTES
+        if len(files) == 1 and (files[0].size >= self.large or files[0].size > limit):
+            outcome, digest = self.presigned(files[0])
+            return [(files[0], outcome, digest)]
+        if self.receiver_off.is_set() and sum(f.size for f in files) > API_BATCH_BYTES:
+            return self._one_by_one(files)  # planned before the 413
+        return self.stow(files, fallback=True)
 
-    def record(self, files: Iterable[Candidate]) -> None:
-        with self._lock, self.path.open("a") as out:
-            for c in files:
-                self.done.add(c.journal_key)
-                out.write(json.dumps({"file": c.journal_key}) + "\n")
-
-
-def batches(files: list[Candidate]) -> tuple[list[list[Candidate]], list[Candidate]]:
-    """STOW batches under the payload limit, and the files too large for any batch."""
-    small = [c for c in files if c.size <= BATCH_BYTES]
-    large = [c for c in files if c.size > BATCH_BYTES]
-    out: list[list[Candidate]] = []
-    current: list[Candidate] = []
-    size = 0
-    for c in small:
-        if current and (size + c.size > BATCH_BYTES or len(current) >= BATCH_FILES):
-            out.append(current)
-            current, size = [], 0
-        current.append(c)
-        size += c.size
-    if current:
-        out.append(current)
-    return out, large
-
-
-def _reason(item: dict[str, Any]) -> str:
-    code = (item.get("00081197") or {}).get("Value", [None])[0]
-    if code is None:
-        return "refused"
-    return f"0x{code:04X} {REASONS.get(code, '')}".strip()
-
-
-def _stored_and_failed(
-    body: dict[str, Any], batch: list[Candidate]
-) -> tuple[list[Candidate], list[tuple[str, str]]]:
-    """Match the Store Instances Response to the files, by SOP Instance UID."""
-    import pydicom
-
-    by_uid: dict[str, Candidate] = {}
-    for c in batch:
-        try:
-            ds = pydicom.dcmread(str(c.path), stop_before_pixels=True, force=True)
-            by_uid[str(ds.SOPInstanceUID)] = c
-        except Exception:  # noqa: S112 - unreadable here: the server's answer says why
-            continue
-    failed: list[tuple[str, str]] = []
-    failed_paths: set[Path] = set()
-    for item in (body.get("00081198") or {}).get("Value", []):
-        uid = (item.get("00081155") or {}).get("Value", [""])[0]
-        match = by_uid.get(uid)
-        name = str(match.path) if match else uid or "?"
-        if match:
-            failed_paths.add(match.path)
-        failed.append((name, _reason(item)))
-    stored_uids = {
-        (i.get("00081155") or {}).get("Value", [""])[0]
-        for i in (body.get("00081199") or {}).get("Value", [])
-    }
-    stored = [c for uid, c in by_uid.items() if uid in stored_uids]
-    for c in batch:  # neither stored nor refused by UID (e.g. unreadable): still reported
-        if c not in stored and c.path not in failed_paths:
-            failed.append((str(c.path), "not stored (no per-instance answer)"))
-    return stored, failed
-
-
-class Uploader:
-    def __init__(self, http: requests.Session, ep: Endpoint, journal: Journal) -> None:
-        self.http, self.ep, self.journal = http, ep, journal
-
-    def stow(self, batch: list[Candidate]) -> tuple[list[Candidate], list[tuple[str, str]]]:
+    def stow(self, files: list[Found], fallback: bool) -> Sent:
         boundary = uuid.uuid4().hex
-        chunks: list[bytes] = []
-        for c in batch:
-            chunks += [
-                f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode(),
-                c.path.read_bytes(),
-                b"\r\n",
-            ]
-        chunks.append(f"--{boundary}--\r\n".encode())
-        body = b"".join(chunks)
-        headers = {
-            "Content-Type": STOW_TYPE.format(boundary=boundary),
-            "Accept": "application/dicom+json",
-        }
-        r = with_retries(
-            lambda: self.http.post(self.ep.url + "/studies", data=body, headers=headers)
+        bodies: list[MultipartBody] = []
+
+        def body() -> MultipartBody:  # a fresh body for each attempt
+            bodies.append(MultipartBody(files, boundary))
+            return bodies[-1]
+
+        r = self.client.send(
+            "POST",
+            self.client.url("/studies"),
+            make_data=body,
+            headers={
+                "Content-Type": STOW_TYPE.format(boundary=boundary),
+                "Accept": "application/dicom+json",
+            },
         )
+        sent_body = bodies[-1]
+        if r.status_code == 413 and fallback:
+            self.receiver_off.set()
+            return self._one_by_one(files)
         if r.status_code in (200, 202, 409):
-            return _stored_and_failed(r.json(), batch)
-        return [], [(str(c.path), _http_reason(r)) for c in batch]
+            try:
+                answer = r.json()
+            except ValueError:
+                raise self.client.not_dicomweb(r) from None
+            outcomes = part_outcomes(answer, files)
+            return [
+                (f, o, sent_body.digests[i])
+                for i, (f, o) in enumerate(zip(files, outcomes, strict=True))
+            ]
+        if r.status_code in (404, 405) or "json" not in r.headers.get("Content-Type", ""):
+            raise self.client.not_dicomweb(r)
+        refused = PartOutcome(False, f"the request was refused: {error_message(r)}")
+        return [(f, refused, None) for f in files]
 
-    def upload_large(self, c: Candidate) -> tuple[list[Candidate], list[tuple[str, str]]]:
-        """One large file through ``POST /uploads``: PUT (or multipart), then wait for the
-        import's result."""
-        spec: dict[str, Any] = {"files": [{"name": c.path.name, "size": c.size}]}
-        r = with_retries(lambda: self.http.post(self.ep.url + "/uploads", json=spec))
-        if r.status_code != 201:
-            return [], [(str(c.path), _http_reason(r))]
-        answer = r.json()
-        (target,) = answer["files"]
-        plain = requests.Session()  # presigned URLs are the credential: no key goes to S3
-        if "url" in target:
-            data = c.path.read_bytes()
-            put = with_retries(
-                lambda: plain.put(target["url"], data=data, headers=target.get("headers", {}))
-            )
-            if put.status_code >= 300:
-                return [], [(str(c.path), f"upload refused: HTTP {put.status_code}")]
-        else:
-            multipart = target["multipart"]
-            etags = []
-            with c.path.open("rb") as f:
-                for part in multipart["parts"]:
-                    f.seek((part["partNumber"] - 1) * multipart["partSize"])
-                    chunk = f.read(multipart["partSize"])
-                    url: str = part["url"]
-                    put = with_retries(functools.partial(plain.put, url, data=chunk))
-                    if put.status_code >= 300:
-                        return [], [(str(c.path), f"part refused: HTTP {put.status_code}")]
-                    etags.append({"partNumber": part["partNumber"], "etag": put.headers["ETag"]})
-            done = with_retries(
-                lambda: self.http.post(multipart["complete"], json={"parts": etags})
-            )
-            if done.status_code >= 300:
-                return [], [(str(c.path), _http_reason(done))]
-        return self._await_import(answer["status"], c)
+    def presigned(self, found: Found) -> tuple[PartOutcome, str | None]:
+        outcome, digest = upload_presigned(self.client, found)
+        return (PartOutcome(True, VIA_UPLOADS) if outcome.stored else outcome), digest
 
-    def _await_import(
-        self, status_url: str, c: Candidate, timeout: float = 300.0
-    ) -> tuple[list[Candidate], list[tuple[str, str]]]:
-        deadline = time.monotonic() + timeout
-        delay = 0.2
-        while time.monotonic() < deadline:
-            r = with_retries(lambda: self.http.get(status_url))
-            if r.status_code == 200:
-                body = r.json()
-                if body.get("stored"):
-                    return [c], []
-                failed = (body.get("response") or {}).get("00081198", {}).get("Value", [])
-                return [], [(str(c.path), _reason(failed[0]) if failed else "not stored")]
-            if r.status_code != 202:
-                return [], [(str(c.path), _http_reason(r))]
-            time.sleep(delay)
-            delay = min(delay * 2, 2.0)
-        return [], [(str(c.path), "uploaded, but not imported within 5 minutes")]
+    def _one_by_one(self, files: list[Found]) -> Sent:
+        """After a 413: the same files in requests the API takes, one after the other."""
+        out: Sent = []
+        for job in self.plan(files):
+            if len(job) == 1 and (job[0].size >= self.large or job[0].size > API_BATCH_BYTES):
+                outcome, digest = self.presigned(job[0])
+                out.append((job[0], outcome, digest))
+            else:
+                out += self.stow(job, fallback=False)
+        return out
 
 
-def _http_reason(r: requests.Response) -> str:
-    try:
-        return f"HTTP {r.status_code}: {r.json()['error']['message']}"
-    except (ValueError, KeyError, TypeError):
-        return f"HTTP {r.status_code}"
+def _also(detail: str, more: str) -> str:
+    return f"{detail}; {more}" if detail else more
 
 
-Progress = Callable[[int, int], None]  # (files, bytes) done since the last call
+def waves(files: list[Found]) -> list[list[Found]]:
+    """Files sharing study, series and SOP Instance UID, one per wave, in path order."""
+    out: list[list[Found]] = []
+    seen: dict[tuple[str, str, str], int] = {}
+    for f in files:
+        n = 0
+        if f.uids is not None:
+            n = seen.get(f.uids, 0)
+            seen[f.uids] = n + 1
+        while len(out) <= n:
+            out.append([])
+        out[n].append(f)
+    return out
 
 
 def upload(
     paths: list[str],
-    http: requests.Session,
-    ep: Endpoint,
+    client: Client,
     journal: Journal,
     workers: int = 4,
+    large: int = LARGE_FILE,
     on_found: Callable[[int, int], None] | None = None,
-    on_progress: Progress | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> Summary:
+    check_paths(paths)
     started = time.monotonic()
     summary = Summary()
-    todo: list[Candidate] = []
-    for path in walk(paths):
+    by_path: dict[Path, FileResult] = {}
+    todo: list[Found] = []
+    for path, shown in walk(paths):
         stat = path.stat()
-        c = Candidate(path.resolve(), stat.st_size, stat.st_mtime_ns)
-        if c.journal_key in journal.done:
-            summary.already += 1
-        elif is_dicom(path):
-            todo.append(c)
+        quick = Found(path, shown, stat.st_size, stat.st_mtime_ns, SEND)
+        earlier = journal.uploaded(quick)
+        if earlier is not None:
+            detail = f"uploaded {earlier.at}" + (
+                f", since replaced by {earlier.by}" if earlier.by else ""
+            )
+            by_path[path] = FileResult(quick, ALREADY, detail)
+            continue
+        found = classify(path, shown)
+        if found.kind == SEND:
+            todo.append(found)
+            by_path[path] = FileResult(found, NOT_SENT, "the run stopped before it")
+        elif found.kind in (NOT_DICOM, "dicomdir"):
+            by_path[path] = FileResult(found, SKIPPED, REASONS[found.kind])
         else:
-            summary.not_dicom += 1
+            by_path[path] = FileResult(found, FAILED, REASONS[found.kind])
+            journal.record(found, FAILED, reason=REASONS[found.kind])
+    summary.results = list(by_path.values())
     if on_found:
-        on_found(len(todo), sum(c.size for c in todo))
-    small, large = batches(todo)
-    uploader = Uploader(http, ep, journal)
-    jobs = [(b, lambda b=b: uploader.stow(b)) for b in small] + [
-        ([c], lambda c=c: uploader.upload_large(c)) for c in large
-    ]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(job): files for files, job in jobs}
-        for future in as_completed(futures):
-            try:
-                stored, failed = future.result()
-            except (requests.RequestException, OSError) as exc:  # after the retries
-                stored = []
-                failed = [(str(c.path), type(exc).__name__) for c in futures[future]]
-            journal.record(stored)
-            summary.uploaded += len(stored)
-            summary.uploaded_bytes += sum(c.size for c in stored)
-            summary.failures += failed
-            if on_progress:
-                done = len(stored) + len(failed)
-                on_progress(done, sum(c.size for c in stored))
+        on_found(len(todo), sum(f.size for f in todo))
+    sender = Sender(client, large)
+
+    def settle(sent: Sent) -> None:
+        for found, outcome, digest in sent:
+            result = by_path[found.path]
+            if not outcome.stored:
+                result.outcome, result.detail = FAILED, outcome.reason
+                journal.record(found, FAILED, digest, reason=outcome.reason)
+                continue
+            result.outcome, result.detail = STORED, outcome.reason  # how, if not STOW
+            summary.stored_bytes += found.size
+            earlier = journal.stored_with(found.uids, found.path) if found.uids else None
+            if earlier is not None:
+                journal.replaced(earlier, by=found.path)
+                replaced = by_path.get(Path(earlier))
+                if replaced is not None and replaced.outcome == STORED:
+                    replaced.outcome = REPLACED
+                    replaced.detail = (
+                        f"stored, then replaced by {found.shown} (the same study, series and "
+                        f"SOP Instance UID {found.uids[2] if found.uids else ''})"
+                    )
+                    result.detail = _also(result.detail, f"replaces {replaced.found.shown}")
+                else:
+                    also = f"replaces {earlier}, uploaded by an earlier run"
+                    result.detail = _also(result.detail, also)
+            journal.record(found, STORED, digest)
+        if on_progress:
+            on_progress(len(sent), sum(f.size for f, o, _ in sent if o.stored))
+
+    try:
+        for wave in waves(todo):
+            _run(sender, sender.plan(wave), workers, settle)
+    except CliError as exc:
+        summary.fatal = exc
+    except KeyboardInterrupt:
+        summary.fatal = CliError("interrupted", EXIT_INTERRUPTED)
+    if sender.receiver_off.is_set():
+        summary.notes.append(NO_RECEIVER)
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _run(
+    sender: Sender, jobs: list[list[Found]], workers: int, settle: Callable[[Sent], None]
+) -> None:
+    """The jobs, ``workers`` at a time; the first fatal error cancels what has not started."""
+    pool = ThreadPoolExecutor(max_workers=workers)
+    futures: set[Future[Sent]] = {pool.submit(sender.send, job) for job in jobs}
+    try:
+        while futures:
+            done, futures = wait(futures, return_when=FIRST_COMPLETED)
+            for future in done:
+                settle(future.result())  # raises the job's CliError
+    except BaseException:
+        # stop: nothing more starts; what is in flight is still answered, and reported
+        for future in futures:
+            future.cancel()
+        for future in futures:
+            if not future.cancelled() and future.exception() is None:
+                settle(future.result())
+        raise
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)

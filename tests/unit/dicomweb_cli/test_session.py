@@ -1,26 +1,40 @@
-"""The CLI's retry policy, its local-stack defaults, and its code and libraries staying out
-of the Lambda's imports."""
+"""The CLI's retry and failure policy, its local-stack defaults, and its code and libraries
+staying out of the Lambda's imports."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from dicomweb_cli import admin, session
-from dicomweb_cli.session import with_retries
-from dicomweb_cli.upload import BATCH_BYTES, Candidate, batches
+from dicomweb_cli.session import (
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    Client,
+    CliError,
+    Endpoint,
+    connection_reason,
+    endpoint,
+    server_warnings,
+    with_retries,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def answer(status: int, retry_after: str | None = None) -> requests.Response:
+def answer(status: int, retry_after: str | None = None, warning: str | None = None):
     r = requests.Response()
     r.status_code = status
     if retry_after:
         r.headers["Retry-After"] = retry_after
+    if warning:
+        r.headers["Warning"] = warning
     return r
 
 
@@ -39,13 +53,73 @@ def test_does_not_retry_a_client_error_and_stops_after_the_attempts() -> None:
     assert slept == [1, 2]
 
 
-def test_batches_stay_under_the_payload_limit() -> None:
-    files = [Candidate(Path(f"f{i}"), 900_000, 0) for i in range(10)]
-    files.append(Candidate(Path("big"), BATCH_BYTES + 1, 0))
-    small, large = batches(files)
-    assert [c.path.name for c in large] == ["big"]
-    assert all(sum(c.size for c in b) <= BATCH_BYTES for b in small)
-    assert sum(len(b) for b in small) == 10
+def test_a_connection_error_is_retried_only_when_asked() -> None:
+    calls: list[int] = []
+
+    def refused() -> requests.Response:
+        calls.append(1)
+        raise requests.ConnectionError("[Errno 111] Connection refused")
+
+    with pytest.raises(requests.ConnectionError):
+        with_retries(refused, sleep=lambda s: None, reconnect=False)
+    assert len(calls) == 1
+    with pytest.raises(requests.ConnectionError):
+        with_retries(refused, attempts=3, sleep=lambda s: None)
+    assert len(calls) == 4
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_a_wrong_url_fails_at_once_naming_it() -> None:
+    """Nothing listens: the first request says so, without the 15 s of retries."""
+    url = f"http://127.0.0.1:{free_port()}"
+    client = Client(Endpoint(url, "k"), sleep=lambda s: pytest.fail("retried"))
+    started = time.monotonic()
+    with pytest.raises(CliError) as err:
+        client.send("GET", client.url("/studies"))
+    assert time.monotonic() - started < 5
+    assert err.value.code == EXIT_UNREACHABLE
+    assert str(err.value).startswith(f"cannot reach {url} (Connection refused)")
+
+
+def test_the_innermost_reason_of_a_connection_error() -> None:
+    text = (
+        "HTTPConnectionPool(host='x.invalid', port=80): Max retries exceeded with url: /studies "
+        '(Caused by NameResolutionError("<urllib3.connection.HTTPConnection object>: Failed '
+        "to resolve 'x.invalid' ([Errno -2] Name or service not known)\"))"
+    )
+    assert connection_reason(requests.ConnectionError(text)) == "Name or service not known"
+    assert connection_reason(requests.ReadTimeout("x")) == "no answer in time"
+
+
+def test_the_servers_warnings_are_read_whole() -> None:
+    header = (
+        '299 127.0.0.1:8000 "Foo is not a known attribute and was ignored", '
+        '299 127.0.0.1:8000 "There are 44 additional results that can be requested", '
+        '299 h "a \\"quoted\\" word"'
+    )
+    assert server_warnings(answer(200, warning=header)) == [
+        "Foo is not a known attribute and was ignored",
+        "There are 44 additional results that can be requested",
+        'a "quoted" word',
+    ]
+    assert server_warnings(answer(200)) == []
+
+
+def test_an_endpoint_needs_a_key_and_an_http_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DICOMWEB_API_KEY", raising=False)
+    monkeypatch.setattr(session, "LOCAL_KEY_FILE", Path("/nonexistent"))
+    with pytest.raises(CliError) as err:
+        endpoint("http://127.0.0.1:8000", None)
+    assert err.value.code == EXIT_USAGE and "--key" in str(err.value)
+    with pytest.raises(CliError) as err:
+        endpoint("127.0.0.1:8000", "k")
+    assert err.value.code == EXIT_USAGE
+    assert endpoint("http://h:1/", "k") == Endpoint("http://h:1", "k")
 
 
 def test_the_lambda_entry_imports_no_client_library() -> None:
