@@ -67,6 +67,7 @@ def _upload(args: argparse.Namespace) -> int:
     check_paths(args.paths)
     ep = endpoint(args.url, args.key)
     client = Client(ep, pool=args.workers)
+    client.send("GET", client.url("/"))  # a wrong URL is said before the folders are read
     journal = Journal(ep, Path(args.journal_dir) if args.journal_dir else None)
     with bar("upload") as progress:
         summary = upload(
@@ -78,6 +79,8 @@ def _upload(args: argparse.Namespace) -> int:
             on_found=progress.total,
             on_progress=progress.advance,
         )
+    if summary.fatal is not None and not summary.answered:
+        raise summary.fatal  # nothing was sent: the reason alone
     for line in summary.lines(args.verbose):
         print(line)
     for note in summary.notes:
@@ -141,8 +144,9 @@ def _retrieve(args: argparse.Namespace) -> int:
         got = retrieve(client, refs, out, workers=args.workers, on_progress=progress.advance)
     for sop, reason in got.failures:
         print(f"failed   {sop}: {reason}")
+    noun = "instance" if got.written == 1 else "instances"
     print(
-        f"retrieved {got.written} instances ({got.written_bytes / 1e6:.1f} MB) into "
+        f"retrieved {got.written} {noun} ({got.written_bytes / 1e6:.1f} MB) into "
         f"{out / args.study}; {got.kept} already there, {len(got.failures)} failed"
     )
     return EXIT_FAILED if got.failures else EXIT_OK

@@ -72,6 +72,8 @@ class Summary:
     stored_bytes: int = 0
     fatal: CliError | None = None
     notes: list[str] = field(default_factory=list)
+    #: files the service answered for (none: a stop before the first answer says only why)
+    answered: int = 0
 
     def count(self, outcome: str) -> int:
         return sum(1 for r in self.results if r.outcome == outcome)
@@ -216,16 +218,16 @@ def upload(
     started = time.monotonic()
     summary = Summary()
     by_path: dict[Path, FileResult] = {}
+    replaced_by: list[tuple[FileResult, str]] = []
     todo: list[Found] = []
     for path, shown in walk(paths):
         stat = path.stat()
         quick = Found(path, shown, stat.st_size, stat.st_mtime_ns, SEND)
         earlier = journal.uploaded(quick)
         if earlier is not None:
-            detail = f"uploaded {earlier.at}" + (
-                f", since replaced by {earlier.by}" if earlier.by else ""
-            )
-            by_path[path] = FileResult(quick, ALREADY, detail)
+            by_path[path] = FileResult(quick, ALREADY, f"uploaded {earlier.at}")
+            if earlier.by:
+                replaced_by.append((by_path[path], earlier.by))
             continue
         found = classify(path, shown)
         if found.kind == SEND:
@@ -237,11 +239,15 @@ def upload(
             by_path[path] = FileResult(found, FAILED, REASONS[found.kind])
             journal.record(found, FAILED, reason=REASONS[found.kind])
     summary.results = list(by_path.values())
+    for result, by in replaced_by:  # named as this run shows it, if it is one of its files
+        later = by_path.get(Path(by))
+        result.detail += f", since replaced by {later.found.shown if later else by}"
     if on_found:
         on_found(len(todo), sum(f.size for f in todo))
     sender = Sender(client, large)
 
     def settle(sent: Sent) -> None:
+        summary.answered += len(sent)
         for found, outcome, digest in sent:
             result = by_path[found.path]
             if not outcome.stored:
