@@ -92,6 +92,10 @@ def error_body(refusal: S3Refusal, request_id: str) -> bytes:
     return f'<?xml version="1.0" encoding="UTF-8"?>\n<Error>{inner}</Error>'.encode()
 
 
+class IncompleteBody(OSError):
+    """The client sent fewer bytes than its Content-Length said."""
+
+
 class _Body:
     """The first ``length`` bytes of a WSGI input, read as the upstream connection asks:
     requests sends Content-Length from ``len()`` and streams ``read()``."""
@@ -109,6 +113,8 @@ class _Body:
             return b""
         wanted = self._left if size is None or size < 0 else min(size, self._left)
         chunk: bytes = self._stream.read(wanted)
+        if not chunk:  # the client went away: moto must not wait for the rest
+            raise IncompleteBody(f"{self._left} of {self._length} bytes never came")
         self._left -= len(chunk)
         return chunk
 
@@ -156,7 +162,12 @@ class S3Gate:
     def _refuse(self, start: StartResponse, refusal: S3Refusal, method: str) -> Iterable[bytes]:
         request_id = secrets.token_hex(8).upper()
         body = b"" if method == "HEAD" else error_body(refusal, request_id)
-        reason = {400: "Bad Request", 403: "Forbidden", 411: "Length Required"}
+        reason = {
+            400: "Bad Request",
+            403: "Forbidden",
+            411: "Length Required",
+            503: "Service Unavailable",
+        }
         start(
             f"{refusal.status} {reason.get(refusal.status, 'Error')}",
             [
@@ -190,12 +201,30 @@ class S3Gate:
                 allow_redirects=False,
                 timeout=(5, 300),
             )
-        except requests.RequestException:
+        except (requests.RequestException, OSError) as exc:
             refusal = S3Refusal(503, "ServiceUnavailable", "the local S3 (moto) did not answer")
+            if _caused_by(exc, IncompleteBody):
+                refusal = S3Refusal(
+                    400,
+                    "IncompleteBody",
+                    "You did not provide the number of bytes specified by the Content-Length "
+                    "HTTP header",
+                )
             return self._refuse(start, refusal, method)
         answer = [(k, v) for k, v in got.raw.headers.items() if k.lower() not in _HOP_BY_HOP]
         start(f"{got.status_code} {got.reason}", answer)
         return _relay(got)
+
+
+def _caused_by(exc: BaseException | None, kind: type[BaseException]) -> bool:
+    """Whether ``kind`` is ``exc`` or in its chain (urllib3 and requests wrap what a body's
+    read raised)."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, kind) or any(isinstance(a, kind) for a in exc.args):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 def _relay(got: requests.Response) -> Iterator[bytes]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import http.client
+import socket
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from typing import Any
@@ -431,3 +432,20 @@ def test_only_presigned_urls_name_the_gate(aws: None) -> None:
     assert later.s3.generate_presigned_url("get_object", Params=params).startswith(
         "http://127.0.0.1:8/"
     )
+
+
+def test_a_body_cut_short_writes_nothing(gate: tuple[str, Any]) -> None:
+    """A client that stops before its Content-Length: moto is not left waiting for the rest,
+    and nothing is stored."""
+    _, client = gate
+    signed = urlsplit(put_url(client=client))
+    host, port = signed.netloc.split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        head = (
+            f"PUT {signed.path}?{signed.query} HTTP/1.1\r\nHost: {signed.netloc}\r\n"
+            "Content-Type: application/dicom\r\nContent-Length: 100000\r\n\r\n"
+        )
+        sock.sendall(head.encode() + b"DICM" * 10)
+        sock.shutdown(socket.SHUT_WR)
+        sock.recv(65536)  # whatever the gate answers a client that left, it answers at once
+    assert stored() == []
