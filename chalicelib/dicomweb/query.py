@@ -11,8 +11,13 @@ from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
 from chalicelib.dicomweb.errors import BadRequest
 from chalicelib.dicomweb.matching import validate_value
 
-#: DynamoDB has no offset: an offset is served by reading past it, so it is bounded.
+#: DynamoDB has no offset: an offset is served by reading past it, so it is bounded (a page
+#: reached by the ``cursor`` of a previous answer's next link is not: it reads no further).
 MAX_OFFSET = 10_000
+#: Where the previous page ended (``services/qido_cursor.py``): not a PS3.18 parameter, it comes
+#: back from the ``Link: <...>; rel="next"`` of an answer.
+CURSOR = "cursor"
+MAX_CURSOR = 4096
 
 _TAG = re.compile(r"^[0-9A-Fa-f]{8}\Z")
 RESERVED = {"limit", "offset", "includefield", "fuzzymatching", "apikey"}
@@ -29,6 +34,8 @@ class Query:
     capped: bool = True
     fuzzy: bool = False
     unknown: tuple[str, ...] = ()  # attributes ignored (reported in a Warning header)
+    #: the ``cursor`` of a next link, as given ('' when none)
+    cursor: str = ""
 
     def value(self, keyword: str) -> str | None:
         values = self.filters.get(keyword)
@@ -69,9 +76,13 @@ def parse_query(
     asked = _int_param(params, "limit", 0)
     limit = asked or default_limit
     offset = _int_param(params, "offset", 0)
-    if offset > MAX_OFFSET:
+    cursor = (params.get(CURSOR) or [""])[-1].strip()
+    if len(cursor) > MAX_CURSOR:
+        raise BadRequest(f"{CURSOR} is longer than any this service gives", code="InvalidParameter")
+    if offset > MAX_OFFSET and not cursor:
         raise BadRequest(
-            f"offset must be at most {MAX_OFFSET}: narrow the query instead",
+            f"offset must be at most {MAX_OFFSET}: narrow the query, or page by the next links "
+            "(Link header) of the answers, which go any depth",
             code="InvalidParameter",
         )
     fuzzy_values = params.get("fuzzymatching") or ["false"]
@@ -96,7 +107,7 @@ def parse_query(
                 unknown.append(name)
     filters: dict[str, tuple[str, ...]] = {}
     for name, values in params.items():
-        if name in RESERVED:
+        if name in RESERVED or name == CURSOR:
             continue
         keyword = attribute_keyword(name)
         if keyword is None:
@@ -117,4 +128,5 @@ def parse_query(
         capped=not asked or asked > max_limit,
         fuzzy=fuzzy_text == "true",
         unknown=tuple(unknown),
+        cursor=cursor,
     )

@@ -2,27 +2,34 @@
 are matching keys, which results match, which attributes each result returns, and the page of
 them that is answered, with the warnings the client is owed (PS3.18 8.3.4.1, 10.6.1.3).
 
-What it reads is the caller's (``services/qido.py`` walks the catalog); this module only
+What it reads is the caller's (``services/qido.py`` reads the catalog); this module only
 decides, on DICOM JSON, so a result's shape and matching are the same whatever the resource.
+
+Every page costs a page, whatever the tenant's size: a search reads the candidates its key
+yields until the page is full and one more candidate shows there may be more, or until it has
+rejected ``MAX_EXAMINED`` items (a filter no key answers: ``InstanceNumber=7``) or
+``MAX_CANDIDATES`` index keys (a substring walk), and then stops where it is: the answer says
+so, and its next link resumes there (``qido_cursor.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from chalicelib.dicomweb import attributes
 from chalicelib.dicomweb.dicomjson import tag_hex
 from chalicelib.dicomweb.matching import value_matches
 from chalicelib.dicomweb.query import Query, vr_of
 from chalicelib.services.ports import JsonDict
+from chalicelib.services.qido_streams import Candidate, Position
 
-#: How many candidates a query without a selective key examines before it stops with a
-#: Warning: enough to answer completely for a tenant of 20,000 studies.
+#: Index keys a search rejects on their value (a substring of an indexed study attribute,
+#: matched on the by_value keys, ~100 bytes each) before it stops, in one request.
 MAX_CANDIDATES = 20_000
-#: When the server's cap cut a page, at most this many further matches are counted.
-MAX_COUNTED = 10_000
+#: Items a search reads and rejects (a filter no key answers) before it stops, in one request:
+#: about one largest page's reads.
+MAX_EXAMINED = 1_000
 
 #: The levels each QIDO resource searches, the lowest last (its results are that level's).
 LEVELS = {
@@ -103,54 +110,58 @@ class Search:
         allowed = {tag_hex(k) for k in wanted if _known(k)}
         return {tag: value for tag, value in attrs.items() if tag in allowed}
 
-    def page(self, results: Iterable[JsonDict], bounded: bool) -> SearchResult:
-        """Apply offset and limit; warn when the server's cap (or the bound) cut the answer."""
+    def filters(self) -> dict[str, tuple[str, ...]]:
+        """The filters that select: matching keys of the levels searched, universal matching
+        (an empty value or ``*``) left out."""
+        supported = self.supported()
+        return {
+            k: v
+            for k, v in self.query.filters.items()
+            if k in supported and any(x not in ("", "*") for x in v)
+        }
+
+    def page(self, candidates: Iterable[Candidate], skip: int = 0) -> Page:
+        """The matches after ``skip`` of them, at most ``limit``, and where the next page
+        starts: after the last match answered when one more candidate shows there may be more,
+        after the last candidate examined when the bound stopped the search."""
         q = self.query
         out: list[JsonDict] = []
-        stream = iter(results)
-        skipped = 0
-        for item in stream:
-            if skipped < q.offset:
-                skipped += 1
+        skipped = keys = items = 0
+        last: Position | None = None
+        for candidate in candidates:
+            if len(out) >= q.limit:
+                return Page(out, last, cut=False)
+            last = candidate.position
+            if candidate.attrs is not None and self.matches(candidate.attrs):
+                if skipped < skip:
+                    skipped += 1
+                else:
+                    out.append(self.shape(candidate.attrs))
                 continue
-            if len(out) < q.limit:
-                out.append(self.shape(item))
-                continue
-            if q.capped:
-                more = 1 + sum(1 for _ in _take(stream, MAX_COUNTED - 1))
-                counted = f"{more}" if more < MAX_COUNTED else f"more than {MAX_COUNTED - 1}"
-                self.warnings.append(
-                    f"There are {counted} additional results that can be requested"
-                )
-            break
-        if bounded and self.examined >= MAX_CANDIDATES:
-            self.warnings.append(
-                f"The search stopped after examining {MAX_CANDIDATES} candidates; results may "
-                "be incomplete: add an exact PatientID, AccessionNumber, UID or a StudyDate range"
-            )
-        return SearchResult(out, self.warnings)
+            if candidate.read:
+                items += 1
+            else:
+                keys += 1
+            if items >= MAX_EXAMINED or keys >= MAX_CANDIDATES:
+                self.examined = items + keys
+                return Page(out, last, cut=True)
+        return Page(out, None, cut=False)
 
-    def bound(self, found: Iterator[Any], bounded: bool) -> Iterator[Any]:
-        """``found`` counted as examined; cut at ``MAX_CANDIDATES`` when ``bounded``."""
-        for item in found:
-            self.examined += 1
-            if bounded and self.examined > MAX_CANDIDATES:
-                self.examined = MAX_CANDIDATES
-                return
-            yield item
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a search: its matches, and the position the next page starts after (None:
+    nothing more); ``cut``: the bound on what one request examines stopped it first."""
+
+    matches: list[JsonDict]
+    resume: Position | None
+    cut: bool
 
 
 def matching_keys(resource: str) -> list[str]:
     """The matching keys of a QIDO resource (``LEVELS``), sorted: what its search matches on
     (the OpenAPI description lists them as its query parameters)."""
     return sorted(Search(Query(), resource).supported())
-
-
-def _take(it: Iterator[Any], n: int) -> Iterator[Any]:
-    for i, item in enumerate(it):
-        if i >= n:
-            return
-        yield item
 
 
 def _known(keyword: str) -> bool:

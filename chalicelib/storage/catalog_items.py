@@ -44,12 +44,12 @@ def value_signature(rec: InstanceRecord) -> str:
 
 
 def series_date(rec: InstanceRecord) -> str:
-    """The date a series is listed by (14 digits): its SeriesDate and SeriesTime, or its
-    study's when it has no SeriesDate."""
-    date = str(first_value(rec.series_attrs, "SeriesDate") or "")
-    if date.strip():
-        return keys.sort_date(date, str(first_value(rec.series_attrs, "SeriesTime") or ""))
-    return keys.sort_date(rec.study_date, rec.study_time)
+    """The date a series is listed by (14 digits): its SeriesDate, or its study's StudyDate
+    without one, then its study's StudyTime. Not SeriesTime: instances of one series often
+    disagree on it, and the series' key must be the one every instance of it would write (the
+    study's attributes are one per study already: by_date keys on them)."""
+    date = str(first_value(rec.series_attrs, "SeriesDate") or "").strip()
+    return keys.sort_date(date or rec.study_date, rec.study_time)
 
 
 def listing_keys(rec: InstanceRecord, level: str) -> dict[str, Any]:

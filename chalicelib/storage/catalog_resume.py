@@ -208,6 +208,8 @@ class ResumableReads:
         """One index partition, newest (highest sort key) first, within ``bounds``, after
         ``after`` (sort keys are unique: the one equal to it is the one already read)."""
         low, high = bounds
+        if low is not None and high is not None and low > high:
+            return  # an empty range (DynamoDB refuses BETWEEN with its ends reversed)
         if after is not None:
             if not _fits(after) or (low is not None and after < low):
                 return

@@ -255,3 +255,23 @@ def test_fuzzymatching(values, fuzzy):
 def test_invalid_fuzzymatching_is_a_bad_request(value):
     err = bad({"fuzzymatching": [value]})
     assert "fuzzymatching" in err.message
+
+
+# --- cursor: where the previous page ended (issue 24) -----------------------------------------
+
+
+def test_a_cursor_is_kept_as_given_and_is_no_filter() -> None:
+    q = parse({"cursor": ["abc_-1"], "PatientID": ["P1"]})
+    assert q.cursor == "abc_-1" and dict(q.filters) == {"PatientID": ("P1",)}
+    assert q.unknown == ()  # not reported as an unknown attribute
+    assert parse({}).cursor == ""
+
+
+def test_an_offset_past_the_bound_needs_a_cursor() -> None:
+    assert "narrow" in str(bad({"offset": [str(MAX_OFFSET + 1)]}))
+    deep = parse({"offset": [str(MAX_OFFSET + 1)], "cursor": ["x"]})
+    assert deep.offset == MAX_OFFSET + 1  # the cursor says where; nothing is read past
+
+
+def test_a_cursor_longer_than_any_given_is_refused() -> None:
+    assert "cursor" in str(bad({"cursor": ["x" * 5000]}))

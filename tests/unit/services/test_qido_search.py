@@ -7,7 +7,8 @@ from typing import Any
 
 from chalicelib.dicomweb.dicomjson import tag_hex
 from chalicelib.dicomweb.query import Query, parse_query
-from chalicelib.services.qido_search import MAX_CANDIDATES, Search
+from chalicelib.services.qido_search import MAX_CANDIDATES, MAX_EXAMINED, Search
+from chalicelib.services.qido_streams import Candidate
 from tests.factories import dataset
 
 
@@ -35,19 +36,38 @@ def test_shape_keeps_the_default_attributes_and_the_included() -> None:
     assert included[tag_hex("StudyDescription")]["Value"] == ["brain"]
 
 
-def test_page_applies_offset_and_limit() -> None:
+def candidates(items: list[Any]) -> list[Candidate]:
+    return [Candidate((f"{n:03d}",), item) for n, item in enumerate(items)]
+
+
+def test_page_applies_offset_and_limit_and_ends_after_its_last_match() -> None:
     items = [as_json(PatientID=f"P{n}") for n in range(5)]
     s = Search(parse_query({"offset": ["1"], "limit": ["2"]}, 10, 10), "studies")
-    page = s.page(iter(items), False)
+    page = s.page(candidates(items), skip=1)
     assert [m[tag_hex("PatientID")]["Value"][0] for m in page.matches] == ["P1", "P2"]
-    assert page.warnings == []  # a limit the client asked for is not warned of
+    assert page.resume == ("002",) and not page.cut  # the next page starts after P2
+    assert s.warnings == []  # a limit the client asked for is not warned of
+    last = s.page(candidates(items)[3:], skip=0)
+    assert len(last.matches) == 2 and last.resume is None  # nothing after: no next page
 
 
-def test_a_bounded_walk_stops_and_says_so() -> None:
-    s = Search(Query(), "studies")
-    examined = list(s.bound(iter(range(MAX_CANDIDATES + 5)), True))
-    assert len(examined) == MAX_CANDIDATES
-    page = s.page(iter([]), True)
-    assert page.warnings[0].startswith(f"The search stopped after examining {MAX_CANDIDATES}")
-    unbounded = Search(Query(), "studies")
-    assert len(list(unbounded.bound(iter(range(MAX_CANDIDATES + 5)), False))) == MAX_CANDIDATES + 5
+def test_rejections_are_bounded_per_request_and_the_page_says_where_it_stopped() -> None:
+    """A filter no key answers: after MAX_EXAMINED items rejected the search stops, with the
+    position of the last one examined; keys rejected on their value count apart."""
+    s = Search(parse_query({"PatientID": ["P7"]}, 10, 10), "studies")
+    others = [Candidate((f"{n:05d}",), as_json(PatientID="x")) for n in range(MAX_EXAMINED + 5)]
+    page = s.page([Candidate(("a",), as_json(PatientID="P7")), *others])
+    assert len(page.matches) == 1 and page.cut
+    assert page.resume == (f"{MAX_EXAMINED - 1:05d}",) and s.examined == MAX_EXAMINED
+    keys = [Candidate((f"{n:05d}",), None, read=False) for n in range(MAX_CANDIDATES + 1)]
+    walked = Search(Query(), "studies").page(keys)
+    assert walked.cut and walked.resume == (f"{MAX_CANDIDATES - 1:05d}",)
+    few = Search(Query(), "studies").page(keys[: MAX_EXAMINED + 1])
+    assert not few.cut and few.resume is None  # 1,001 keys are far under their bound
+
+
+def test_the_filters_that_select() -> None:
+    """Universal matching selects nothing; a key of another level is ignored."""
+    params = {"PatientID": ["*"], "Modality": [""], "Rows": ["512"], "SeriesNumber": ["3"]}
+    s = Search(parse_query(params, 10, 10), "series")
+    assert s.filters() == {"SeriesNumber": ("3",)}
