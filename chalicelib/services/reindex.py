@@ -6,6 +6,10 @@ catalog lists whose object is gone is reconciled too, which removes it. Idempote
 while the service runs: each step is the same conditional write an event would make. Cost: one
 LIST per 1,000 objects, a ranged GET and a few writes per instance, one Query per study.
 The change feed is history, not state: it is left as it is.
+
+It is also the migration of a catalog written by an older version: an instance the catalog
+holds without the current listing keys (by_list, by_attr: ``keys.LIST_KEYS_VERSION``) is not
+"held", so its reconcile writes the keys on its item and its series' (issue 24), nothing else.
 """
 
 from __future__ import annotations

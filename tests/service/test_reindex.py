@@ -107,3 +107,35 @@ def test_reindex_of_one_tenant_leaves_the_other_alone(populated: Any) -> None:
     wipe(populated, list(catalog(populated, TENANT)))
     assert cli.main(["--aws", "reindex", "--tenant", TENANT]) == 0
     assert catalog(populated, OTHER_TENANT) == theirs
+
+
+LISTING_KEYS = ("lst_pk", "lst_sk", "atr_pk", "atr_sk", "kv")
+
+
+def test_reindex_backfills_the_listing_keys_of_a_catalog_indexed_before_them(
+    populated: Any, capsys: Any
+) -> None:
+    """The migration of issue 24: series and instance items written before by_list and by_attr
+    existed carry none of their keys, so the tenant-wide listings miss them; ``cli reindex``
+    reconciles each object, finds it indexed but not keyed, and writes the keys (the items are
+    otherwise left as they are: nothing is counted twice, no change is fed)."""
+    live = catalog(populated, TENANT)
+    listed = [k for k, item in live.items() if "lst_pk" in item]
+    assert len(listed) == 12 + 6  # every instance and series item
+    db, table = populated.deps.clients.dynamodb, populated.deps.settings.catalog_table
+    for pk, sk in listed:  # as the code before issue 24 wrote them
+        db.update_item(
+            TableName=table,
+            Key={"pk": {"S": pk}, "sk": {"S": sk}},
+            UpdateExpression="REMOVE " + ", ".join(LISTING_KEYS),
+        )
+    assert populated.get("/instances").json() == []
+    assert populated.get("/series", params={"Modality": "MR"}).json() == []
+    populated.counter.reset()
+    assert cli.main(["--aws", "reindex", "--tenant", TENANT]) == 0
+    assert "12 unchanged" in capsys.readouterr().out
+    assert catalog(populated, TENANT) == live  # keys back, counts and attributes untouched
+    assert len(populated.get("/instances").json()) == 12
+    assert len(populated.get("/series", params={"Modality": "MR"}).json()) == 3
+    feed = populated.get("/changefeed").json()
+    assert len(feed) == 12  # the 12 creations: the backfill fed nothing
