@@ -3,7 +3,7 @@
 valid file's UID, in either order, two valid files sharing one, a data set without the Part 10
 header, a DICOMDIR, garbage) reported file by file, the journal, honest reruns, exit statuses;
 every expected failure one line on stderr; the fallback when a STOW answers 413 (the receiver
-off)."""
+off); ``GET /`` and ``GET /health`` from outside."""
 
 from __future__ import annotations
 
@@ -260,3 +260,18 @@ def test_a_413_sends_the_rest_in_smaller_requests_and_large_files_presigned(tmp_
         assert wado(served, study, big.SeriesInstanceUID, big.SOPInstanceUID) == to_bytes(big)
     finally:
         served.stop()
+
+
+def test_the_root_and_health_answer_from_outside(served: Served) -> None:
+    """No key; every link of ``GET /`` works; the root is the stack's whatever Host a client
+    sends (dicomweb-client sends ``Host: 127.0.0.1``, without the port)."""
+    for host in (None, "127.0.0.1", "elsewhere.example:8443"):
+        headers = {"Host": host} if host else {}
+        about = requests.get(served.url + "/", headers=headers, timeout=10)
+        assert about.status_code == 200
+        assert about.json()["dicomweb"] == served.url, host
+        for link in about.json()["links"].values():
+            assert link.startswith(served.url + "/")
+            assert requests.get(link, timeout=10).status_code == 200, link
+    health = requests.get(served.url + "/health", timeout=10)
+    assert health.json() == {"status": "ok"}
