@@ -13,12 +13,16 @@ operation costs: ``bench/pricing.py``; the document: ``bench/cost_doc.py``. Usag
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import io
+import json
+import os
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from local.testenv import use_test_environment
@@ -30,7 +34,7 @@ import requests
 from moto import mock_aws
 from pydicom import dcmread
 
-from bench.cost_doc import document
+from bench.cost_doc import Published, document
 from bench.cost_meter import GSI_ENTRY_OVERHEAD, Capacity, CostMeter, item_size
 from bench.datasets import Generator
 from bench.pricing import (
@@ -79,6 +83,7 @@ class Bench:
         requests_made: int | None = None,
         follow: Callable[[Any], Any] | None = None,
         ingress: int = 0,
+        events: int = 1,
     ) -> Any:
         counter, meter = self.stack.counter, self.meter
         counter.reset()
@@ -115,11 +120,12 @@ class Bench:
             row.api_requests = row.invocations = share
             row.log_bytes = LOG_BYTES_API_REQUEST * share
         else:
-            # S3 sends one message per event; Lambda's poller receives and deletes per batch.
-            # The local poller's calls (and its empty receives) are shown, not priced.
+            # S3 sends one message per event (``events`` an instance: an import's copy makes a
+            # second); Lambda's poller receives and deletes per batch. The local poller's
+            # calls (and its empty receives) are shown, not priced.
             row.api_requests = 0
-            row.invocations = 1 / INDEXER_BATCH_SIZE
-            row.sqs_requests = 1 + 2 / INDEXER_BATCH_SIZE
+            row.invocations = events / INDEXER_BATCH_SIZE
+            row.sqs_requests = events * (1 + 2 / INDEXER_BATCH_SIZE)
             row.log_bytes = LOG_BYTES_INDEXED
         self.rows.append(row)
         return result
@@ -152,16 +158,53 @@ def retrieve_path(r: requests.Response) -> str:
 ANY = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 
 
-def measure(quick: bool = False) -> tuple[list[Measured], Storage | None]:
-    """Run the operations; ``quick``: STOW, indexing and one QIDO only (for tests)."""
+def measure(
+    quick: bool = False, published: Published | None = None
+) -> tuple[list[Measured], Storage | None]:
+    """Run the operations; ``quick``: STOW, indexing and one QIDO only (for tests).
+    ``published``: filled with the custom metrics the run published (EMF) and the routes."""
     gen = Generator(seed=11)
-    with mock_aws(), prepared_app({TENANT: KEY}) as app:
+    with mock_aws(), prepared_app({TENANT: KEY}) as app, metrics_captured(published, app):
         # the deployed default: every request pays the per-tenant rate check (one UpdateItem)
         limit = int(PARAMETERS["TenantRateLimit"]["Default"])
         app.deps.settings = dataclasses.replace(app.deps.settings, tenant_rate_limit=limit)
         app.deps.__dict__.pop("rate_limiter", None)
         with in_process_stack(app, KEY) as stack:
             return _measure(Bench(stack), gen, quick)
+
+
+@contextlib.contextmanager
+def metrics_captured(published: Published | None, app: ModuleType) -> Iterator[None]:
+    """Metrics on, as deployed, their EMF lines (stdout) read into ``published``."""
+    if published is None:
+        yield
+        return
+    published.methods = route_methods(app)
+    was = os.environ.get("POWERTOOLS_METRICS_DISABLED")
+    os.environ["POWERTOOLS_METRICS_DISABLED"] = "false"
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out):
+            yield
+    finally:
+        if was is None:
+            os.environ.pop("POWERTOOLS_METRICS_DISABLED", None)
+        else:
+            os.environ["POWERTOOLS_METRICS_DISABLED"] = was
+        for line in out.getvalue().splitlines():
+            if '"_aws"' in line:
+                published.add_emf(json.loads(line))
+
+
+def route_methods(app: ModuleType) -> dict[str, int]:
+    """API Gateway's methods by kind: served by a handler, CORS preflights (one OPTIONS per
+    resource with CORS), and those only answering 405."""
+    kinds = {"served": 0, "CORS preflight": 0, "405 only": 0}
+    for methods in app.app.routes.values():
+        for entry in methods.values():
+            kinds["405 only" if entry.view_name == "method_not_allowed" else "served"] += 1
+        kinds["CORS preflight"] += any(e.cors for e in methods.values())
+    return kinds
 
 
 def _measure(b: Bench, gen: Generator, quick: bool) -> tuple[list[Measured], Storage | None]:
@@ -193,8 +236,27 @@ def _measure(b: Bench, gen: Generator, quick: bool) -> tuple[list[Measured], Sto
     )
     pid = f"BENCH-{zlib.crc32(study.encode()) % 7}"
     b.run("QIDO-RS studies (PatientID)", lambda: stack.get("/studies", params={"PatientID": pid}))
+    m_study, m_series = gen.uid(), gen.uid()  # a new study: its first instance included
+    migrated = written_to_s3(b, [gen.ct(m_study, m_series, i + 1) for i in range(n)])
+    b.run(
+        f"Indexing, per instance of a study of {n} written straight to S3 (a migration: the "
+        "events do the work)",
+        b.drain,
+        per=migrated,
+        function="indexer",
+    )
     if quick:
         return b.rows, None
+    u_study, u_series = gen.uid(), gen.uid()
+    uploaded = presigned_uploads(b, [gen.ct(u_study, u_series, i + 1) for i in range(n)])
+    b.run(
+        f"Indexing, per file of a presigned upload of a {n}-instance study (imported: checked, "
+        "copied, indexed; two events)",
+        b.drain,
+        per=uploaded,
+        function="indexer",
+        events=2,
+    )
     b.run("QIDO-RS a study's series", lambda: stack.get(f"/studies/{study}/series"))
     b.run(
         f"QIDO-RS a series' instances ({n + 1})",
@@ -256,6 +318,28 @@ def _measure(b: Bench, gen: Generator, quick: bool) -> tuple[list[Measured], Sto
     return b.rows, storage
 
 
+def written_to_s3(b: Bench, instances: list[bytes]) -> int:
+    """Instances PUT at their canonical keys by another writer (a bulk migration, a script):
+    S3 sends the events, the indexer does all of the indexing."""
+    for data in instances:
+        ds = dcmread(io.BytesIO(data), stop_before_pixels=True)
+        ref = InstanceRef(TENANT, ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
+        b.raw_s3.put_object(Bucket=b.stack.deps.settings.bucket, Key=instance_key(ref), Body=data)
+    return len(instances)
+
+
+def presigned_uploads(b: Bench, instances: list[bytes]) -> int:
+    """One upload of these files (POST /uploads), each PUT to its presigned URL (by the client,
+    straight to S3: not counted)."""
+    files = [{"name": f"file{i}.dcm", "size": len(d)} for i, d in enumerate(instances)]
+    r = b.stack.post("/uploads", json={"files": files})
+    assert r.status_code == 201, r.text
+    for spec, data in zip(r.json()["files"], instances, strict=True):
+        put = requests.put(spec["url"], data=data, headers=spec["headers"])
+        assert put.status_code == 200, put.text
+    return len(instances)
+
+
 def put_large(b: Bench, gen: Generator) -> str:
     """An 8 MB instance dropped at its canonical key (a STOW body that size gets 413)."""
     data = gen.ct(gen.uid(), gen.uid(), 1, 2048)
@@ -290,17 +374,20 @@ def measure_storage(b: Bench) -> Storage:
                     kinds["GSI entries"] = (
                         kinds.get("GSI entries", 0) + item_size(entry) + GSI_ENTRY_OVERHEAD
                     )
-    s3_bytes = {"dicom/": 0, "derived/": 0}
-    for root in s3_bytes:
+    s3_bytes = {"dicom/": 0, "derived/": 0, "fragments": 0}
+    for root in ("dicom/", "derived/"):
         pages = b.raw_s3.get_paginator("list_objects_v2").paginate(
             Bucket=deps.settings.bucket, Prefix=f"{root}{TENANT}/"
         )
-        s3_bytes[root] = sum(o["Size"] for p in pages for o in p.get("Contents", []))
+        for o in (o for p in pages for o in p.get("Contents", [])):
+            s3_bytes[root] += o["Size"]
+            s3_bytes["fragments"] += o["Size"] if "/instances/" in o["Key"] else 0
     return Storage(
         instance_bytes=s3_bytes["dicom/"] / instances,
         derived_bytes=s3_bytes["derived/"] / instances,
         catalog_bytes=sum(kinds.values()) / instances,
         breakdown={k: v / instances for k, v in sorted(kinds.items())},
+        metadata_bytes=s3_bytes["fragments"] / instances,
     )
 
 
@@ -393,8 +480,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", type=Path, help="write the markdown report to this file")
     args = parser.parse_args()
-    rows, storage = measure()
-    text = with_front(document(rows, storage), rows)
+    published = Published()
+    rows, storage = measure(published=published)
+    text = with_front(document(rows, storage, published), rows)
     if args.write:
         args.write.write_text(text)
         print(f"wrote {args.write}")

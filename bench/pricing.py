@@ -6,10 +6,12 @@ docs/cost.md; both read the prices here, the one place they live."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cache
+from typing import Any
 
 from bench.cost_meter import Capacity
 from infra import receiver
-from infra.template import API_MEMORY_MB, INDEX_MEMORY_MB, PIXEL_MEMORY_MB
+from infra.template import API_MEMORY_MB, INDEX_MEMORY_MB, PIXEL_MEMORY_MB, merge_template
 
 GIB = 2**30
 
@@ -27,6 +29,11 @@ PRICES: dict[str, tuple[float, str]] = {
     "ddb_wru_per_m": (0.625, "DynamoDB on-demand write request units, per million"),
     "ddb_rru_per_m": (0.125, "DynamoDB on-demand read request units, per million"),
     "ddb_storage_gb_month": (0.25, "DynamoDB Standard table storage, per GB-month"),
+    "ddb_pitr_gb_month": (
+        0.20,
+        "DynamoDB continuous backups (point-in-time recovery), per GB-month of table "
+        "(items and local secondary indexes; global secondary indexes are not counted)",
+    ),
     "lambda_gb_s": (0.0000166667, "Lambda duration, x86, per GB-second"),
     "lambda_per_m": (0.20, "Lambda requests, per million"),
     "apigw_rest_per_m": (3.50, "API Gateway REST API requests, per million (first 333 M)"),
@@ -34,6 +41,13 @@ PRICES: dict[str, tuple[float, str]] = {
     "kms_per_10k": (0.03, "KMS requests, per 10,000 (SSE-KMS, AWS-managed key)"),
     "logs_ingest_gb": (0.50, "CloudWatch Logs standard ingestion, per GB"),
     "xray_per_m": (5.00, "X-Ray traces recorded, per million"),
+    "xray_read_per_m": (0.50, "X-Ray traces retrieved or scanned, per million"),
+    "cw_metric_month": (
+        0.30,
+        "CloudWatch custom metrics (EMF and API Gateway's detailed metrics), per metric-month "
+        "(first 10,000; prorated by the hours a metric receives data)",
+    ),
+    "logs_insights_gb": (0.005, "CloudWatch Logs Insights, per GB of logs scanned"),
     # the front (infra/front.py) and the STOW receiver (infra/receiver.py)
     "cloudfront_requests_per_m": (1.00, "CloudFront HTTPS requests, per million (US, Europe)"),
     "cloudfront_function_per_m": (0.10, "CloudFront Functions invocations, per million"),
@@ -70,6 +84,16 @@ AHI_PRICES: dict[str, tuple[float, str]] = {
 }
 
 
+#: HealthImaging bills storage on its own lossless re-encoding (HTJ2K) of the pixel data, not on
+#: the size sent: ASSUMED 2.5:1 for 12-16 bit CT and MR sent uncompressed (lossless JPEG 2000
+#: family codecs reach ~2-3:1 on such images; data sent already compressed gains ~nothing, 1:1).
+AHI_COMPRESSION_RATIO = 2.5
+#: ... plus "the structured storage of DICOM metadata", whose rate the page's tables did not
+#: render: ASSUMED at DynamoDB Standard's $0.25 per GB-month, on the size of this service's own
+#: metadata fragments (the DICOM JSON of each instance). A placeholder: verify.
+AHI_METADATA_GB_MONTH = 0.25
+
+
 def price(name: str) -> float:
     return PRICES[name][0]
 
@@ -97,9 +121,28 @@ DEFAULT_LATENCY_MS = 15
 TRANSFER_BYTES_PER_S = 100e6  # Lambda <-> S3 in-region
 LOG_BYTES_API_REQUEST = 1500  # platform lines, one request line, EMF metrics, access log
 LOG_BYTES_INDEXED = 750  # one "indexed" line and its metric, per instance
-XRAY_SAMPLED = 0.05  # the default rule: 1 request a second, then 5%
+#: X-Ray's default sampling rule (what applies when the stack sets none) and Lambda's own
+#: sampling of an invocation that arrives without a trace header (the indexer's SQS batches):
+#: the first request each second, then 5 % of the rest. The reservoir is one a second for the
+#: whole fleet of a rule, so at low traffic every request is traced.
+XRAY_DEFAULT_RESERVOIR_PER_S = 1
+XRAY_DEFAULT_RATE = 0.05
+#: Lambda's INIT phase, billed since 2025-08-01 at the function's duration price (it was free
+#: for managed runtimes before): each function's import as ``make bench-coldstart`` measured it
+#: (median ms; the API and indexer share one package and entry module). The runtime's own start
+#: is not in it: a small understatement.
+INIT_MS = {"api": 317.0, "indexer": 317.0, "pixels": 583.0}
+INIT_MEASURED = (
+    "API and indexer 317 ms (median of 9, 2026-12-03); pixel function 583 ms (an earlier run, "
+    "docs/architecture.md)"
+)
+#: ASSUMED share of invocations that start a new execution environment (AWS describes cold
+#: starts as under 1 % of invocations for steady production traffic; a function called less
+#: than every few minutes starts cold nearly every time).
+COLD_START_SHARE = 0.01
+SECONDS_PER_MONTH = 730 * 3600
 KMS_PER_OBJECT_REQUEST = 0.01  # S3 Bucket Keys: KMS is asked about once per 100 requests
-HOURS_PER_MONTH = 730
+HOURS_PER_MONTH = SECONDS_PER_MONTH // 3600
 #: botocore's own CPU per AWS call (signing, serialising, parsing), which the in-process
 #: measure counts inside the call: ~2 ms assumed (docs/scale.md saw ~4 ms for a GET against
 #: moto in another process, moto's side included).
@@ -159,10 +202,7 @@ class Measured:
     def gb_seconds(self) -> float:
         if self.via == "receiver":
             return 0.0
-        memory = {"api": API_MEMORY_MB, "pixels": PIXEL_MEMORY_MB}.get(
-            self.function, INDEX_MEMORY_MB
-        )
-        return memory / 1024 * self.duration_ms / 1000
+        return memory_gb(self.function) * self.duration_ms / 1000
 
     def s3(self, classes: set[str]) -> float:
         return sum(n for op, n in self.calls.items() if op.split(".")[1] in classes)
@@ -191,11 +231,18 @@ class Measured:
     def costs(self) -> dict[str, float]:
         """USD for one unit, per component (egress apart: it depends on the client)."""
         object_requests = self.s3({"PutObject", "CopyObject", "GetObject", "UploadPart"})
-        lambda_ = self.invocations * price("lambda_per_m") / 1e6 + self.gb_seconds * price(
-            "lambda_gb_s"
+        lambda_ = (
+            self.invocations * price("lambda_per_m") / 1e6
+            + self.gb_seconds * price("lambda_gb_s")
+            + self.invocations * COLD_START_SHARE * init_cost(self.function)
         )
         api_gateway = self.api_requests * price("apigw_rest_per_m") / 1e6
-        xray = (self.api_requests or self.invocations) * XRAY_SAMPLED * price("xray_per_m") / 1e6
+        # past the reservoir (a fixed monthly charge, xray_month): API Gateway's decision by
+        # the stack's rule for requests; Lambda's own for the indexer's batches
+        if self.api_requests:
+            xray = self.api_requests * api_sampling()[1] * price("xray_per_m") / 1e6
+        else:
+            xray = self.invocations * XRAY_DEFAULT_RATE * price("xray_per_m") / 1e6
         if self.via == "receiver":
             lambda_ = api_gateway = xray = 0.0
         return {
@@ -225,6 +272,84 @@ class Measured:
     def egress_cost(self) -> float:
         rate = price("egress_gb") if self.egress_from_s3 else price("cloudfront_egress_gb")
         return self.egress_bytes / GIB * rate
+
+
+def memory_gb(function: str) -> float:
+    """A function's memory (infra/template.py), in GB: "api", "pixels" or "indexer"."""
+    mb = {"api": API_MEMORY_MB, "pixels": PIXEL_MEMORY_MB}.get(function, INDEX_MEMORY_MB)
+    return mb / 1024
+
+
+def init_cost(function: str) -> float:
+    """USD of one cold start of ``function``: its INIT phase at its memory's duration price."""
+    return memory_gb(function) * INIT_MS[function] / 1000 * price("lambda_gb_s")
+
+
+# --- what the stack deploys, read from its template ------------------------------------------
+
+
+@cache
+def resources() -> dict[str, Any]:
+    """The merged template's resources (infra/template.py), as the cost model reads them."""
+    found: dict[str, Any] = merge_template()["Resources"]
+    return found
+
+
+def pitr_tables() -> list[str]:
+    """The tables with point-in-time recovery on."""
+    return [
+        name
+        for name, r in resources().items()
+        if r.get("Type") == "AWS::DynamoDB::Table"
+        and r["Properties"]
+        .get("PointInTimeRecoverySpecification", {})
+        .get("PointInTimeRecoveryEnabled")
+    ]
+
+
+def detailed_metrics() -> bool:
+    """The API stage publishes API Gateway's detailed (per-method) CloudWatch metrics."""
+    settings = resources().get("RestAPI", {}).get("Properties", {}).get("MethodSettings", [])
+    return any(m.get("MetricsEnabled") for m in settings)
+
+
+def sampling_rule() -> dict[str, Any] | None:
+    """The stack's X-Ray sampling rule for the API stage, if it sets one."""
+    for r in resources().values():
+        if r.get("Type") == "AWS::XRay::SamplingRule":
+            rule: dict[str, Any] = r["Properties"]["SamplingRule"]
+            return rule
+    return None
+
+
+def api_sampling() -> tuple[float, float]:
+    """(reservoir a second, rate past it) API Gateway samples requests with: the stack's rule
+    (chalicelib/observability.py's TRACE_* values), else X-Ray's default."""
+    rule = sampling_rule()
+    if rule is None:
+        return XRAY_DEFAULT_RESERVOIR_PER_S, XRAY_DEFAULT_RATE
+    return float(rule["ReservoirSize"]), float(rule["FixedRate"])
+
+
+def traces_per_s(rps: float, reservoir: float, rate: float) -> float:
+    """Traces recorded a second at ``rps`` requests a second under one rule."""
+    return min(rps, reservoir) + rate * max(0.0, rps - reservoir)
+
+
+def xray_month(rps: float, reservoir: float, rate: float) -> float:
+    """USD a month of traces recorded at a steady ``rps``."""
+    return traces_per_s(rps, reservoir, rate) * SECONDS_PER_MONTH * price("xray_per_m") / 1e6
+
+
+#: The metrics API Gateway's detailed metrics publish per method (resource x verb):
+#: CacheHitCount and CacheMissCount as well when a cache is on (none is).
+APIGW_METHOD_METRICS = ("Count", "4XXError", "5XXError", "Latency", "IntegrationLatency")
+
+
+def metrics_month(metrics: float) -> float:
+    """USD a month of ``metrics`` custom metrics that receive data every hour (an upper bound:
+    a metric is billed only for the hours it is published)."""
+    return metrics * price("cw_metric_month")
 
 
 def task_hour() -> float:
@@ -271,6 +396,12 @@ class Storage:
     derived_bytes: float  # fragment + metadata documents + thumbnails, per instance
     catalog_bytes: float  # table items + GSI entries, per instance (DynamoDB's accounting)
     breakdown: dict[str, float]
+    metadata_bytes: float = 0.0  # the instance's metadata fragment (DICOM JSON), of derived
+
+    @property
+    def table_bytes(self) -> float:
+        """What point-in-time recovery bills: the table's items, not its GSI entries."""
+        return self.catalog_bytes - self.breakdown.get("GSI entries", 0.0)
 
 
 def find(rows: list[Measured], prefix: str) -> Measured:
@@ -298,5 +429,16 @@ def headlines(rows: list[Measured], storage: Storage | None) -> dict[str, float]
             * price("s3_storage_gb_month")
         )
         out["tb_catalog"] = per_tb * storage.catalog_bytes / GIB * price("ddb_storage_gb_month")
-        out["tb_month"] = out["tb_s3"] + out["tb_catalog"]
+        out["tb_pitr"] = (
+            per_tb * storage.table_bytes / GIB * price("ddb_pitr_gb_month")
+            if "CatalogTable" in pitr_tables()
+            else 0.0
+        )
+        out["tb_month"] = out["tb_s3"] + out["tb_catalog"] + out["tb_pitr"]
+        # HealthImaging, the same terabyte: its compressed pixel data plus its metadata
+        billed_gb = 1024 / AHI_COMPRESSION_RATIO
+        metadata = per_tb * storage.metadata_bytes / GIB * AHI_METADATA_GB_MONTH
+        out["ahi_tb_metadata"] = metadata
+        out["ahi_tb_frequent"] = billed_gb * AHI_PRICES["frequent_gb_month"][0] + metadata
+        out["ahi_tb_archive"] = billed_gb * AHI_PRICES["archive_gb_month"][0] + metadata
     return out
