@@ -1,9 +1,10 @@
 """``search``: QIDO-RS, page by page, as an aligned table (UIDs whole) or the service's JSON.
 
 Paging: without ``--limit`` the service's default page (100) comes back with a ``Warning``
-counting the results left, which is said as "54 more: --offset 100, or --all". With
-``--limit N`` the CLI asks for N + 1 to learn whether more follow. ``--all`` reads pages of
-``PAGE`` until the last. Every other ``Warning`` of the service (an ignored parameter, a
+counting the results left (when its index can count them), said as "54 more: --offset 100, or
+--all"; an answer that may have more carries ``Link: <next>; rel="next"``. With ``--limit N``
+the CLI asks for N + 1 to learn whether more follow. ``--all`` follows the next links (pages of
+``PAGE``) until there is none. Every other ``Warning`` of the service (an ignored parameter, a
 search stopped early) is shown as it is.
 """
 
@@ -17,6 +18,9 @@ from dicomweb_cli.session import EXIT_USAGE, Client, CliError, error_message, se
 
 PAGE = 1000
 MORE = re.compile(r"There are (more than )?(\d+) additional results")
+UNCOUNTED = re.compile(r"There are additional results")
+#: The words of a page cut short (the service examined its bound), which ``--all`` follows.
+FOLLOW = "follow the Link header's next URL"
 
 #: Columns per level: (header, tag); the level's UID last, whole.
 COLUMNS = {
@@ -56,6 +60,7 @@ class Found:
     items: list[dict[str, Any]] = field(default_factory=list)
     offset: int = 0
     more: int = 0
+    over: bool = False  # ``more`` is a lower bound
     more_unknown: bool = False
     warnings: list[str] = field(default_factory=list)
 
@@ -65,7 +70,9 @@ class Found:
         if self.offset:
             text += f" from offset {self.offset}"
         if self.more or self.more_unknown:
-            count = f"{self.more} more" if self.more else "more"
+            count = "more"
+            if self.more:
+                count = f"over {self.more} more" if self.over else f"{self.more} more"
             text += f"; {count}: --offset {self.offset + n}, or --all"
         return text
 
@@ -80,10 +87,20 @@ def path(level: str, study: str | None, series: str | None) -> str:
     return f"/studies/{study}/instances" if study else "/instances"
 
 
-def page(
-    client: Client, url: str, params: list[tuple[str, str]]
-) -> tuple[list[dict[str, Any]], int, list[str]]:
-    """One QIDO answer: its items, the results it says are left, its other warnings."""
+@dataclass
+class Page:
+    """One QIDO answer: its items, what it says is left (``more``: counted, ``over``: the count
+    is a lower bound, ``maybe``: uncounted), its ``Link: rel="next"`` and its other warnings."""
+
+    items: list[dict[str, Any]]
+    more: int = 0
+    over: bool = False
+    maybe: bool = False
+    next_url: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def page(client: Client, url: str, params: list[tuple[str, str]] | None) -> Page:
     r = client.send("GET", url, params=params, headers={"Accept": "application/dicom+json"})
     if r.status_code == 400:
         raise CliError(f"the service refused the query ({error_message(r)})", EXIT_USAGE)
@@ -97,14 +114,16 @@ def page(
             raise client.not_dicomweb(r) from None
         if not isinstance(items, list):
             raise client.not_dicomweb(r)
-    more, others = 0, []
+    out = Page(items, next_url=r.links.get("next", {}).get("url"))
     for text in server_warnings(r):
         counted = MORE.search(text)
         if counted:
-            more = int(counted.group(2)) + (1 if counted.group(1) else 0)
+            out.more, out.over = int(counted.group(2)), bool(counted.group(1))
+        elif UNCOUNTED.search(text):
+            out.maybe = True
         else:
-            others.append(text)
-    return items, more, others
+            out.warnings.append(text)
+    return out
 
 
 def search(
@@ -117,33 +136,41 @@ def search(
     offset: int = 0,
     everything: bool = False,
 ) -> Found:
-    url = client.url(path(level, study, series))
+    """One page (the service's default, or ``limit``, from ``offset``), or with
+    ``everything`` every page, following the service's next links (which read on from where a
+    page ended) until there is none."""
+    first = client.url(path(level, study, series))
     found = Found(offset=offset)
 
     def warn(texts: list[str]) -> None:
         found.warnings += [t for t in texts if t not in found.warnings]
 
     if everything:
-        while True:
-            asked = [*filters, ("limit", str(PAGE)), ("offset", str(offset))]
-            items, more, others = page(client, url, asked)
-            found.items += items
-            warn(others)
-            if not items or (len(items) < PAGE and not more):
-                return found
-            offset += len(items)
+        asked = [*filters, ("limit", str(PAGE))] + ([("offset", str(offset))] if offset else [])
+        url: str | None = first
+        params: list[tuple[str, str]] | None = asked
+        while url is not None:
+            got = page(client, url, params)
+            found.items += got.items
+            # a page cut short names the next link: followed here, so not a warning
+            warn([w for w in got.warnings if not (got.next_url and FOLLOW in w)])
+            url, params = got.next_url, None
+        return found
     params = [*filters, ("offset", str(offset))] if offset else list(filters)
     if limit is not None:
         params.append(("limit", str(limit + 1)))  # one more: are there others?
-    items, more, others = page(client, url, params)
-    warn(others)
-    if limit is not None and len(items) > limit:
-        items = items[:limit]
-        if more:
-            more += 1  # the one asked for beyond the limit is one of them
+    got = page(client, first, params)
+    warn(got.warnings)
+    items = got.items
+    found.more, found.over = got.more, got.over
+    found.more_unknown = got.maybe or (got.next_url is not None and not got.more)
+    if limit is not None:
+        if len(items) > limit:
+            items = items[:limit]
+            found.more_unknown = found.more_unknown or not found.more
         else:
-            found.more_unknown = True
-    found.items, found.more = items, more
+            found.more_unknown = False  # the one asked for beyond the limit is not there
+    found.items = items
     return found
 
 

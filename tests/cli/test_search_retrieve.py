@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from dicomweb_cli import search as search_module
 from dicomweb_cli.retrieve import instances, retrieve
 from dicomweb_cli.search import search, table
 from dicomweb_cli.session import EXIT_NOT_FOUND, EXIT_USAGE, Client, CliError, Endpoint
@@ -37,9 +38,12 @@ def stored(stack) -> tuple[str, str, dict[str, bytes]]:
 def test_search_pages_say_how_many_more_and_all_reads_them(stack, stored) -> None:
     _, pid, files = stored
     client = Client(Endpoint(stack.url, stack.key))
-    first = search(client, "instances", [("PatientID", pid)])
-    assert (len(first.items), first.more) == (100, COUNT - 100)
-    assert first.footer("instances") == "100 instances; 54 more: --offset 100, or --all"
+    listing = search(client, "instances", [])  # the service counts what is left on its keys
+    assert (len(listing.items), listing.more, listing.more_unknown) == (100, COUNT - 100, False)
+    assert listing.footer("instances") == "100 instances; 54 more: --offset 100, or --all"
+    first = search(client, "instances", [("PatientID", pid)])  # here it says only "more"
+    assert (len(first.items), first.more, first.more_unknown) == (100, 0, True)
+    assert first.footer("instances") == "100 instances; more: --offset 100, or --all"
     rest = search(client, "instances", [("PatientID", pid)], offset=100)
     assert (len(rest.items), rest.more, rest.more_unknown) == (54, 0, False)
     assert rest.footer("instances") == "54 instances from offset 100"
@@ -51,6 +55,23 @@ def test_search_pages_say_how_many_more_and_all_reads_them(stack, stored) -> Non
     everything = search(client, "instances", [("PatientID", pid)], everything=True)
     assert {i["00080018"]["Value"][0] for i in everything.items} == set(files)
     assert everything.footer("instances") == f"{COUNT} instances"
+
+
+def test_all_follows_the_services_next_links(stack, stored, monkeypatch) -> None:
+    _, pid, files = stored
+    client = Client(Endpoint(stack.url, stack.key))
+    asked: list[str] = []
+    send = client.send
+    monkeypatch.setattr(
+        client, "send", lambda m, url, **kw: asked.append(url) or send(m, url, **kw)
+    )
+    monkeypatch.setattr(search_module, "PAGE", 40)
+    everything = search(client, "instances", [("PatientID", pid)], everything=True)
+    uids = [i["00080018"]["Value"][0] for i in everything.items]
+    assert sorted(uids) == sorted(files)  # each once: the pages are disjoint
+    assert len(asked) == 4 and all("cursor=" in url for url in asked[1:])
+    assert asked[0] == stack.url + "/instances"
+    assert all(url.startswith(stack.url + "/instances?") for url in asked[1:])
 
 
 def test_the_services_warnings_are_shown(stack, stored) -> None:

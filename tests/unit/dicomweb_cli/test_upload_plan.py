@@ -99,3 +99,6 @@ def test_the_search_table_keeps_uids_whole_and_says_what_is_left() -> None:
     assert SearchFound([item] * 5, more_unknown=True).footer("studies") == (
         "5 studies; more: --offset 5, or --all"
     )
+    assert SearchFound([item] * 100, more=100, over=True).footer("series") == (
+        "100 series; over 100 more: --offset 100, or --all"
+    )
