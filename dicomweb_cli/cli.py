@@ -67,7 +67,7 @@ def _upload(args: argparse.Namespace) -> int:
     check_paths(args.paths)
     ep = endpoint(args.url, args.key)
     client = Client(ep, pool=args.workers)
-    client.send("GET", client.url("/"))  # a wrong URL is said before the folders are read
+    client.reach()  # a wrong URL is said before the folders are read
     journal = Journal(ep, Path(args.journal_dir) if args.journal_dir else None)
     with bar("upload") as progress:
         summary = upload(

@@ -147,6 +147,22 @@ class Client:
     def url(self, path: str) -> str:
         return self.ep.url + path
 
+    def reach(self) -> None:
+        """Whether the root answers at all (``GET /``, any status: a deployment without that
+        route answers 403 or 404): a wrong URL is said before any work starts."""
+        try:
+            self.http.get(self.url("/"), timeout=self._timeout).close()
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise self._unreachable(exc) from exc
+        self._reached = True
+
+    def _unreachable(self, exc: Exception) -> CliError:
+        return CliError(
+            f"cannot reach {self.ep.url} ({connection_reason(exc)}): is the service "
+            "running, and is --url (or DICOMWEB_URL) its DICOMweb root?",
+            EXIT_UNREACHABLE,
+        )
+
     def send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """One request, retried as the module says; a refused key raises ``CliError``.
         ``kwargs`` may hold ``data`` as a callable making a fresh body for each attempt."""
@@ -165,11 +181,7 @@ class Client:
                     f"lost the connection to {self.ep.url} ({connection_reason(exc)})",
                     EXIT_UNREACHABLE,
                 ) from exc
-            raise CliError(
-                f"cannot reach {self.ep.url} ({connection_reason(exc)}): is the service "
-                "running, and is --url (or DICOMWEB_URL) its DICOMweb root?",
-                EXIT_UNREACHABLE,
-            ) from exc
+            raise self._unreachable(exc) from exc
         self._reached = True
         if r.status_code == 401:
             raise CliError(

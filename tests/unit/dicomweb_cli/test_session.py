@@ -6,7 +6,9 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
@@ -84,6 +86,31 @@ def test_a_wrong_url_fails_at_once_naming_it() -> None:
     assert time.monotonic() - started < 5
     assert err.value.code == EXIT_UNREACHABLE
     assert str(err.value).startswith(f"cannot reach {url} (Connection refused)")
+
+
+def test_a_root_that_answers_anything_is_reached() -> None:
+    """A deployment without ``GET /`` answers 403 there (API Gateway's missing route): the
+    URL is right all the same; nothing listening is not."""
+
+    class Forbidden(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(403)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Forbidden)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        Client(Endpoint(f"http://127.0.0.1:{server.server_port}", "k")).reach()
+    finally:
+        server.shutdown()
+        server.server_close()
+    with pytest.raises(CliError) as err:
+        Client(Endpoint(f"http://127.0.0.1:{free_port()}", "k")).reach()
+    assert err.value.code == EXIT_UNREACHABLE
 
 
 def test_the_innermost_reason_of_a_connection_error() -> None:
