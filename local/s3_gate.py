@@ -109,11 +109,13 @@ class _Body:
         return self._length
 
     def read(self, size: int | None = -1) -> bytes:
+        """Up to ``size`` bytes (all the rest when negative, as a file's ``read()``)."""
+        if size is None or size < 0:
+            return b"".join(iter(lambda: self.read(_CHUNK), b""))
         if self._left <= 0:
             return b""
-        wanted = self._left if size is None or size < 0 else min(size, self._left)
-        chunk: bytes = self._stream.read(wanted)
-        if not chunk:  # the client went away: moto must not wait for the rest
+        chunk: bytes = self._stream.read(min(size, self._left))
+        if not chunk:  # the client went away: moto must not wait for, or keep, a part
             raise IncompleteBody(f"{self._left} of {self._length} bytes never came")
         self._left -= len(chunk)
         return chunk
