@@ -25,6 +25,7 @@ def catalogued(stack):
                 AccessionNumber=f"ACC{i}",
                 StudyDescription=f"Desc {i}",
                 StudyDate=f"202501{i + 1:02d}",
+                SeriesDate=f"202501{i + 1:02d}",
                 modality="CT" if i % 2 else "MR",
                 InstanceNumber=n + 1,
             )
@@ -179,3 +180,51 @@ def test_access_pattern(stack, catalogued, name, path, params, calls, results):
 def test_paging_reads_do_not_grow_with_the_archive(stack, catalogued):
     _, _, read = counted(stack, "/studies", {"limit": "2"})
     assert read <= 2 * 2 + 2  # 3 index keys (2 + 1 to know there is more) and 2 items
+
+
+# --- below the study level, no study key (issue 24): by_list and by_attr, over the shards ------
+
+CT_CLASS = "1.2.840.10008.5.1.4.1.1.2"
+LISTINGS = [
+    # (name, path, params, calls, results, levels read per result)
+    ("a tenant's series, newest first", "/series", {}, {"Query": 4, "BatchGetItem": 2}, 12, 3),
+    ("a tenant's instances", "/instances", {}, {"Query": 4, "BatchGetItem": 3}, 24, 4),
+    ("series of a Modality", "/series", {"Modality": "CT"}, {"Query": 4, "BatchGetItem": 2}, 6, 3),
+    (
+        "series in a SeriesDate range",
+        "/series",
+        {"SeriesDate": "20250103-20250105"},
+        {"Query": 4, "BatchGetItem": 2},
+        3,
+        3,
+    ),
+    (
+        "instances of a SOPClassUID",
+        "/instances",
+        {"SOPClassUID": CT_CLASS},
+        {"Query": 4, "BatchGetItem": 3},
+        12,
+        4,
+    ),
+    # each series found is a Query of its instances (its series and study come with it)
+    (
+        "instances of a Modality",
+        "/instances",
+        {"Modality": "MR"},
+        {"Query": 4 + 6, "BatchGetItem": 2},
+        12,
+        3,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "path", "params", "calls", "results", "levels"), LISTINGS, ids=[r[0] for r in LISTINGS]
+)
+def test_listing_pattern(stack, catalogued, name, path, params, calls, results, levels):
+    found, made, read = counted(stack, path, params)
+    assert len(found) == results
+    assert made == calls, made
+    # an index entry (or partition item) and the items of each level, per result; the shards
+    # each read one more entry than their share, at most
+    assert read <= levels * results + 4 * 9, read
