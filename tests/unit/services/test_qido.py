@@ -181,3 +181,20 @@ def test_matching_keys_are_the_levels_supported_keys() -> None:
     assert "ModalitiesInStudy" in matching_keys("studies")
     assert "SOPInstanceUID" in matching_keys("instances")
     assert "PatientID" not in matching_keys("series-instances")
+
+
+def test_more_results_are_linked_and_counted_on_keys_only_where_the_key_answers(
+    cat: Catalog,
+) -> None:
+    """Served by its key (no filter): the cap's count, on index keys. A filter the key does not
+    answer: no count (it would take reading the items), but the same next link."""
+    query = parse_query({}, 1, 1000)
+    body = cat.qido.search_for_all_instances(T, SearchRequest(query, False, BASE, HOST))
+    assert "There are 4 additional results that can be requested" in body.headers["Warning"]
+    assert body.headers["Link"].startswith(f"<{BASE}/instances?offset=1&cursor=")
+    filtered = parse_query({"Rows": ["16"]}, 1, 1000)
+    body = cat.qido.search_for_all_instances(T, SearchRequest(filtered, False, BASE, HOST))
+    assert 'additional results that can be requested"' in body.headers["Warning"]
+    assert "There are additional results" in body.headers["Warning"]
+    assert body.headers["Link"].startswith(f"<{BASE}/instances?Rows=16&offset=1&cursor=")
+    assert cat.counter.calls("dynamodb.Scan") == 0
