@@ -105,7 +105,9 @@ def test_series_and_instance_items_carry_their_listing_keys(db: Any) -> None:
     series = raw(client, f"{T}#1.1", "SERIES#1.1.1")
     shard = keys.list_shard("1.1.1")
     assert series["lst_pk"] == f"{T}#SERIES#{shard}"
-    assert series["lst_sk"] == keys.series_list_sk("20240307080000", "1.1", "1.1.1")
+    assert series["lst_sk"] == keys.series_list_sk(
+        "20240307120000", "1.1", "1.1.1"
+    )  # its date, its study's time
     assert (series["atr_pk"], series["atr_sk"]) == (
         f"{T}#SERIES#Modality#CT#{shard}",
         series["lst_sk"],
