@@ -17,9 +17,9 @@ the table with the requests each costs):
   exact (begins_with value#), prefix (begins_with prefix) and bounded substring walks; one
   small entry item per value in the study's partition (sk=V#{Keyword}#{value})
 - a tenant's series, or instances, newest first, and SeriesDate ranges: index by_list,
-  lst_pk={t}#SERIES#{k} / {t}#INSTANCE#{k}, lst_sk={series date}{time}#{hash}[#{hash}], on
-  the series and instance items themselves; k is one of ``keys.LIST_SHARDS`` write shards (by
-  UID), read together and merged
+  lst_pk={t}#SERIES#{k} / {t}#INSTANCE#{k}, lst_sk={SeriesDate or StudyDate}{StudyTime}#{hash
+  of the series}[#{hash of the instance}], on the series and instance items themselves; k is one
+  of ``keys.LIST_SHARDS`` write shards (by UID), read together and merged
 - series of one Modality, instances of one SOPClassUID, newest first: index by_attr,
   atr_pk={t}#SERIES#Modality#{value}#{k} / {t}#INSTANCE#SOPClassUID#{value}#{k}, atr_sk=lst_sk
 
