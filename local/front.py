@@ -1,7 +1,8 @@
 """The local front: what CloudFront and its viewer-request function do in AWS, for ``make serve``.
 
-One root URL for the whole service. Every request gets the root the client used
-(``ROOT_HEADER``, from its Host) and the origin secret (``SECRET_HEADER``), any copy the client
+One root URL for the whole service. Every request gets the root of the address it listens on
+(``ROOT_HEADER``: never the client's Host, which dicomweb-client sends without its port, and
+which a client may set to anything) and the origin secret (``SECRET_HEADER``), any copy the client
 sent of either removed first, exactly as the CloudFront Function and the origins' custom header
 do; then STOW requests (``routes.front.is_stow``) go to the streaming receiver and everything
 else to the local API Gateway (``local/gateway.py``, WSGI, through a2wsgi). Nothing is buffered
@@ -45,8 +46,7 @@ class Front:
         if scope["type"] != "http":
             return
         headers = [(k, v) for k, v in scope["headers"] if k.lower() not in _FRONT_HEADERS]
-        host = next((v for k, v in headers if k.lower() == b"host"), b"localhost")
-        root = scope.get("scheme", "http").encode() + b"://" + host
+        root = "{}://{}:{}".format(scope.get("scheme", "http"), *scope["server"]).encode()
         headers += [(ROOT_HEADER.encode(), root), (SECRET_HEADER.encode(), self._secret)]
         scope = {**scope, "headers": headers}
         if self._receiver is not None and is_stow(scope["method"], raw_path(scope)):

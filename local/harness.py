@@ -6,6 +6,7 @@ gate (another port), which checks them as S3 does before moto sees them."""
 from __future__ import annotations
 
 import dataclasses
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -116,7 +117,9 @@ def in_process_stack(
         payload_limit=deps.settings.payload_limit,
         large_upload_hint=LARGE_UPLOAD_HINT,
     )
-    server = ThreadedAsgiServer(Front(gateway, Receiver(deps) if receiver else None, secret=""))
+    secret = secrets.token_urlsafe(24)
+    deps.settings = dataclasses.replace(deps.settings, origin_secret=secret)
+    server = ThreadedAsgiServer(Front(gateway, Receiver(deps) if receiver else None, secret))
     use_local_downloads(module, gateway, server.url)
     sqs = deps.clients.sqs
     queue_url = sqs.get_queue_url(QueueName=deps.settings.index_queue)["QueueUrl"]

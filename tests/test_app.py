@@ -22,8 +22,9 @@ def test_path_variables_agree_at_every_level():
 
 
 def test_every_route_needs_a_scope():
-    """But the public ones (table.PUBLIC_ROUTES: the OpenAPI description and the health
-    check), which need no key. (The 405 answers for the other methods are not routes: below.)"""
+    """But the public ones (table.PUBLIC_ROUTES: the root, the OpenAPI description, the
+    conformance statement and the health check), which need no key. (The 405 answers for the
+    other methods are not routes: below.)"""
     for (method, path), entry in served(app.app).items():
         scope = getattr(entry.view_function, "dicomweb_scope", "missing")
         if (method, path) in PUBLIC_ROUTES:
@@ -31,7 +32,12 @@ def test_every_route_needs_a_scope():
         else:
             assert scope in {"read", "write", "delete"}, (method, path)
         assert entry.cors, (method, path)
-    assert {("GET", "/openapi.json"), ("GET", "/health")} == PUBLIC_ROUTES
+    assert {
+        ("GET", "/"),
+        ("GET", "/openapi.json"),
+        ("GET", "/conformance"),
+        ("GET", "/health"),
+    } == PUBLIC_ROUTES
 
 
 def test_every_other_method_of_a_known_path_is_declared_for_its_405():

@@ -14,6 +14,7 @@ import os
 import zlib
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -243,8 +244,11 @@ def test_path_uids(fuzzed: Any, a: str, b: str, c: str, shape: int) -> None:
     ][shape]
     r = stack.http.get(stack.url + path)
     no_server_error(r)
-    if shape == 0 and r.status_code != 404:
-        assert r.status_code == 400
+    # the client resolves dot segments first ("/studies/.." is sent as "/", the public root):
+    # only a request that reached the study's path must be refused
+    sent = urlsplit(r.request.url or "").path
+    if shape == 0 and r.status_code != 404 and sent.startswith("/studies/"):
+        assert r.status_code == 400, sent
     d = stack.http.delete(stack.url + path)
     no_server_error(d)
 

@@ -1,6 +1,7 @@
 """local/front.py as CloudFront plays it: STOW to the receiver, the rest to the API, the root
-header set from the client's Host (a client's own copy and a guessed secret replaced), and a
-refused STOW answered before its body (Expect: 100-continue) through the front too."""
+header set from the address the front listens on (a client's own copy and a guessed secret
+replaced), and a refused STOW answered before its body (Expect: 100-continue) through the front
+too."""
 
 from __future__ import annotations
 
