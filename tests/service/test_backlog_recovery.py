@@ -12,8 +12,8 @@ Here the expiry is a purge of both queues (moto does not age messages; SQS's exp
 leave the same thing: objects without events). Then ``reindex``: every object is searchable and
 retrievable byte for byte, nothing deleted comes back, and the catalog is the one a rebuild
 from S3 gives but for the hidden leftovers of the DELETE (tombstones and the instance items they
-hide, which no read returns). A presigned upload whose event expired waits in ``import/``,
-which reindex does not walk yet: that test is marked xfail (strict) until it does."""
+hide, which no read returns). A presigned upload whose event expired waits in ``import/``:
+reindex imports it first."""
 
 from __future__ import annotations
 
@@ -168,12 +168,6 @@ def test_a_backlog_whose_events_expired_is_recovered_by_reindex(
     assert again.strip() == f"{TENANT}: {len(migrated) + 1} unchanged", again
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reindex walks dicom/{tenant}/ only: a presigned upload whose event expired stays "
-    "in import/{tenant}/, never imported (the change to chalicelib/services/reindex.py is in "
-    "the issue 24 report)",
-)
 def test_a_presigned_upload_whose_event_expired_is_imported_by_reindex(
     operator: InProcessStack, capsys: Any
 ) -> None:
