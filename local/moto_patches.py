@@ -23,6 +23,11 @@ table (0.5 s at 100 k items, whatever the answer); ``local.moto_index`` keeps ea
 entries updated on every write, and a base-table Query reads its own partition only, with
 DynamoDB's semantics (``make_queries_cheap``).
 
+S3 too: when a version purge removes a key's last version and that version is a delete marker,
+moto builds the ObjectRemoved event from the marker, which has no ETag, and the DeleteObjects
+call fails (AttributeError: a DELETE of a study one of whose objects was deleted straight in the
+bucket answered 500). S3 sends that event without ``eTag`` and ``size``; so does the patch.
+
 SQS too: moto's ReceiveMessage iterates a queue's set of in-flight messages while other threads'
 receives and deletes change it ("Set changed size during iteration", seen with parallel
 indexers). The set is copied first (one C call, atomic under the GIL).
@@ -70,6 +75,36 @@ def _item_key(backend: Any, item: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return table_name, key
 
 
+class _MarkerAsObject:
+    """A delete marker seen as the object moto's event builder expects."""
+
+    etag = ""
+    size = 0
+
+    def __init__(self, marker: Any) -> None:
+        self.name = marker.name
+
+
+def _make_marker_events_sendable() -> None:
+    from moto.s3 import notifications
+
+    build = notifications._get_s3_event
+    if getattr(build, "_markers", False):
+        return
+
+    @functools.wraps(build)
+    def event(event_name: str, bucket: Any, key: Any, notification_id: str) -> Any:
+        if hasattr(key, "etag"):
+            return build(event_name, bucket, key, notification_id)
+        built = build(event_name, bucket, _MarkerAsObject(key), notification_id)
+        for record in built["Records"]:
+            del record["s3"]["object"]["eTag"], record["s3"]["object"]["size"]
+        return built
+
+    event._markers = True  # type: ignore[attr-defined]
+    notifications._get_s3_event = event
+
+
 def _make_sqs_receive_thread_safe() -> None:
     from moto.sqs.models import Queue
 
@@ -89,6 +124,7 @@ def make_emulator_safe() -> None:
     """The patches the local stack and the tests run on (the index lag is inert until
     ``index_lag`` turns it on)."""
     _make_sqs_receive_thread_safe()
+    _make_marker_events_sendable()
     make_dynamodb_atomic()
     make_queries_cheap()
     _make_index_lag_emulable()

@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
+from chalicelib.dicomweb.resources import InstanceRef
 from chalicelib.storage import catalog_removal as catalog_module
+from chalicelib.storage.keys import instance_key
 from tests.conftest import TENANT
 from tests.factories import dataset, to_bytes, uid
 from tests.service.helpers import catalog_items, inject_error, rebuilt_catalog
@@ -284,4 +286,27 @@ def test_a_series_delete_whose_transaction_fails_once(
         assert stack.http.delete(path).status_code == 204
     assert_nothing_of(stack, a, set(a.series[mr]), {mr})
     stack.drain()
+    assert_converges(stack)
+
+
+def test_a_study_with_an_object_deleted_straight_in_the_bucket(
+    stack: Any, archive: Archive
+) -> None:
+    """An instance deleted in S3 (a delete marker over its object), then its study deleted
+    through the API: the DELETE purges the marker too, and answers 204 (moto raised on the
+    marker's event and the DELETE answered 500: local/moto_patches.py)."""
+    deps = stack.deps
+    series, sops = next(iter(archive.series.items()))
+    key = instance_key(InstanceRef(TENANT, archive.study, series, sops[0]))
+    deps.clients.s3.delete_object(Bucket=deps.settings.bucket, Key=key)
+    stack.drain()
+    r = stack.http.delete(f"{stack.url}/studies/{archive.study}")
+    assert r.status_code == 204, r.text
+    study_prefix = key.rsplit("/", 2)[0] + "/"
+    versions = deps.clients.s3.list_object_versions(
+        Bucket=deps.settings.bucket, Prefix=study_prefix
+    )
+    assert not versions.get("Versions") and not versions.get("DeleteMarkers")
+    stack.drain()
+    assert_other_study_intact(stack, archive)
     assert_converges(stack)
