@@ -1,8 +1,12 @@
 """``make serve``: the whole serverless stack on this machine.
 
-1. moto as a server on 127.0.0.1 (its own process): S3, DynamoDB, SQS; presigned S3 URLs name
-   the local S3 gate (``local/s3_gate.py``, its own port), which checks them as S3 does before
-   moto sees them, while every SDK call goes to moto directly;
+1. moto inside this process (``mock_aws``): the app's and the receiver's S3, DynamoDB and SQS
+   calls reach it without HTTP; the same moto answers on ``http://127.0.0.1:$MOTO_PORT`` (a
+   thread: moto's own server application on the same backends) for the indexer, the admin CLI
+   and any other process. Presigned S3 URLs name the local S3 gate (``local/s3_gate.py``, its
+   own port), which checks them as S3 does before moto sees them, while every SDK call goes to
+   moto directly. ``LOCAL_MOTO=process`` runs moto as its own process instead (every call over
+   HTTP, ~3x the cost; what measures moto's memory apart);
 2. the resources, from the same definitions infra/ deploys;
 3. the indexer (its own process) polling the queue and calling the Lambda handler;
 4. objects kept in STATE_DIR put back through the normal event path;
@@ -102,10 +106,18 @@ class Stack:
         self.children: list[subprocess.Popen[bytes]] = []
         self.server: Any = None
         self.gate: Any = None
+        self.moto: Any = None
+        self.moto_in_process = os.environ.get("LOCAL_MOTO", "in-process") != "process"
 
     def start_moto(self) -> int:
+        """moto on its port: in this process (the default) or as its own process."""
         wanted = int(os.environ.get("MOTO_PORT") or self.port + 1)
         moto_port = wanted if port_is_free(wanted) else free_port()
+        if self.moto_in_process:
+            from local.moto_inprocess import InProcessMoto
+
+            self.moto = InProcessMoto(moto_port)
+            return moto_port
         proc = subprocess.Popen(
             [sys.executable, "-m", "local.moto_server", "-H", "127.0.0.1", "-p", str(moto_port)],
             stdout=subprocess.DEVNULL,
@@ -119,8 +131,9 @@ class Stack:
         wanted = int(os.environ.get("S3_GATE_PORT") or self.port + 2)
         return wanted if port_is_free(wanted) else free_port()
 
-    def start_indexer(self) -> None:
-        proc = subprocess.Popen([sys.executable, "-m", "local.indexer_poller"], cwd=ROOT)
+    def start_indexer(self, moto_port: int) -> None:
+        env = {**os.environ, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}"}
+        proc = subprocess.Popen([sys.executable, "-m", "local.indexer_poller"], cwd=ROOT, env=env)
         self.children.append(proc)
 
     def stop(self) -> None:
@@ -135,6 +148,8 @@ class Stack:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        if self.moto is not None:
+            self.moto.close()
 
     def run(self) -> None:
         started = time.monotonic()
@@ -142,6 +157,8 @@ class Stack:
         moto_port = self.start_moto()
         gate_port = self.gate_port()
         os.environ.update(local_environment(moto_port, self.state_dir, gate_port))
+        if self.moto is not None:  # this process's clients reach moto in-process, not over HTTP
+            del os.environ["AWS_ENDPOINT_URL"]
 
         import uvicorn
 
@@ -180,8 +197,11 @@ class Stack:
                 }
             )
         )
-        self.start_indexer()
-        self.gate = serve_gate(f"http://127.0.0.1:{moto_port}", deps.settings.region, gate_port)
+        self.start_indexer(moto_port)
+        upstream = f"http://127.0.0.1:{moto_port}"
+        if self.moto is not None:  # S3's own URL, which mock_aws answers without HTTP
+            upstream = deps.clients.s3.meta.endpoint_url
+        self.gate = serve_gate(upstream, deps.settings.region, gate_port)
         restored = ObjectMirror(self.state_dir, deps.clients.s3, deps.settings.bucket).restore()
 
         gateway = LocalGateway(
