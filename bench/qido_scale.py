@@ -9,14 +9,15 @@ The corpus: studies of 2 series (CT, MR) of 10 instances, 20 studies a day; one 
 1,000 is a Secondary Capture of 256 rows (so ``SOPClassUID`` and ``Rows`` each match 0.1 % of
 the instances: the first on a designed key, the second on none).
 
-Usage: ``python -m bench.qido_scale 1000 10000 [100000 ...]`` (``REPEATS=5`` for fewer runs).
+Usage: ``python -m bench.qido_scale 1000 10000 100000`` (``REPEATS=5`` for fewer timed runs).
+With several sizes, a summary puts each search's items read and read units side by side.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import re
+import resource
 import statistics
 import sys
 import time
@@ -28,7 +29,6 @@ from local.testenv import use_test_environment
 use_test_environment()
 
 from moto import mock_aws
-from pydicom import dcmread
 from pydicom.dataset import Dataset
 
 from bench.cost_meter import CostMeter
@@ -46,8 +46,11 @@ REPEATS = int(os.environ.get("REPEATS", "10"))
 OFFSET = 5_000  # the deep offset measured (capped to the archive)
 
 
-def header_only(gen: Generator, study: str, series: str, i: int, s: int, m: int, n: int) -> bytes:
-    """Instance ``n`` of the archive: instance ``i`` of series ``m`` of study ``s``."""
+def header_only(
+    gen: Generator, study: str, series: str, i: int, s: int, m: int, n: int
+) -> tuple[str, bytes]:
+    """Instance ``n`` of the archive: instance ``i`` of series ``m`` of study ``s`` (its
+    SOPInstanceUID and Part 10 bytes)."""
     ds = Dataset()
     rare = n % 1000 == 999
     ds.SOPClassUID = SECONDARY_CAPTURE if rare else CT_IMAGE_STORAGE
@@ -64,7 +67,7 @@ def header_only(gen: Generator, study: str, series: str, i: int, s: int, m: int,
     ds.SeriesNumber, ds.InstanceNumber = m + 1, i + 1
     ds.Rows = ds.Columns = 256 if rare else 512
     ds.BitsAllocated = 16
-    return part10(ds)
+    return str(ds.SOPInstanceUID), part10(ds)
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -72,8 +75,12 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
+DEEP = "instances, deep offset"
+BY_LINK = "instances, deep offset by the next link"
+
+
 def searches(n: int, first: dict[str, str], date: str) -> dict[str, tuple[str, dict[str, str]]]:
-    offset = min(OFFSET, n // 2)
+    offset = deep_offset(n)
     return {
         "studies: PatientID": ("/studies", {"PatientID": "PID00042"}),
         "studies: PatientName prefix": ("/studies", {"PatientName": "Patient042*"}),
@@ -91,9 +98,32 @@ def searches(n: int, first: dict[str, str], date: str) -> dict[str, tuple[str, d
         "series: a SeriesDate range": ("/series", {"SeriesDate": date}),
         "instances: SOPClassUID (0.1 %)": ("/instances", {"SOPClassUID": SECONDARY_CAPTURE}),
         "instances: Rows (0.1 %, no key)": ("/instances", {"Rows": "256"}),
-        f"instances, offset {offset}": ("/instances", {"offset": str(offset)}),
-        f"instances, offset {offset} by the next link": ("/instances", {"offset": str(offset)}),
+        DEEP: ("/instances", {"offset": str(offset)}),
+        BY_LINK: ("/instances", {"offset": str(offset)}),
     }
+
+
+def deep_offset(n: int) -> int:
+    return min(OFFSET, n // 2)
+
+
+def label(name: str, n: int) -> str:
+    return name.replace("deep offset", f"offset {deep_offset(n):,}")
+
+
+def warning_kind(text: str) -> str:
+    """What a Warning header says, in a few words: ``stopped`` (the bound on one request's
+    work), ``N more``, ``>N more`` or ``more`` (the standard's additional results)."""
+    if not text:
+        return ""
+    if "stopped after examining" in text:
+        return "Warning: stopped"
+    more = re.search(r"There are (more than )?(\d+) additional results", text)
+    if more:
+        return f"Warning: {'>' if more.group(1) else ''}{more.group(2)} more"
+    if "additional results" in text:
+        return "Warning: more"
+    return "Warning"
 
 
 def measure(
@@ -115,7 +145,7 @@ def measure(
         "read": int(sum(v["items_read"] for v in db.values())),
         "rcu": sum(c.read_units for c in meter.snapshot().values()) if meter else 0.0,
         "ms": ms,
-        "warning": "Warning" in r.headers,
+        "warning": warning_kind(r.headers.get("Warning", "")),
         "link": r.headers.get("Link", ""),
     }
 
@@ -127,7 +157,8 @@ def next_link(link: str) -> tuple[str, dict[str, str]]:
     return split.path, {k: v[-1] for k, v in parse_qs(split.query).items()}
 
 
-def run(n: int) -> list[str]:
+def run(n: int) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """The table of one archive size, and each search's figures."""
     gen = Generator(seed=3)
     studies = max(1, n // (PER_SERIES * SERIES_PER_STUDY))
     with mock_aws(), prepared_app({"bench": KEY}) as app, in_process_stack(app, KEY) as stack:
@@ -145,9 +176,8 @@ def run(n: int) -> list[str]:
                 series = gen.uid()
                 keys = []
                 for i in range(PER_SERIES):
-                    data = header_only(gen, study, series, i, s, m, count)
+                    sop, data = header_only(gen, study, series, i, s, m, count)
                     count += 1
-                    sop = str(dcmread(io.BytesIO(data)).SOPInstanceUID)
                     key = instance_key(InstanceRef("bench", study, series, sop))
                     s3.put_object(Bucket=bucket, Key=key, Body=data)
                     keys.append(key)
@@ -178,34 +208,60 @@ def run(n: int) -> list[str]:
         for name, (path, params) in plan.items():
             got = measure(stack, meter, path, params)
             costs[name] = got
-            flags = ", ".join(
-                f for f, on in (("Warning", got["warning"]), ("link", bool(got["link"]))) if on
-            )
+            flags = ", ".join(f for f in (got["warning"], "link" if got["link"] else "") if f)
             rows.append(
-                f"| {name} | {got['results']} | {got['requests']} | {got['read']:,} | "
+                f"| {label(name, n)} | {got['results']} | {got['requests']} | {got['read']:,} | "
                 f"{got['rcu']:.1f} | {statistics.median(r['ms'] for r in timed[name]):.0f} | "
                 f"{flags or '-'} |"
             )
-        offset = min(OFFSET, n // 2)
-        deep, top = costs[f"instances, offset {offset}"], costs["instances, unfiltered"]
-        per = 1000 / offset
-        entries, units = (deep["read"] - top["read"]) * per, (deep["rcu"] - top["rcu"]) * per
-        rows += [
-            "",
-            f"An offset costs, per 1,000 results skipped: **{entries:,.0f} index entries read, "
-            f"{units:.1f} read units** (offset "
-            f"{offset:,} against offset 0, unfiltered `/instances`); the same page by the next "
-            f"link: {costs[f'instances, offset {offset} by the next link']['rcu']:.1f} read units.",
-        ]
-        return rows
+        rows += ["", offset_cost(n, costs)]
+        return rows, costs
+
+
+def offset_cost(n: int, costs: dict[str, dict[str, Any]]) -> str:
+    """An offset's cost per 1,000 results skipped: the deep offset against offset 0."""
+    offset = deep_offset(n)
+    deep, top = costs[DEEP], costs["instances, unfiltered"]
+    per = 1000 / offset
+    entries, units = (deep["read"] - top["read"]) * per, (deep["rcu"] - top["rcu"]) * per
+    return (
+        f"An offset costs, per 1,000 results skipped: **{entries:,.0f} items read (index "
+        f"entries), {units:.1f} read units** (offset {offset:,} against offset 0, unfiltered "
+        f"`/instances`); the same page by the next link: {costs[BY_LINK]['read']:,} items, "
+        f"{costs[BY_LINK]['rcu']:.1f} read units."
+    )
+
+
+def summary(runs: dict[int, dict[str, dict[str, Any]]]) -> list[str]:
+    """Each search's items read and read units side by side, one column per archive size."""
+    sizes = list(runs)
+    items = " | ".join(f"items read, {n:,}" for n in sizes)
+    units = " | ".join(f"read units, {n:,}" for n in sizes)
+    rows = [
+        "### Items read and read units per request, by archive size",
+        "",
+        f"| search | {items} | {units} |",
+        "|---|" + "---|" * (2 * len(sizes)),
+    ]
+    for name in next(iter(runs.values())):
+        read = " | ".join(f"{runs[n][name]['read']:,}" for n in sizes)
+        rcu = " | ".join(f"{runs[n][name]['rcu']:.1f}" for n in sizes)
+        offsets = "/".join(f"{deep_offset(n):,}" for n in sizes)
+        rows.append(f"| {name.replace('deep offset', f'offset {offsets}')} | {read} | {rcu} |")
+    return rows
 
 
 def main() -> None:
     sizes = [int(a) for a in sys.argv[1:]] or [1_000, 10_000]
+    runs: dict[int, dict[str, dict[str, Any]]] = {}
     for n in sizes:
         t0 = time.monotonic()
-        print("\n".join(run(n)), flush=True)
-        print(f"\n(run in {time.monotonic() - t0:.0f} s)\n", flush=True)
+        rows, runs[n] = run(n)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print("\n".join(rows), flush=True)
+        print(f"\n(run in {time.monotonic() - t0:.0f} s; peak memory so far {peak:,.0f} MB)\n")
+    if len(sizes) > 1:
+        print("\n".join(summary(runs)), flush=True)
 
 
 if __name__ == "__main__":
