@@ -133,7 +133,8 @@ def _viewport(image: Any, viewport: Viewport) -> Any:
     """Crop (and flip, for negative widths/heights) the source region, then scale to fit the
     viewport with the aspect ratio kept (PS3.18 8.3.5.1.3). The region is first clipped to the
     image, so no canvas larger than the image is ever allocated (Pillow would pad a region
-    reaching outside with black); a region with no pixel of the image is a 400."""
+    reaching outside with black, however large); a region with no pixel of the image renders
+    black, its |sw| and |sh| clamped to the image's size."""
     from PIL import Image
 
     if viewport.region is not None:
@@ -143,11 +144,10 @@ def _viewport(image: Any, viewport: Viewport) -> Any:
         right = min(image.width, max(sx, sx + sw))
         bottom = min(image.height, max(sy, sy + sh))
         if left >= right or top >= bottom:
-            raise BadRequest(
-                f"the viewport region lies outside the image ({image.width} x {image.height})",
-                code="InvalidParameter",
-            )
-        image = image.crop((left, top, right, bottom))
+            size = (min(abs(sw), image.width), min(abs(sh), image.height))
+            image = Image.new(image.mode, size)
+        else:
+            image = image.crop((left, top, right, bottom))
         if sw < 0:
             image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         if sh < 0:
