@@ -6,8 +6,9 @@ inside). One store, two doors: what one writes the other reads.
 
 Every call still goes through botocore (parameters validated, request serialised and signed,
 answer parsed, errors raised as in AWS) and through moto's request handling (its validation and
-its AWS errors), with ``moto_patches`` applied: only the loopback HTTP hop and moto's server
-thread per connection are gone (measured in docs/benchmarks/orthanc.md).
+its AWS errors), with ``moto_patches`` and ``moto_fast`` (DynamoDB's answers written
+directly) applied: only the loopback HTTP hop and moto's server thread per connection are gone
+(measured in docs/benchmarks/orthanc.md).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
+from local.moto_fast import make_dynamodb_answers_cheap
 from local.moto_patches import make_emulator_safe
 
 
@@ -25,6 +27,7 @@ class InProcessMoto:
 
     def __init__(self, port: int) -> None:
         make_emulator_safe()
+        make_dynamodb_answers_cheap()
         self._mock: Any = mock_aws()
         self._mock.start()
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

@@ -1,0 +1,85 @@
+"""moto's DynamoDB answers written as DynamoDB writes them, without walking the API model.
+
+moto 5.2 serialises every answer by walking the operation's output shape from botocore's model,
+member by member and value by value (``moto.core.serialize``). For DynamoDB's item operations
+that walk is most of what a call costs the emulator: 43 % of the local stack's CPU on QIDO
+requests (py-spy, docs/benchmarks/orthanc.md), for an answer that is already in its wire form.
+Those answers (items and keys as ``{"S": ...}`` attribute values, counts, consumed capacity) are
+plain JSON once binary values are base64-encoded, exactly what the shape walk produces; here
+they are written with ``json.dumps`` directly.
+
+Only the item operations, only successful answers, and only answers made of JSON's own types
+and bytes take this path; anything else (an error, a timestamp, an operation not listed) goes
+through moto's serializer unchanged. tests/unit/local/test_moto_fast.py checks, operation by
+operation, that botocore parses the same answer from both.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+#: The operations whose answers are items, keys, counts and consumed capacity.
+ITEM_OPERATIONS = frozenset(
+    {
+        "GetItem",
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "Query",
+        "Scan",
+        "BatchGetItem",
+        "BatchWriteItem",
+        "TransactGetItems",
+        "TransactWriteItems",
+    }
+)
+CONTENT_TYPE = "application/x-amz-json-1.0"
+
+
+class _NotPlain(Exception):
+    """A value JSON does not carry as it is (a timestamp, an object)."""
+
+
+def wire(value: Any) -> Any:
+    """The answer as DynamoDB's JSON: bytes base64-encoded, members that are None left out
+    (as the shape walk leaves them out)."""
+    if isinstance(value, dict):
+        return {k: wire(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [wire(v) for v in value]
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    raise _NotPlain(type(value).__name__)
+
+
+def fast_body(operation: str, result: Any) -> str | None:
+    """The answer's body, or None when moto's serializer must write it."""
+    if operation not in ITEM_OPERATIONS or not isinstance(result, dict):
+        return None
+    try:
+        return json.dumps(wire(result))
+    except _NotPlain:
+        return None
+
+
+def make_dynamodb_answers_cheap() -> None:
+    """DynamoDB item operations answer through ``fast_body`` (idempotent)."""
+    from moto.dynamodb.responses import DynamoResult
+
+    if getattr(DynamoResult.execute_result, "_fast", False):
+        return
+    original = DynamoResult.execute_result
+
+    def execute_result(self: Any, context: Any) -> Any:
+        body = fast_body(str(context.operation_model.name), self.result)
+        if body is None:
+            return original(self, context)
+        return 200, {"Content-Type": CONTENT_TYPE}, body
+
+    execute_result._fast = True  # type: ignore[attr-defined]
+    execute_result.original = original  # type: ignore[attr-defined]  # for the equivalence test
+    DynamoResult.execute_result = execute_result  # type: ignore[method-assign]
