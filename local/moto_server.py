@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import sys
 
-from local.moto_fast import make_dynamodb_answers_cheap
+from local.moto_fast import make_answers_cheap
 from local.moto_patches import make_emulator_safe
 
 
 def main() -> None:
     make_emulator_safe()
-    make_dynamodb_answers_cheap()
+    make_answers_cheap()
     from moto.server import main as moto_main
 
     moto_main(sys.argv[1:])

@@ -207,3 +207,19 @@ def test_errors_keep_moto_serializer(db):
     with pytest.raises(ClientError) as err:
         db.get_item(TableName="nope", Key=key("a", "1"))
     assert err.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_sqs_retention_still_expires_messages(aws):
+    """A message older than the queue's retention period is not handed out; a younger one is."""
+    from moto.sqs.models import sqs_backends
+
+    moto_fast.make_sqs_retention_check_cheap()
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = sqs.create_queue(QueueName="q", Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="old")
+    (message,) = sqs_backends["123456789012"]["us-east-1"].get_queue("q")._messages
+    message.sent_timestamp -= 61_000  # sent 61 s earlier: past the 60 s retention
+    assert sqs.receive_message(QueueUrl=url).get("Messages", []) == []
+    sqs.send_message(QueueUrl=url, MessageBody="new")
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert [m["Body"] for m in got] == ["new"]
