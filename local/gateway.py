@@ -205,14 +205,14 @@ class LocalGateway:
             "body": base64.b64encode(body).decode("ascii") if body else None,
             "isBase64Encoded": bool(body),
         }
-        if len(json.dumps(event)) > self._payload_limit:
+        if json_size(event) > self._payload_limit:
             return self._too_large(
                 start,
                 f"the request exceeds the {self._payload_limit}-byte Lambda payload limit "
                 f"(binary bodies are base64-encoded: about {self._payload_limit * 3 // 4} bytes)",
             )
         response = self._app(event, LambdaContext(aws_request_id=request_id))
-        if len(json.dumps(response)) > self._payload_limit:
+        if json_size(response) > self._payload_limit:
             return self._json(
                 start, 502, "BadGateway", "the response exceeded the Lambda payload limit"
             )
@@ -265,3 +265,18 @@ def _raw_uri(environ: dict[str, Any]) -> str:
         return str(environ.get("PATH_INFO", "/"))
     query = scope.get("query_string", b"")
     return raw.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
+
+
+def json_size(payload: dict[str, Any]) -> int:
+    """``len(json.dumps(payload))``, the size Lambda counts, without writing a base64 body out
+    again: its characters (A-Z a-z 0-9 + / =) are written as they are, so the body adds its own
+    length (a 0.5 MB instance answer was a 0.7 MB ``json.dumps`` per request, 13 % of its CPU)."""
+    body = payload.get("body")
+    if payload.get("isBase64Encoded") and isinstance(body, str) and _written_as_is(body):
+        return len(json.dumps({**payload, "body": ""})) + len(body)
+    return len(json.dumps(payload))
+
+
+def _written_as_is(text: str) -> bool:
+    """Whether ``json.dumps`` writes ``text`` unescaped: printable ASCII, no quote, no backslash."""
+    return text.isascii() and text.isprintable() and '"' not in text and "\\" not in text

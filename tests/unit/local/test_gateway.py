@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 import pytest
 import requests
 
+from local.gateway import json_size
 from local.harness import in_process_stack
 from tests.conftest import KEY
 from tests.factories import dataset, to_bytes
@@ -100,3 +104,27 @@ def test_trailing_slash_and_query_parameters(stack):
     r = stack.get("/studies/", params={"PatientID": "x", "limit": "5"})
     assert r.status_code == 200
     assert r.json() == []
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {
+            "statusCode": 200,
+            "body": base64.b64encode(bytes(range(256)) * 9).decode(),
+            "isBase64Encoded": True,
+        },
+        {"statusCode": 200, "body": "", "isBase64Encoded": True},
+        {
+            "statusCode": 200,
+            "body": '{"a": "é\\n\\"q\\"", "b": "\\u2713"}',
+            "isBase64Encoded": False,
+        },
+        {"statusCode": 200, "body": None, "headers": {"X": "é"}},
+        {"body": "é not base64", "isBase64Encoded": True},
+        {"body": base64.encodebytes(b"x" * 200).decode(), "isBase64Encoded": True},
+        {"body": 'quote " and \\ backslash', "isBase64Encoded": True},
+    ],
+)
+def test_json_size_is_the_length_of_the_json(payload):
+    assert json_size(payload) == len(json.dumps(payload))
