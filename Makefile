@@ -70,8 +70,8 @@ bench-lag: $(STAMP)  ## STOW->QIDO visibility lag over 100 instances (starts its
 	$(BIN)/python -m bench.visibility_lag 100
 
 .PHONY: bench-qido bench-wado
-bench-qido: $(STAMP)  ## QIDO requests, items read and latency at 10k and 100k instances (slow)
-	$(BIN)/python -m bench.qido_scale 10000 100000
+bench-qido: $(STAMP)  ## QIDO requests, items read, read units and latency at 1k, 10k and 100k instances (slow): docs/benchmarks/qido-scale.md
+	$(BIN)/python -m bench.qido_scale 1000 10000 100000
 
 bench-wado: $(STAMP)  ## WADO requests and bytes: instance, study metadata, a frame, transcoding
 	$(BIN)/python -m bench.wado_cost
