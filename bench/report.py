@@ -64,12 +64,25 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
     for row in lat:
         for p in ("p50_ms", "p95_ms"):
             row[f"ratio_{p[:3]}"] = _ratio(row[a].get(p), row.get(b, {}).get(p))
+    clients = [
+        {
+            "scenario": name,
+            **{n: latency(per[n]) for n in names},
+        }
+        for name, per in results.get("throughput", {}).items()
+    ]
+    for row in clients:
+        row["ratio_requests_per_s"] = _ratio(
+            row[a].get("requests_per_s"), row.get(b, {}).get("requests_per_s")
+        )
     return {
         "servers": names,
         "about": results.get("about", {}),
         "corpus": results["corpus"],
         "concurrency": results["concurrency"],
         "run_s": round(results["elapsed_s"], 1),
+        "load_before": results.get("load_before"),
+        "load_after": results.get("load_after"),
         "total_s": round(results.get("total_s", results["elapsed_s"]), 1),
         "stow": throughput,
         "stow_ratio": {
@@ -77,6 +90,8 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
             for k in ("instances_per_s", "mb_per_s")
         },
         "latency": lat,
+        "throughput_clients": results.get("throughput_clients", 1),
+        "throughput": clients,
     }
 
 
@@ -133,6 +148,26 @@ def markdown(summary: dict[str, Any]) -> str:
         ratios = f" | {row['ratio_p50'] or 'n/a'} | {row['ratio_p95'] or 'n/a'}" if two else ""
         size = " / ".join(_size(row[n], row["scenario"]) for n in names)
         lines.append(f"| {row['scenario']} | " + " | ".join(cells) + ratios + f" | {size} |")
+    if summary.get("throughput"):
+        clients = summary["throughput_clients"]
+        lines += [
+            "",
+            f"| {clients} clients at once (requests/s) | "
+            + " | ".join(names)
+            + (" | ratio |" if two else " |")
+            + " p50 ms ("
+            + " / ".join(names)
+            + ") |",
+            "|---|" + "---|" * (len(names) + two + 1),
+        ]
+        for row in summary["throughput"]:
+            cells = [
+                str(row[n].get("requests_per_s")) if "na" not in row[n] else _cell(row[n], "")
+                for n in names
+            ]
+            ratio = f" | {row['ratio_requests_per_s'] or 'n/a'}" if two else ""
+            p50 = " / ".join(_cell(row[n], "p50_ms") if "na" not in row[n] else "-" for n in names)
+            lines.append(f"| {row['scenario']} | " + " | ".join(cells) + ratio + f" | {p50} |")
     if two:
         lines += [
             "",
@@ -140,6 +175,45 @@ def markdown(summary: dict[str, Any]) -> str:
             "faster (throughput). size: JSON results (QIDO, metadata) or body bytes.",
         ]
     return "\n".join(lines) + "\n"
+
+
+def behind(summary: dict[str, Any]) -> list[str]:
+    """The scenarios where the first server is behind the second: a p50 ratio above 1, a
+    throughput ratio below 1."""
+    found = [
+        f"{row['scenario']} (p50 x{row['ratio_p50']})"
+        for row in summary["latency"]
+        if row.get("ratio_p50") is not None and row["ratio_p50"] > 1
+    ]
+    found += [
+        f"STOW {label} (x{summary['stow_ratio'][key]})"
+        for key, label in (("instances_per_s", "instances/s"),)
+        if summary["stow_ratio"].get(key) is not None and summary["stow_ratio"][key] < 1
+    ]
+    found += [
+        f"{row['scenario']}, {summary['throughput_clients']} clients "
+        f"(requests/s x{row['ratio_requests_per_s']})"
+        for row in summary.get("throughput", [])
+        if row.get("ratio_requests_per_s") is not None and row["ratio_requests_per_s"] < 1
+    ]
+    return found
+
+
+def closing(summary: dict[str, Any]) -> str:
+    """The note under the tables: what is still behind (from this run's figures) and where
+    what bounds it is measured."""
+    names = summary["servers"]
+    if len(names) != 2:
+        return ""
+    late = behind(summary)
+    if not late:
+        return f"\n**Still behind.** Nothing: {names[0]} is at or ahead of {names[1]} everywhere.\n"
+    return (
+        f"\n**Still behind {names[1]}** in this run: "
+        + "; ".join(late)
+        + ". What bounds each (profiles of the local stack, moto's own cost per call, the GIL) "
+        "is measured in [README.md](README.md#what-bounds-the-local-stack).\n"
+    )
 
 
 def plot(summary: dict[str, Any], path: Path) -> None:
@@ -150,9 +224,15 @@ def plot(summary: dict[str, Any], path: Path) -> None:
 
     names = summary["servers"]
     rows = summary["latency"]
-    fig, (left, right) = plt.subplots(
-        1, 2, figsize=(13, 7), gridspec_kw={"width_ratios": [3, 1]}, layout="constrained"
+    several = summary.get("throughput") or []
+    fig, axes = plt.subplots(
+        1,
+        3 if several else 2,
+        figsize=(16 if several else 13, 7),
+        gridspec_kw={"width_ratios": [3, 1, 1.3] if several else [3, 1]},
+        layout="constrained",
     )
+    left, right = axes[0], axes[1]
     height = 0.8 / len(names)
     colours = ["#1f77b4", "#ff7f0e", "#2ca02c"]
     for k, n in enumerate(names):
@@ -195,6 +275,21 @@ def plot(summary: dict[str, Any], path: Path) -> None:
     right.set_xticklabels([label for _, label in metrics], fontsize=8)
     right.set_title("STOW-RS throughput (higher is better)", fontsize=9)
     right.legend(fontsize=8)
+    if several:
+        third = axes[2]
+        for k, n in enumerate(names):
+            xs = [i + k * height for i in range(len(several))]
+            rates = [r[n].get("requests_per_s") or 0 for r in several]
+            third.bar(xs, rates, height, label=n, color=colours[k % 3])
+        third.set_xticks([i + height * (len(names) - 1) / 2 for i in range(len(several))])
+        third.set_xticklabels(
+            [r["scenario"].replace(" (", "\n(") for r in several], fontsize=7, rotation=30
+        )
+        third.set_title(
+            f"{summary['throughput_clients']} clients at once, requests/s (higher is better)",
+            fontsize=9,
+        )
+        third.legend(fontsize=8)
     fig.suptitle(
         " vs ".join(names) + f": {summary['corpus']['instances']} instances, "
         f"concurrency {summary['concurrency']}, same client, alternating rounds"
@@ -214,8 +309,10 @@ Generated by `make bench` (`python -m bench.runner --local-stack --orthanc --out
 docs/benchmarks`) on {date.today().isoformat()}, {os.cpu_count()} cores, whole run
 {summary["total_s"]:.0f} s (the measured part {summary["run_s"]:.0f} s). Do not edit: re-run it.
 
-- **ours**: this service's local stack (`python -m local.stack`: the local API Gateway on
-  uvicorn, the Chalice app, the indexer polling SQS, all on moto), API key in `apikey`.
+- **ours**: this service's local stack (`python -m local.stack`, what `make serve` runs: the
+  local front on uvicorn, the local API Gateway, the Chalice app and the streaming STOW receiver
+  in one process with moto in-process; the indexer polling SQS in its own process, through
+  moto's server thread), API key in `apikey`.
 - **Orthanc** {about.get("version", "?")} with its DICOMweb plugin {
         about.get("dicomweb_plugin", "?")
     } (Debian packages), loopback port, own storage folder, generated configuration
@@ -224,18 +321,25 @@ docs/benchmarks`) on {date.today().isoformat()}, {os.cpu_count()} cores, whole r
 - **Corpus** (`bench.datasets.corpus`, seeded): {corpus["instances"]} instances,
   {corpus["bytes"] / 1e6:.0f} MB: {kinds}. 512x512 16-bit images, a 100-frame 128x128 instance.
 - **Method**: one client (`bench/runner.py`) sends the same requests to both, concurrency
-  {summary["concurrency"]}; the servers take turns batch by batch, the order flipping each
+  {summary["concurrency"]}, then {summary.get("throughput_clients", 1)} client threads at once
+  for QIDO and WADO (requests/s); the servers take turns batch by batch, the order flipping each
   round. Read scenarios open a new connection per request; STOW and the visibility poll keep
-  theirs. p50/p95 over every request (first reads included).
+  theirs. p50/p95 over every request (first reads included). Load on the machine when the run
+  started (1-minute load average): {summary.get("load_before", "?")}; when it ended:
+  {summary.get("load_after", "?")}.
 
 ![p50 and p95 per scenario, STOW throughput](orthanc.png)
 
 **Read with care.** "ours" is the local emulation, not AWS: every request crosses the local
 API Gateway (a base64 Lambda event), runs the Chalice app in Python and makes its S3 and
-DynamoDB calls to moto (~20 ms each, Python too); indexing is asynchronous (S3 event -> SQS
--> indexer polling), hence the visibility lag, where Orthanc indexes inside the STOW. Orthanc
-is native C++ on SQLite and local files. The figures show where this code spends time
-relative to a mature server on one machine, not what Lambda, S3 and DynamoDB would answer.
+DynamoDB calls through botocore to moto in the same process (Python too: ~1 ms a GetItem,
+~2 ms a 0.5 MB GetObject, ~6 ms a 0.5 MB PutObject on an idle core, see
+[README.md](README.md#what-bounds-the-local-stack)); a STOW indexes the instances it stores
+and waits until the indexes show them before it answers, where Orthanc indexes inside the
+STOW. Orthanc is native C++ on SQLite and local files, with a thread per connection; the local
+stack's Python shares one interpreter lock across its threads. The figures show where this code
+spends time relative to a mature server on one machine, not what Lambda, S3 and DynamoDB would
+answer.
 Orthanc's Debian build has no JPEG 2000 decoder (that is the GDCM plugin, package
 `orthanc-gdcm`, not installed here): rendering a JPEG 2000 frame answers 400 and the table
 says n/a. Rendered JPEG sizes differ because the encoders' quality settings differ. Study
@@ -248,5 +352,5 @@ def write(summary: dict[str, Any], out: Path) -> None:
     """orthanc.json, orthanc.md and orthanc.png under ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "orthanc.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (out / "orthanc.md").write_text(header(summary) + markdown(summary))
+    (out / "orthanc.md").write_text(header(summary) + markdown(summary) + closing(summary))
     plot(summary, out / "orthanc.png")

@@ -3,9 +3,10 @@ same requests measure this service and Orthanc (``make bench``, docs/benchmarks/
 
 Scenarios, in order: STOW throughput (the corpus of ``bench.datasets.corpus`` in multipart
 batches that fit Lambda's 6 MB payload once base64-encoded), STOW -> QIDO visibility lag, then
-QIDO, metadata, retrieve, frames and rendered frames (p50/p95 latency). With several servers
-every scenario alternates between them batch by batch, the order flipping each round, so
-machine noise hits all of them alike. Every scenario is bounded in requests and time.
+QIDO, metadata, retrieve, frames and rendered frames (p50/p95 latency), then QIDO and WADO
+again with several client threads at once (``--throughput-clients``, 4: requests/s). With
+several servers every scenario alternates between them batch by batch, the order flipping each
+round, so machine noise hits all of them alike. Every scenario is bounded in requests and time.
 
 Connections: STOW and the visibility poll keep one connection per client thread (a bulk
 uploader and a poller reuse theirs). Every read scenario opens a NEW connection per request
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import threading
 import time
 import uuid
@@ -205,6 +207,9 @@ def read_scenarios(c: Corpus) -> dict[str, Callable[[int], Request]]:
             "/studies/{}/series/{}/metadata".format(*pick(series, n))
         ),
         "instance (512x512 CT, as stored)": lambda n: Request(inst(pick(ct, n)), accept=DICOM_ANY),
+        "series (8 instances, 4 MB, as stored)": lambda n: Request(
+            "/studies/{}/series/{}".format(*pick(series, n)), accept=DICOM_ANY
+        ),
         "frame 1 (512x512 CT, native)": lambda n: Request(
             inst(pick(ct, n)) + "/frames/1", accept=FRAMES_ANY
         ),
@@ -359,6 +364,45 @@ def run_reads(
     return out
 
 
+#: The scenarios measured again with several clients at once (requests per second).
+THROUGHPUT_SCENARIOS = (
+    "QIDO studies by PatientID",
+    "QIDO instances of a series",
+    "instance (512x512 CT, as stored)",
+    "frame 1 (512x512 CT, native)",
+)
+
+
+def run_throughput(
+    clients: Sequence[Client],
+    c: Corpus,
+    concurrency: int,
+    rounds: int,
+    per_round: int,
+    log: Callable[[str], None],
+) -> dict[str, dict[str, Samples]]:
+    """``THROUGHPUT_SCENARIOS`` with ``concurrency`` client threads: ``rounds`` batches of
+    ``per_round`` requests per server, alternating; requests/s = requests / the batches' wall."""
+    scenarios = read_scenarios(c)
+    out: dict[str, dict[str, Samples]] = {}
+    for name in THROUGHPUT_SCENARIOS:
+        out[name] = {cl.server.name: Samples() for cl in clients}
+        for r in range(rounds):
+            reqs = [scenarios[name](r * per_round + k) for k in range(per_round)]
+            for cl in alternate(clients, r):
+                s = out[name][cl.server.name]
+                results, wall = pooled([partial(cl.get, q) for q in reqs], concurrency)
+                s.wall_s += wall
+                for seconds, size, error in results:
+                    if error:
+                        s.errors.append(error)
+                    else:
+                        s.ms.append(seconds * 1000)
+                        s.sizes.append(size)
+        log(f"{name}, {concurrency} clients: done")
+    return out
+
+
 def run(
     servers: Sequence[Server],
     data: Corpus,
@@ -369,6 +413,7 @@ def run(
     lag_instances: int = 10,
     index_timeout_s: float = 300.0,
     scenario_deadline_s: float = 60.0,
+    throughput_clients: int = 4,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Every scenario against every server; the raw figures (bench/report.py summarises)."""
@@ -382,6 +427,11 @@ def run(
     lag = run_visibility(clients, lag_instances, seed=991, bound_s=30.0)
     log("visibility lag done")
     reads = run_reads(clients, data, rounds, per_round, concurrency, scenario_deadline_s, log)
+    throughput = (
+        run_throughput(clients, data, throughput_clients, rounds, per_round * 2, log)
+        if throughput_clients > 1
+        else {}
+    )
     return {
         "servers": [s.name for s in servers],
         "concurrency": concurrency,
@@ -396,6 +446,8 @@ def run(
         "indexed_after_s": indexed,
         "visibility": lag,
         "reads": reads,
+        "throughput_clients": throughput_clients,
+        "throughput": throughput,
         "elapsed_s": time.monotonic() - t0,
     }
 
@@ -432,6 +484,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--local-stack", action="store_true", help="start python -m local.stack")
     parser.add_argument("--orthanc", action="store_true", help="start Orthanc + DICOMweb plugin")
     parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument(
+        "--throughput-clients", type=int, default=4, help="clients of the throughput runs (1: none)"
+    )
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--per-round", type=int, default=20)
     parser.add_argument("--patients", type=int, default=8)
@@ -440,6 +495,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     started = time.monotonic()
+    load_before = round(os.getloadavg()[0], 2)
     data = corpus(seed=1, patients=args.patients, instances=args.instances)
     print(f"corpus: {len(data.instances)} instances, {data.nbytes / 1e6:.1f} MB")
     with ExitStack() as stack:
@@ -454,10 +510,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         if not chosen:
             parser.error("no server: --server NAME URL, --local-stack or --orthanc")
         results = run(
-            chosen, data, rounds=args.rounds, per_round=args.per_round, concurrency=args.concurrency
+            chosen,
+            data,
+            rounds=args.rounds,
+            per_round=args.per_round,
+            concurrency=args.concurrency,
+            throughput_clients=args.throughput_clients,
         )
     results["about"] = about
     results["total_s"] = time.monotonic() - started
+    results["load_before"], results["load_after"] = load_before, round(os.getloadavg()[0], 2)
     summary = report.summarise(results)
     print(report.markdown(summary))
     if args.out:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.report import markdown, summarise, write
+from bench.report import behind, closing, markdown, summarise, write
 from bench.samples import Samples
 
 
@@ -56,3 +56,26 @@ def test_write_produces_the_table_the_json_and_a_png(tmp_path: Path) -> None:
     assert (tmp_path / "orthanc.png").read_bytes()[:4] == b"\x89PNG"
     assert "Orthanc** 1.10.1" in (tmp_path / "orthanc.md").read_text()
     assert '"ratio_p95": 4.0' in (tmp_path / "orthanc.json").read_text()
+
+
+def test_throughput_with_several_clients_and_what_is_behind() -> None:
+    def s(n: int, wall_s: float) -> Samples:
+        return Samples(ms=[10.0] * n, sizes=[1] * n, wall_s=wall_s)
+
+    raw = results()
+    raw["throughput_clients"] = 4
+    raw["throughput"] = {"QIDO": {"ours": s(40, 2.0), "other": s(40, 1.0)}}
+    summary = summarise(raw)
+    (row,) = summary["throughput"]
+    assert (row["ours"]["requests_per_s"], row["other"]["requests_per_s"]) == (20.0, 40.0)
+    assert row["ratio_requests_per_s"] == 0.5
+    table = markdown(summary)
+    head = "| 4 clients at once (requests/s) | ours | other | ratio | p50 ms (ours / other) |"
+    assert head in table
+    assert "| QIDO | 20.0 | 40.0 | 0.5 | 10 / 10 |" in table
+    assert behind(summary) == [
+        "STOW -> QIDO visibility lag (p50 x2.0)",
+        "STOW instances/s (x0.5)",
+        "QIDO, 4 clients (requests/s x0.5)",
+    ]
+    assert "**Still behind other** in this run: STOW -> QIDO" in closing(summary)
