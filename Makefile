@@ -16,7 +16,15 @@ $(STAMP): requirements.txt requirements-receiver.txt requirements-dev.txt
 
 install: $(STAMP)
 
-serve: $(STAMP)
+# the local stack's own extras (local/requirements.txt: never in the Lambda package)
+LOCAL_STAMP := $(VENV)/.local-$(shell cksum < local/requirements.txt | cut -d' ' -f1)
+
+$(LOCAL_STAMP): $(STAMP) local/requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r local/requirements.txt
+	rm -f $(VENV)/.local-*
+	touch $@
+
+serve: $(LOCAL_STAMP)
 	PORT=$(PORT) $(BIN)/python -m local.stack
 
 lint: $(STAMP)
@@ -126,7 +134,7 @@ e2e: $(E2E_STAMP)  ## OHIF in headless Chromium against the local stack; screens
 # --- side by side with Orthanc (docs/benchmarks/orthanc.md) ------------------------------------
 BENCH_STAMP := $(VENV)/.bench-$(shell cksum < requirements-bench.txt | cut -d' ' -f1)
 
-$(BENCH_STAMP): $(STAMP) requirements-bench.txt
+$(BENCH_STAMP): $(LOCAL_STAMP) requirements-bench.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
 	rm -f $(VENV)/.bench-*
 	touch $@

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 
 import pytest
@@ -123,3 +124,17 @@ def test_json_size_is_the_length_of_the_json(raw):
     text = {"statusCode": 200, "body": '{"a": "é\\n\\"q\\""}', "isBase64Encoded": False}
     assert response_body(text) == ('{"a": "é\\n\\"q\\""}'.encode(), False)
     assert json_size(text) == len(json.dumps(text))
+
+
+@pytest.mark.parametrize("simd", [True, False], ids=["pybase64", "binascii"])
+def test_base64_either_way_is_the_standard_one(monkeypatch, simd):
+    from local import gateway
+
+    if not simd:
+        monkeypatch.setattr(gateway, "_simd_decode", None)
+        monkeypatch.setattr(gateway, "_simd_encode", None)
+    data = bytes(range(256)) * 41 + b"\x00"
+    assert gateway.b64encode(data) == base64.b64encode(data).decode()
+    assert gateway.strict_b64decode(base64.b64encode(data)) == data
+    with pytest.raises(binascii.Error):
+        gateway.strict_b64decode(base64.encodebytes(data))  # newlines are not base64
