@@ -5,7 +5,8 @@ of the partition asked for (or, for a global secondary index, those whose index 
 then pages. A Query on a 100 k-item table costs ~0.5 s whatever it returns, so nothing measured
 locally says what a query costs in DynamoDB. Here:
 
-* a base-table Query sorts only its own partition (moto keeps items by partition already);
+* a base-table Query sorts only its own partition (moto keeps items by partition already), once
+  until that partition is written again;
 * each global secondary index is kept as sorted entries per index partition, updated on every
   write (put, update, delete, in or out of a transaction, a rollback included), so a GSI Query
   bisects to where it starts and reads only what it evaluates.
@@ -28,6 +29,7 @@ from typing import Any
 #: What one Query page reads at most (moto's figure for DynamoDB's 1 MB).
 PAGE_BYTES = 1_000_000
 _STATE = "_dicomweb_indexes"  # attribute of a moto Table: its GSIs as sorted entries
+_PARTITIONS = "_dicomweb_partitions"  # attribute of a moto Table: partitions sorted, until written
 _SORTABLE = ("S", "N")
 
 Entry = tuple[Any, Any, Any]  # (index sort key, table hash key, table range key), as Python
@@ -122,8 +124,22 @@ def _indexes(table: Any) -> _Indexes:
     return state
 
 
+def _partition(table: Any, hash_key: Any) -> tuple[list[Entry], dict[tuple[Any, Any], Any]]:
+    """A base-table partition as sorted entries and its items by key, kept until the next
+    write to that partition (a Query of a 500-item study partition sorted it every time)."""
+    cache: dict[Any, Any] = table.__dict__.setdefault(_PARTITIONS, {})
+    found = cache.get(_py(hash_key))
+    if found is None:
+        partition = table.items.get(hash_key, {})
+        keyed = sorted(((_py(i.range_key), *_table_key(i)), i) for i in partition.values())
+        found = cache[_py(hash_key)] = ([e for e, _ in keyed], {e[1:]: i for e, i in keyed})
+    return found  # type: ignore[no-any-return]
+
+
 def written(table: Any, hash_key: Any, range_key: Any) -> None:
-    """After any write of the item at (hash_key, range_key): its index entries follow it."""
+    """After any write of the item at (hash_key, range_key): its index entries follow it, and
+    its partition is sorted again when next queried."""
+    getattr(table, _PARTITIONS, {}).pop(_py(hash_key), None)
     state: _Indexes | None = getattr(table, _STATE, None)
     if state is None or range_key is None:
         return
@@ -187,10 +203,7 @@ def query(
     if table.range_key_attr is None or hash_key is None:
         return None
     if index_name is None:
-        partition = table.items.get(hash_key, {})
-        keyed = sorted(((_py(i.range_key), *_table_key(i)), i) for i in partition.values())
-        entries = [e for e, _ in keyed]
-        items = {e[1:]: i for e, i in keyed}
+        entries, items = _partition(table, hash_key)
         range_attr, index = table.range_key_attr, None
     else:
         gsi = _indexes(table).by_name.get(index_name)

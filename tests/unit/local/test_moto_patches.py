@@ -359,6 +359,70 @@ def test_index_entries_follow_every_write(fast):
     assert listed("p") == []
 
 
+def test_a_partition_query_sees_every_write(fast):
+    """The base-table partition, sorted once until written: put, update, delete, a cancelled
+    transaction (rolled back), a batch, each seen by the next Query."""
+
+    def partition() -> list[tuple[str, str]]:
+        got = fast.query(
+            TableName="t",
+            KeyConditionExpression="pk = :h",
+            ExpressionAttributeValues={":h": {"S": "s"}},
+        )
+        return [(i["sk"]["S"], i.get("v", {}).get("S", "")) for i in got["Items"]]
+
+    fast.put_item(TableName="t", Item=item("s", "b"))
+    fast.put_item(TableName="t", Item=item("s", "a"))
+    assert partition() == [("a", ""), ("b", "")]
+    fast.update_item(
+        TableName="t",
+        Key=item("s", "b"),
+        UpdateExpression="SET v = :v",
+        ExpressionAttributeValues={":v": {"S": "new"}},
+    )
+    assert partition() == [("a", ""), ("b", "new")]
+    with pytest.raises(ClientError):
+        fast.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": "t", "Item": item("s", "c")}},
+                {
+                    "Update": {
+                        "TableName": "t",
+                        "Key": item("s", "a"),
+                        "UpdateExpression": "SET v = :v",
+                        "ExpressionAttributeValues": {":v": {"S": "x"}},
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": "t",
+                        "Item": item("s", "b"),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+            ]
+        )
+    assert partition() == [("a", ""), ("b", "new")]
+    fast.transact_write_items(
+        TransactItems=[
+            {"Put": {"TableName": "t", "Item": item("s", "c", v={"S": "t"})}},
+            {"Delete": {"TableName": "t", "Key": item("s", "a")}},
+        ]
+    )
+    assert partition() == [("b", "new"), ("c", "t")]
+    fast.batch_write_item(
+        RequestItems={
+            "t": [
+                {"PutRequest": {"Item": item("s", "0")}},
+                {"DeleteRequest": {"Key": item("s", "b")}},
+            ]
+        }
+    )
+    assert partition() == [("0", ""), ("c", "t")]
+    fast.delete_item(TableName="t", Key=item("s", "c"))
+    assert partition() == [("0", "")]
+
+
 def test_the_index_lag_still_applies_to_cheap_queries(fast):
     from local.moto_patches import index_lag
 
