@@ -90,6 +90,8 @@ def summarise(results: dict[str, Any]) -> dict[str, Any]:
             for k in ("instances_per_s", "mb_per_s")
         },
         "latency": lat,
+        "emulator_ms": results.get("emulator_ms") or {},
+        "health_ms": results.get("health_ms"),
         "throughput_clients": results.get("throughput_clients", 1),
         "throughput": clients,
     }
@@ -197,6 +199,26 @@ def behind(summary: dict[str, Any]) -> list[str]:
         if row.get("ratio_requests_per_s") is not None and row["ratio_requests_per_s"] < 1
     ]
     return found
+
+
+def floors(summary: dict[str, Any]) -> str:
+    """The floor under this service's figures, measured in the same run: one AWS call to moto
+    in-process, and a request that makes none."""
+    costs = summary.get("emulator_ms") or {}
+    if not costs:
+        return ""
+    lines = [
+        "",
+        "| the floor, measured in this run (median ms) | ms |",
+        "|---|---|",
+    ]
+    lines += [f"| one call, botocore to moto in-process: {k} | {v} |" for k, v in costs.items()]
+    if summary.get("health_ms") is not None:
+        lines.append(
+            f"| GET /health through the local front and gateway (no AWS call, new connection) "
+            f"| {summary['health_ms']} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def closing(summary: dict[str, Any]) -> str:
@@ -352,5 +374,6 @@ def write(summary: dict[str, Any], out: Path) -> None:
     """orthanc.json, orthanc.md and orthanc.png under ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "orthanc.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (out / "orthanc.md").write_text(header(summary) + markdown(summary) + closing(summary))
+    text = header(summary) + markdown(summary) + floors(summary) + closing(summary)
+    (out / "orthanc.md").write_text(text)
     plot(summary, out / "orthanc.png")

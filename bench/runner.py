@@ -452,6 +452,87 @@ def run(
     }
 
 
+# --- what bounds the local stack --------------------------------------------------------------
+
+
+def emulator_costs(repeat: int = 200) -> dict[str, float]:
+    """Median milliseconds of one AWS call, botocore to moto and back, in this process as the
+    local stack makes them (``mock_aws``, ``moto_patches``, ``moto_fast``): the floor under every
+    request of this service on moto, whatever the app does with the answer."""
+    import statistics
+
+    import boto3
+    from moto import mock_aws
+
+    from chalicelib.storage.schema import catalog_table
+    from local.moto_fast import make_answers_cheap
+    from local.moto_patches import make_emulator_safe
+
+    make_emulator_safe()
+    make_answers_cheap()
+    body = bytes(525_000)
+    with mock_aws():
+        db = boto3.client("dynamodb", region_name="us-east-1")
+        s3 = boto3.client("s3", region_name="us-east-1")
+        db.create_table(**catalog_table("t"))
+        s3.create_bucket(Bucket="bench-emulator")
+        for n in range(50):
+            db.put_item(
+                TableName="t",
+                Item={
+                    "pk": {"S": "study"},
+                    "sk": {"S": f"{n:03}"},
+                    "uid_pk": {"S": f"uid#{n}"},
+                    "uid_sk": {"S": "x"},
+                    "attrs": {"S": "v" * 300},
+                },
+            )
+        s3.put_object(Bucket="bench-emulator", Key="k", Body=body)
+        calls: dict[str, Callable[[], Any]] = {
+            "DynamoDB GetItem": lambda: db.get_item(
+                TableName="t", Key={"pk": {"S": "study"}, "sk": {"S": "007"}}
+            ),
+            "DynamoDB Query, 10 items of a partition": lambda: db.query(
+                TableName="t",
+                KeyConditionExpression="pk = :p",
+                ExpressionAttributeValues={":p": {"S": "study"}},
+                Limit=10,
+            ),
+            "DynamoDB Query, one GSI key (Limit 1)": lambda: db.query(
+                TableName="t",
+                IndexName="by_uid",
+                KeyConditionExpression="uid_pk = :p AND uid_sk = :s",
+                ExpressionAttributeValues={":p": {"S": "uid#7"}, ":s": {"S": "x"}},
+                Limit=1,
+            ),
+            "S3 HeadObject": lambda: s3.head_object(Bucket="bench-emulator", Key="k"),
+            "S3 GetObject, 525 kB": lambda: s3.get_object(Bucket="bench-emulator", Key="k")[
+                "Body"
+            ].read(),
+            "S3 PutObject, 525 kB": lambda: s3.put_object(
+                Bucket="bench-emulator", Key="k", Body=body
+            ),
+        }
+        out = {}
+        for name, call in calls.items():
+            call()
+            times = []
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                call()
+                times.append((time.perf_counter() - t0) * 1000)
+            out[name] = round(statistics.median(times), 2)
+    return out
+
+
+def request_floor(server: Server, path: str, n: int = 200) -> float:
+    """Median milliseconds of a request that makes no AWS call (a new connection each, as the
+    read scenarios): the front, the gateway, the app's middleware and this client."""
+    client = Client(server)
+    times = [client.get(Request(path, accept="application/json"))[0] * 1000 for _ in range(n)]
+    return round(sorted(times)[len(times) // 2], 2)
+
+
 # --- command line ---------------------------------------------------------------------------
 
 
@@ -496,13 +577,16 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     started = time.monotonic()
     load_before = round(os.getloadavg()[0], 2)
+    emulator = emulator_costs() if args.local_stack else {}
     data = corpus(seed=1, patients=args.patients, instances=args.instances)
     print(f"corpus: {len(data.instances)} instances, {data.nbytes / 1e6:.1f} MB")
     with ExitStack() as stack:
         chosen: list[Server] = []
         about: dict[str, Any] = {}
+        floor = None
         if args.local_stack:
             chosen.append(stack.enter_context(servers.local_stack()))
+            floor = request_floor(chosen[-1], "/health")
         if args.orthanc:
             server, about["orthanc"] = stack.enter_context(servers.orthanc())
             chosen.append(server)
@@ -518,6 +602,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             throughput_clients=args.throughput_clients,
         )
     results["about"] = about
+    results["emulator_ms"] = emulator
+    results["health_ms"] = floor
     results["total_s"] = time.monotonic() - started
     results["load_before"], results["load_after"] = load_before, round(os.getloadavg()[0], 2)
     summary = report.summarise(results)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.report import behind, closing, markdown, summarise, write
+from bench.report import behind, closing, floors, markdown, summarise, write
 from bench.samples import Samples
 
 
@@ -79,3 +79,13 @@ def test_throughput_with_several_clients_and_what_is_behind() -> None:
         "QIDO, 4 clients (requests/s x0.5)",
     ]
     assert "**Still behind other** in this run: STOW -> QIDO" in closing(summary)
+
+
+def test_the_floor_measured_in_the_run_is_in_the_doc() -> None:
+    raw = results()
+    raw["emulator_ms"] = {"DynamoDB GetItem": 1.1}
+    raw["health_ms"] = 3.2
+    text = floors(summarise(raw))
+    assert "| one call, botocore to moto in-process: DynamoDB GetItem | 1.1 |" in text
+    assert "(no AWS call, new connection) | 3.2 |" in text
+    assert floors(summarise(results())) == ""
