@@ -1,26 +1,33 @@
-"""Powertools Logger, Metrics and Tracer, and the keys the service may log.
+"""Powertools Logger and Metrics, each request's AWS calls, and the keys the service may log.
 
 Never log patient data (names, IDs, birth dates) nor query strings or import keys (they may
 hold them), nor exception messages (they may quote values: ``error_fields``): log UIDs, counts
 and hashes. ``ALLOWED_LOG_KEYS`` lists the keys handlers append (tests/service/
 test_observability.py holds every line to it).
 The Logger's service name must differ from the Chalice app name, or every line prints twice.
+
+Traces: Lambda's active tracing and API Gateway's record each request's trace (API Gateway's
+segment, the function's, its initialization), sampled by the stack's rule (``TRACE_*`` below).
+The functions load no X-Ray SDK (importing it cost more than half their cold start): what its
+subsegment per AWS call told is on the request's log line instead (``AwsCalls``: calls by
+operation, failures, time in AWS), and Powertools puts the trace id (``xray_trace_id``) on every
+line, so a trace finds its lines and a line its trace.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
 import traceback
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-
-# Tracer's decorators record return values and exceptions by default: QIDO results hold patient
-# names, exception messages may quote values (the template sets both as well).
-os.environ.setdefault("POWERTOOLS_TRACER_CAPTURE_RESPONSE", "false")
-os.environ.setdefault("POWERTOOLS_TRACER_CAPTURE_ERROR", "false")
+from aws_lambda_powertools import Logger, Metrics
 
 
 def quiet_library_diagnostics() -> None:
@@ -59,6 +66,10 @@ ALLOWED_LOG_KEYS = frozenset(
         "cause",
         "where",
         "aws_error",
+        "aws_calls",
+        "aws_ops",
+        "aws_failed",
+        "aws_ms",
     }
 )
 
@@ -81,75 +92,107 @@ def error_fields(exc: BaseException) -> dict[str, Any]:
     return fields
 
 
-#: Libraries traced: the AWS SDK only (a subsegment per call). Tracer's default, every library
-#: the X-Ray SDK knows, adds http.client, whose subsegments carry request URLs (S3 keys).
-TRACED_MODULES = ("botocore",)
+class AwsCalls:
+    """The AWS calls of one request (or indexer batch), for its log line: how many, by
+    ``service.Operation`` (retries inside one call are botocore's, not counted apart), how many
+    failed (an error answer or no answer) and the time spent in them. Operation names only:
+    never a parameter (an object key may name a patient)."""
 
-#: S3 request parameters the X-Ray SDK records on each call's subsegment by default: object keys
-#: and prefixes. An import key is whatever name a file was dropped with: a patient's, perhaps.
-UNTRACED_S3_PARAMETERS = frozenset({"Key", "CopySource", "Prefix"})
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.by_operation: dict[str, int] = {}
+        self.failed = 0
+        self.seconds = 0.0
+
+    def record(self, operation: str, seconds: float, failed: bool) -> None:
+        with self._lock:
+            self.by_operation[operation] = self.by_operation.get(operation, 0) + 1
+            self.failed += failed
+            self.seconds += seconds
+
+    def fields(self) -> dict[str, Any]:
+        """The log line's keys: aws_calls, aws_ops, aws_ms, and aws_failed when any failed."""
+        with self._lock:
+            fields: dict[str, Any] = {
+                "aws_calls": sum(self.by_operation.values()),
+                "aws_ops": dict(sorted(self.by_operation.items())),
+                "aws_ms": round(self.seconds * 1000, 1),
+            }
+            if self.failed:
+                fields["aws_failed"] = self.failed
+            return fields
 
 
-def keep_s3_keys_out_of_traces() -> None:
-    """Drop object keys from the X-Ray SDK's list of recorded S3 parameters (the bucket and
-    version id remain)."""
-    from aws_xray_sdk.ext.boto_utils import whitelist
-
-    for operation in whitelist["services"].get("s3", {}).get("operations", {}).values():
-        if "request_parameters" in operation:
-            operation["request_parameters"] = [
-                p for p in operation["request_parameters"] if p not in UNTRACED_S3_PARAMETERS
-            ]
+_tally: ContextVar[AwsCalls | None] = ContextVar("aws_calls", default=None)
+_open: list[AwsCalls] = []
+_open_lock = threading.Lock()
+_STARTED = "dicomweb_call_started"
 
 
-def keep_aws_error_messages_out_of_traces() -> None:
-    """The X-Ray SDK records a failed AWS call's error, message included, on its subsegment;
-    AWS echoes request values in some messages (an attribute value, a key). Record the error's
-    code, status and request id only."""
-    from aws_xray_sdk.ext import boto_utils
-    from botocore.exceptions import ClientError
+@contextmanager
+def tallying_aws_calls() -> Iterator[AwsCalls]:
+    """Tally the AWS calls made until the block ends on the returned ``AwsCalls``: those of
+    this thread, and those of threads with no tally of their own (a request's worker pool: a
+    new thread starts with an empty context) while this is the only tally open, as it always
+    is in Lambda, where an execution environment serves one request at a time."""
+    calls = AwsCalls()
+    token = _tally.set(calls)
+    with _open_lock:
+        _open.append(calls)
+    try:
+        yield calls
+    finally:
+        _tally.reset(token)
+        with _open_lock:
+            _open.remove(calls)
 
-    from chalicelib.storage.aws_errors import error_code
 
-    record = boto_utils._aws_error_handler
-    if getattr(record, "code_only", False):
+def current_aws_calls() -> AwsCalls | None:
+    """The tally the calls of this thread go to (None: none is open, or several are and this
+    thread opened none)."""
+    calls = _tally.get()
+    if calls is None:
+        with _open_lock:
+            if len(_open) == 1:
+                calls = _open[0]
+    return calls
+
+
+def _call_started(context: dict[str, Any], **_: Any) -> None:
+    context[_STARTED] = time.perf_counter()
+
+
+def _call_ended(context: dict[str, Any], event_name: str, failed: bool) -> None:
+    calls = current_aws_calls()
+    if calls is None:
         return
-
-    def code_only(exception: Any, stack: Any, subsegment: Any, aws_meta: Any) -> None:
-        if isinstance(exception, ClientError):
-            response = exception.response
-            exception = ClientError(
-                {
-                    "Error": {"Code": error_code(exception) or "Unknown"},
-                    "ResponseMetadata": response.get("ResponseMetadata", {}),
-                },
-                exception.operation_name,
-            )
-        record(exception, stack, subsegment, aws_meta)
-
-    code_only.code_only = True  # type: ignore[attr-defined]
-    boto_utils._aws_error_handler = code_only
+    _, service, operation = event_name.split(".", 2)  # "after-call.dynamodb.Query"
+    started = context.get(_STARTED)
+    seconds = time.perf_counter() - started if started is not None else 0.0
+    calls.record(f"{service}.{operation}", seconds, failed)
 
 
-def annotate(subsegment: Any, **annotations: str | int) -> None:
-    """Searchable X-Ray annotations on a subsegment (a no-op one when tracing is off; None when
-    tracing is on outside a segment)."""
-    if subsegment is not None:
-        for key, value in annotations.items():
-            subsegment.put_annotation(key, value)
+def _call_answered(http_response: Any, context: dict[str, Any], event_name: str, **_: Any) -> None:
+    _call_ended(context, event_name, failed=getattr(http_response, "status_code", 200) >= 300)
 
 
-def make_tracer() -> Tracer:
-    """The functions' Tracer (disabled outside Lambda, and by POWERTOOLS_TRACE_DISABLED)."""
-    keep_s3_keys_out_of_traces()
-    keep_aws_error_messages_out_of_traces()
-    return Tracer(service=SERVICE, patch_modules=TRACED_MODULES)
+def _call_failed(context: dict[str, Any], event_name: str, **_: Any) -> None:
+    _call_ended(context, event_name, failed=True)
+
+
+def count_aws_calls(client: Any) -> None:
+    """A boto3 client's hook (``AwsClients.instrument``): its every call is tallied on the
+    ``AwsCalls`` of the request making it. botocore emits ``after-call`` once per call with its
+    final answer (an error answer too), ``after-call-error`` when none came."""
+    events = client.meta.events
+    events.register("before-call", _call_started, unique_id="dicomweb-aws-calls-started")
+    events.register("after-call", _call_answered, unique_id="dicomweb-aws-calls-answered")
+    events.register("after-call-error", _call_failed, unique_id="dicomweb-aws-calls-failed")
 
 
 logger = Logger(service=SERVICE)
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "DicomWeb")
 metrics = Metrics(namespace=NAMESPACE)
-tracer = make_tracer()
 
 
 def metrics_disabled() -> bool:
@@ -173,10 +216,11 @@ def flush_metrics() -> None:
 METRIC_DIMENSIONS = frozenset({"transaction"})
 
 #: Trace sampling, chosen (docs/cost.md prices it): API Gateway decides for each request by the
-#: stack's X-Ray sampling rule (infra/template.py): the first ``TRACE_RESERVOIR_PER_S`` requests
-#: each second, fleet-wide, then ``TRACE_FIXED_RATE`` of the rest; the Lambda functions follow
-#: its decision (Active tracing respects the upstream header). The indexer, invoked by SQS with
-#: no upstream decision, is sampled by Lambda itself (documented: 1 a second, then 5 %).
+#: stack's X-Ray sampling rule (infra/template.py, ``ApiSamplingRule``): the first
+#: ``TRACE_RESERVOIR_PER_S`` requests each second, fleet-wide, then ``TRACE_FIXED_RATE`` of the
+#: rest; the Lambda functions follow its decision (Active tracing respects the upstream header),
+#: with or without an X-Ray SDK in their code. The indexer, invoked by SQS with no upstream
+#: decision, is sampled by Lambda itself (documented: 1 a second, then 5 %).
 TRACE_RESERVOIR_PER_S = 1
 TRACE_FIXED_RATE = 0.01
 

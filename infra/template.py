@@ -161,10 +161,6 @@ def env() -> dict[str, Any]:
         "POWERTOOLS_SERVICE_NAME": "dicomweb",
         "POWERTOOLS_METRICS_NAMESPACE": "DicomWeb",
         "POWERTOOLS_LOG_LEVEL": "INFO",
-        # Tracer records return values and exceptions by default: QIDO results hold patient
-        # names, and exception messages may quote values
-        "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
-        "POWERTOOLS_TRACER_CAPTURE_ERROR": "false",
     }
 
 

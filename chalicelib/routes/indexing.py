@@ -1,7 +1,8 @@
 """The indexer Lambda's entry: SQS batches of S3 events, per-message failures reported back
 (``ReportBatchItemFailures``) so only failed messages are retried and, after the queue's
-maxReceiveCount, land in the dead-letter queue. Logged with the Lambda request id, traced in one
-subsegment per batch; object keys are logged as hashes (import keys may hold patient names)."""
+maxReceiveCount, land in the dead-letter queue. Logged with the Lambda request id, one line per
+batch with its AWS calls (the trace is Lambda's); object keys are logged as hashes (import keys
+may hold patient names)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import json
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
-from chalicelib.observability import annotate, error_fields, logger, metrics, tracer
+from chalicelib.observability import error_fields, logger, metrics, tallying_aws_calls
 from chalicelib.services.indexer import Indexer, key_hash
 
 if TYPE_CHECKING:
@@ -66,15 +67,13 @@ def handle_batch(indexer: Indexer, event: dict[str, Any], context: Any) -> dict[
     records = event.get("Records", [])
     logger.append_keys(transaction="index", request_id=getattr(context, "aws_request_id", None))
     try:
-        with tracer.provider.in_subsegment("## index") as subsegment:
-            annotate(subsegment, transaction="index", count=len(records))
+        with tallying_aws_calls() as calls:
             processor = BatchProcessor(event_type=EventType.SQS)
             result = process_partial_response(
                 event=event, record_handler=record_handler, processor=processor, context=context
             )
-            failed = len(result.get("batchItemFailures", []))
-            annotate(subsegment, failed=failed)
-        logger.info("batch", extra={"count": len(records), "failed": failed})
+        failed = len(result.get("batchItemFailures", []))
+        logger.info("batch", extra={"count": len(records), "failed": failed, **calls.fields()})
         return dict(result)
     finally:
         logger.remove_keys(["transaction", "request_id"])

@@ -5,6 +5,11 @@ would not be mocked, and the QIDO path should not pay for an SQS client it never
 ``AWS_ENDPOINT_URL`` (read by boto3 itself) points every client at the moto server, and
 ``Settings.s3_presign_endpoint`` points presigned S3 URLs, and only them, at the local gate that
 checks their signatures as S3 does (``local/s3_gate.py``). In AWS it is unset: S3's own endpoint.
+
+The clients share one boto3 session: its loader reads the SDK's data files (endpoints,
+partitions, each service's model) once for them all, where a session per client read the shared
+ones again for each. Every client's calls are tallied for the log line of the request that makes
+them (``observability.count_aws_calls``).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import boto3
 from botocore.config import Config
 
 from chalicelib.config import Settings
+from chalicelib.observability import count_aws_calls
 
 Hook = Callable[[Any], None]
 _PRESIGN_HOOK = "dicomweb-presign-endpoint"
@@ -29,7 +35,8 @@ class AwsClients:
         self._settings = settings
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
-        self._hooks: list[Hook] = []
+        self._session: boto3.session.Session | None = None
+        self._hooks: list[Hook] = [count_aws_calls]
         self._presign_endpoint = settings.s3_presign_endpoint
         self._config = Config(
             region_name=settings.region,
@@ -46,11 +53,12 @@ class AwsClients:
             return existing
         with self._lock:
             if service not in self._clients:
-                session = boto3.session.Session()
+                if self._session is None:
+                    self._session = boto3.session.Session()
                 config = self._config
                 if service == "s3":  # presigned URLs signed with SigV4, expiring as asked
                     config = config.merge(Config(signature_version="s3v4"))
-                created = session.client(service, config=config)
+                created = self._session.client(service, config=config)
                 if service == "s3" and self._presign_endpoint:
                     self._watch_presigning(created)
                 for hook in self._hooks:

@@ -131,10 +131,10 @@ def test_functions_get_every_resource_the_code_reads_from_the_environment(
         unknown = {v for v in variables if not v.startswith("POWERTOOLS_")}
         assert unknown <= read | set(RESOURCE_ENV.values()), unknown - read
         assert function["Properties"]["Runtime"] == "python3.11"
+        # Lambda records each invocation's segment; the code loads no X-Ray SDK (no Tracer
+        # setting is left to record a return value or an exception's message)
         assert function["Properties"]["Tracing"] == "Active"
-        # Tracer must not record return values (QIDO results) nor exception messages
-        assert variables["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false", name
-        assert variables["POWERTOOLS_TRACER_CAPTURE_ERROR"] == "false", name
+        assert not any(v.startswith("POWERTOOLS_TRACE") for v in variables), name
         assert function["Properties"]["Role"]["Fn::GetAtt"][1] == "Arn"
     assert set(RESOURCE_ENV.values()) <= set(expected)
 
