@@ -6,7 +6,8 @@
    and any other process. Presigned S3 URLs name the local S3 gate (``local/s3_gate.py``, its
    own port), which checks them as S3 does before moto sees them, while every SDK call goes to
    moto directly. ``LOCAL_MOTO=process`` runs moto as its own process instead (every call over
-   HTTP, ~3x the cost; what measures moto's memory apart);
+   HTTP: a STOW cost twice the CPU, measured in docs/benchmarks/README.md; what measures moto's
+   memory apart, as bench/large_stow.py does);
 2. the resources, from the same definitions infra/ deploys;
 3. the indexer (its own process) polling the queue and calling the Lambda handler;
 4. objects kept in STATE_DIR put back through the normal event path;
