@@ -20,6 +20,7 @@ import json
 from typing import Any
 
 from chalicelib.config import RESOURCE_ENV
+from chalicelib.observability import TRACE_FIXED_RATE, TRACE_RESERVOIR_PER_S
 from chalicelib.routes.http import CORS_HEADERS, error_body
 from chalicelib.storage import schema
 
@@ -46,9 +47,22 @@ API_MEMORY_MB = 1024
 API_TIMEOUT_S = 29  # API Gateway's integration timeout: a longer Lambda run is never answered
 INDEX_MEMORY_MB = 512
 PIXEL_MEMORY_MB = 2048  # Lambda's CPU grows with memory: decoding and encoding are CPU-bound
-INDEX_MAX_CONCURRENCY = 10  # SQS pollers: bounds the catalog's write rate
+#: The indexer's SQS pollers (the event source's MaximumConcurrency), sized for a stated peak
+#: (docs/scale.md, "3."): 10x the largest tenant, 350 objects/s written straight to S3 at ~110 ms
+#: a record, needs ~39 busy; 50 keeps pace with 25 % to spare (~455/s, ~39 M a day). 10 (~91/s)
+#: never drained such a migration. It bounds the catalog's write rate (~7,200 WRU/s at 50). The
+#: default of the ``IndexMaxConcurrency`` parameter (2 to 1,000): a new account whose Lambda
+#: quota is 10 sets it lower until the quota is raised (docs/scale.md, "1.").
+INDEX_MAX_CONCURRENCY = 50
+#: The stated peak (docs/scale.md): records a second, and what one costs the indexer (an object
+#: written straight to S3, the costliest common case: ~110 ms measured, docs/cost.md's rows).
+INDEX_PEAK_RECORDS_S = 350
+INDEX_RECORD_S = 0.110
 LOG_RETENTION_DAYS = 90
 SQS_RETENTION_S = 14 * 24 * 3600
+#: The index queue's oldest message a day old: 13 days before SQS deletes it unindexed (without
+#: a dead-letter queue), time to fix the cause, add pollers and, if need be, ``cli reindex``.
+INDEX_RETENTION_ALARM_S = 24 * 3600
 
 RETAIN = {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}
 
@@ -74,6 +88,9 @@ BUCKET_NAME = "${AWS::StackName}-dicom-${AWS::AccountId}-${AWS::Region}"
 LOG_BUCKET_NAME = "${AWS::StackName}-logs-${AWS::AccountId}-${AWS::Region}"
 BUCKET_ARN = "arn:${AWS::Partition}:s3:::" + BUCKET_NAME
 API_FUNCTION_NAME = "${AWS::StackName}-api"
+API_STAGE_ARN = "arn:${AWS::Partition}:apigateway:${AWS::Region}::/restapis/${RestAPI}/stages/" + (
+    API_STAGE
+)
 INDEX_FUNCTION_NAME = "${AWS::StackName}-indexer"
 PIXEL_FUNCTION_NAME = "${AWS::StackName}-pixels"
 STORE_FUNCTION_NAME = "${AWS::StackName}-store"
@@ -655,7 +672,7 @@ def functions() -> dict[str, Any]:
                             "BatchSize": schema.INDEXER_BATCH_SIZE,
                             # the indexer returns batchItemFailures: only those are retried
                             "FunctionResponseTypes": ["ReportBatchItemFailures"],
-                            "ScalingConfig": {"MaximumConcurrency": INDEX_MAX_CONCURRENCY},
+                            "ScalingConfig": {"MaximumConcurrency": ref("IndexMaxConcurrency")},
                         },
                     }
                 },
@@ -787,6 +804,34 @@ def api() -> dict[str, Any]:
     }
 
 
+def tracing() -> dict[str, Any]:
+    """The stage's X-Ray sampling rule: API Gateway decides for each request by it whether it is
+    traced, and the functions (active tracing) follow its decision; no SDK in the code is
+    involved. Chosen in chalicelib/observability.py (``TRACE_*``), priced in docs/cost.md: the
+    first request each second, fleet-wide, then 1 % (X-Ray's default rule: 1/s then 5 %)."""
+    return {
+        "ApiSamplingRule": {
+            "Type": "AWS::XRay::SamplingRule",
+            "Properties": {
+                "SamplingRule": {
+                    # 32 characters at most: 9 + the API's 10-character id
+                    "RuleName": sub("dicomweb-${RestAPI}"),
+                    "Priority": 1000,
+                    "ReservoirSize": TRACE_RESERVOIR_PER_S,
+                    "FixedRate": TRACE_FIXED_RATE,
+                    "ResourceARN": sub(API_STAGE_ARN),
+                    "ServiceType": "AWS::ApiGateway::Stage",
+                    "ServiceName": "*",
+                    "Host": "*",
+                    "HTTPMethod": "*",
+                    "URLPath": "*",
+                    "Version": 1,
+                }
+            },
+        }
+    }
+
+
 def alarm(
     description: str, metric: dict[str, Any], threshold: float, **extra: Any
 ) -> dict[str, Any]:
@@ -851,6 +896,20 @@ def alarms() -> dict[str, Any]:
                 QueueName=att("IndexQueue", "QueueName"),
             ),
             900,
+        ),
+        "IndexRetentionAlarm": alarm(
+            "The index queue's oldest S3 event is a day old: SQS deletes it unindexed at 14 days "
+            "(no dead-letter queue). Find why the indexer falls behind (its errors, throttles, the "
+            "account's concurrency), raise IndexMaxConcurrency if undersized; if events may "
+            "expire, recover with `python -m dicomweb_cli --stack NAME reindex` "
+            "(docs/scale.md, Nothing lost to retention)",
+            metric(
+                "AWS/SQS",
+                "ApproximateAgeOfOldestMessage",
+                "Maximum",
+                QueueName=att("IndexQueue", "QueueName"),
+            ),
+            INDEX_RETENTION_ALARM_S,
         ),
         "IndexerErrorAlarm": alarm(
             "The indexer function failed",
@@ -950,6 +1009,15 @@ PARAMETERS = {
         "MinValue": 1,
         "Description": "Days a replaced object's old bytes are kept",
     },
+    "IndexMaxConcurrency": {
+        "Type": "Number",
+        "Default": INDEX_MAX_CONCURRENCY,
+        "MinValue": 2,
+        "MaxValue": 1000,
+        "Description": "Indexer functions at once (the SQS source's MaximumConcurrency): 50 keeps "
+        "pace with 10x the largest tenant (docs/scale.md); lower it on a new account whose Lambda "
+        "quota is 10 until the quota is raised",
+    },
     "AlarmEmail": {
         "Type": "String",
         "Default": "",
@@ -998,6 +1066,7 @@ def merge_template() -> dict[str, Any]:
         **log_groups(),
         **functions(),
         **api(),
+        **tracing(),
         **alarms(),
         **front.resources(),
         **receiver.resources(),

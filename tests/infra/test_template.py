@@ -214,6 +214,65 @@ def test_alarms_cover_the_failure_signals(sam: dict[str, Any]) -> None:
         assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
 
 
+def test_the_indexer_keeps_pace_with_the_stated_peak(sam: dict[str, Any]) -> None:
+    """50 pollers index the peak of docs/scale.md (10x the largest tenant, objects written
+    straight to S3) with a quarter to spare; the old 10 fell behind for good."""
+    source = props(sam, template.INDEX_FUNCTION)["Events"][template.INDEX_EVENT_SOURCE]
+    assert source["Properties"]["ScalingConfig"] == {
+        "MaximumConcurrency": {"Ref": "IndexMaxConcurrency"}
+    }
+    parameter = sam["Parameters"]["IndexMaxConcurrency"]
+    assert parameter["Default"] == template.INDEX_MAX_CONCURRENCY == 50
+    assert parameter["MinValue"] == 2 and parameter["MaxValue"] == 1000  # SQS's bounds
+    busy = template.INDEX_PEAK_RECORDS_S * template.INDEX_RECORD_S  # functions at the peak
+    assert 1.25 * busy <= template.INDEX_MAX_CONCURRENCY
+    assert busy > 10  # the old setting could not keep pace
+    # a 10 M-instance day (the peak for 8 hours) is indexed well within the day
+    per_day = template.INDEX_MAX_CONCURRENCY / template.INDEX_RECORD_S * 24 * 3600
+    assert per_day >= 3 * 10_000_000
+
+
+def test_a_backlog_alarms_well_before_sqs_deletes_it(sam: dict[str, Any]) -> None:
+    """SQS deletes a message at its retention without a word: the retention alarm fires on the
+    queue's oldest message with most of the retention left to recover (docs/scale.md)."""
+    retention = props(sam, "IndexQueue")["MessageRetentionPeriod"]
+    assert retention == template.SQS_RETENTION_S == 14 * 24 * 3600
+    alarm = props(sam, "IndexRetentionAlarm")
+    assert alarm["Namespace"] == "AWS/SQS"
+    assert alarm["MetricName"] == "ApproximateAgeOfOldestMessage"
+    assert alarm["Statistic"] == "Maximum"
+    assert alarm["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["IndexQueue", "QueueName"]}}
+    ]
+    assert alarm["Threshold"] == template.INDEX_RETENTION_ALARM_S == 24 * 3600
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert retention - alarm["Threshold"] >= 13 * 24 * 3600  # 13 days to recover
+    assert alarm["Threshold"] > props(sam, "IndexLagAlarm")["Threshold"]
+    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    assert "reindex" in alarm["AlarmDescription"] and "docs/scale.md" in alarm["AlarmDescription"]
+
+
+def test_the_stage_samples_traces_as_chosen(sam: dict[str, Any]) -> None:
+    """API Gateway samples by the stack's rule for its stage, with the reservoir and rate
+    chalicelib/observability.py chose (and docs/cost.md prices)."""
+    from bench import pricing
+    from chalicelib.observability import TRACE_FIXED_RATE, TRACE_RESERVOIR_PER_S
+
+    (name,) = of_type(sam, "AWS::XRay::SamplingRule")
+    rule = props(sam, name)["SamplingRule"]
+    assert rule["ReservoirSize"] == TRACE_RESERVOIR_PER_S == 1
+    assert rule["FixedRate"] == TRACE_FIXED_RATE == 0.01
+    assert rule["ServiceType"] == "AWS::ApiGateway::Stage"
+    stage_arn = rule["ResourceARN"]["Fn::Sub"]
+    assert stage_arn.endswith(f"::/restapis/${{RestAPI}}/stages/{template.API_STAGE}")
+    assert {rule[k] for k in ("Host", "HTTPMethod", "URLPath", "ServiceName")} == {"*"}
+    assert rule["Version"] == 1 and 1 <= rule["Priority"] <= 9999
+    # a rule name is 32 characters at most; a REST API's id is 10
+    assert len(rule["RuleName"]["Fn::Sub"].replace("${RestAPI}", "x" * 10)) <= 32
+    assert props(sam, "RestAPI")["TracingEnabled"] is True
+    assert pricing.api_sampling() == (TRACE_RESERVOIR_PER_S, TRACE_FIXED_RATE)
+
+
 def test_data_resources_are_retained_and_outputs_serve_the_cli(sam: dict[str, Any]) -> None:
     for name in ("DicomBucket", "AccessLogBucket", "CatalogTable", "TenantsTable"):
         assert sam["Resources"][name]["DeletionPolicy"] == "Retain", name
