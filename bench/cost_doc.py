@@ -248,7 +248,10 @@ def _tracing() -> list[str]:
         "own sampling rule for its stage: enough for latency breakdowns and errors at every "
         "load, a quarter to a fifth of the default's traces at high load. "
         + (
-            "The template deploys it."
+            "The template deploys it (`ApiSamplingRule`, infra/template.py). The functions "
+            "load no X-Ray SDK: a trace holds API Gateway's segment and the function's "
+            "(Lambda's active tracing), no subsegment per AWS call (each request's log line "
+            "counts its calls instead), so the trace count, not its size, is what is billed."
             if deployed
             else "**Not yet in infra/template.py**: until it is, the default rule applies, and "
             "the rows above price it."
