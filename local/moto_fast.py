@@ -51,8 +51,19 @@ class _NotPlain(Exception):
 
 
 def wire(value: Any) -> Any:
-    """The answer as DynamoDB's JSON: bytes base64-encoded, members that are None left out
-    (as the shape walk leaves them out)."""
+    """The answer as DynamoDB's JSON: attribute values as moto's ``dynamo_to_dict`` gives them
+    to its serializer, bytes base64-encoded, members that are None left out (as the shape walk
+    leaves them out)."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    if isinstance(value, DynamoType):
+        if value.type == "B":  # raw bytes, or base64 from the wire: written as base64 of bytes
+            return {"B": wire(_raw_bytes(value.value))}
+        if value.type == "BS":
+            return {"BS": [wire(_raw_bytes(v)) for v in value.value]}
+        return {value.type: wire(value.value)}
+    if hasattr(value, "to_json") and not isinstance(value, dict | list | tuple | str):
+        return wire(value.to_json())
     if isinstance(value, dict):
         return {k: wire(v) for k, v in value.items() if v is not None}
     if isinstance(value, list | tuple):
@@ -62,6 +73,10 @@ def wire(value: Any) -> Any:
     if value is None or isinstance(value, str | bool | int | float):
         return value
     raise _NotPlain(type(value).__name__)
+
+
+def _raw_bytes(value: Any) -> bytes:
+    return value if isinstance(value, bytes) else base64.b64decode(value)
 
 
 def fast_body(operation: str, result: Any) -> str | None:
@@ -76,20 +91,30 @@ def fast_body(operation: str, result: Any) -> str | None:
 
 def make_dynamodb_answers_cheap() -> None:
     """DynamoDB item operations answer through ``fast_body`` (idempotent)."""
+    from moto.core.responses import ActionResult
+    from moto.dynamodb.models.utilities import dynamo_to_dict
     from moto.dynamodb.responses import DynamoResult
 
     if getattr(DynamoResult.execute_result, "_fast", False):
         return
     original = DynamoResult.execute_result
+    original_init = DynamoResult.__init__
+
+    def __init__(self: Any, result: object) -> None:
+        # the answer as the handler made it; converted for moto's serializer only if it is used
+        ActionResult.__init__(self, result)
 
     def execute_result(self: Any, context: Any) -> Any:
         body = fast_body(str(context.operation_model.name), self.result)
         if body is None:
+            self._result = dynamo_to_dict(self._result)  # what moto's own __init__ did
             return original(self, context)
         return 200, {"Content-Type": CONTENT_TYPE}, body
 
     execute_result._fast = True  # type: ignore[attr-defined]
     execute_result.original = original  # type: ignore[attr-defined]  # for the equivalence test
+    execute_result.original_init = original_init  # type: ignore[attr-defined]
+    DynamoResult.__init__ = __init__  # type: ignore[method-assign]
     DynamoResult.execute_result = execute_result  # type: ignore[method-assign]
 
 

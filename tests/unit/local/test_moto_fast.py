@@ -55,12 +55,13 @@ def moto_serializer() -> Iterator[None]:
     """moto's own serializer for the duration."""
     from moto.dynamodb.responses import DynamoResult
 
-    fast = DynamoResult.execute_result
+    fast, fast_init = DynamoResult.execute_result, DynamoResult.__init__
     DynamoResult.execute_result = fast.original  # type: ignore[attr-defined]
+    DynamoResult.__init__ = fast.original_init  # type: ignore[attr-defined]
     try:
         yield
     finally:
-        DynamoResult.execute_result = fast
+        DynamoResult.execute_result, DynamoResult.__init__ = fast, fast_init
 
 
 def parsed(answer: dict[str, Any], table: str) -> Any:
