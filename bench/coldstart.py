@@ -10,6 +10,11 @@
    for, less the runtime's own start. Each function runs ``--runs`` times; the median and the
    minimum are reported, with the pixel modules it loaded. A variant without the bytecode the
    build adds shows what compiling from source costs (``/var/task`` is read-only in Lambda).
+   With ``--instructions``, valgrind counts the instructions of the import (the pass mark:
+   wall time moves with the machine) and of the import plus the AWS clients a first request
+   creates (DynamoDB and S3: built on the first request, not at import, so the import alone
+   leaves them out). The packages are rebuilt first when any source or pin is newer than
+   them.
 2. Peak memory of a STOW of one request at the Lambda payload limit: the lean function's code
    (the pixel modules unimportable, as in its package) handles one API Gateway event whose
    JSON is just under 6 MB, against a moto server in another process, so that moto's stored
@@ -81,10 +86,28 @@ def lambda_environment(function: str, task_root: Path, sam: dict) -> dict[str, s
     }
 
 
+#: What the packages are built from: a change to any of them makes a built package stale.
+SOURCES = ("app.py", "requirements.txt", "chalicelib", "infra", ".chalice")
+
+
+def stale(zips: Path = build.DEFAULT_OUT, root: Path = ROOT) -> bool:
+    """The built packages are missing or older than a source they are built from."""
+    built = [zips / "sam.json", zips / "deployment.zip", zips / template.PIXEL_LAYER_ZIP]
+    if not all(p.exists() for p in built):
+        return True
+    oldest = min(p.stat().st_mtime for p in built)
+    for name in SOURCES:
+        path = root / name
+        files = path.rglob("*") if path.is_dir() else [path]
+        if any(f.is_file() and f.stat().st_mtime > oldest for f in files):
+            return True
+    return False
+
+
 def unpack(out: Path) -> tuple[Path, Path]:
     """deployment.zip -> out/task, pixels-layer.zip -> out/opt (its python/ inside)."""
     zips = build.DEFAULT_OUT
-    if not (zips / template.PIXEL_LAYER_ZIP).exists():
+    if stale(zips):
         build.build()
     task, opt = out / "task", out / "opt"
     zipfile.ZipFile(zips / "deployment.zip").extractall(task)
@@ -109,9 +132,15 @@ def probe(args: list[str], cwd: Path, env: dict[str, str], marker: str, what: st
     return line.removeprefix(marker)
 
 
-def import_instructions(paths: list[Path], env: dict[str, str]) -> int | None:
-    """Instructions executed by ``import app`` (valgrind's callgrind): unlike wall time,
-    repeatable whatever else the machine runs. None when valgrind is not installed."""
+#: The clients a first request creates (no call is made: creating one is local work).
+FIRST_CLIENTS = "import app; app.deps.clients.dynamodb; app.deps.clients.s3"
+
+
+def import_instructions(
+    paths: list[Path], env: dict[str, str], code: str = "import app"
+) -> int | None:
+    """Instructions executed by ``code`` (``import app``; valgrind's callgrind): unlike wall
+    time, repeatable whatever else the machine runs. None when valgrind is not installed."""
     valgrind = shutil.which("valgrind")
     if valgrind is None:
         return None
@@ -122,7 +151,7 @@ def import_instructions(paths: list[Path], env: dict[str, str]) -> int | None:
                 valgrind,
                 "--tool=callgrind",
                 f"--callgrind-out-file={tmp}/out",
-                *(sys.executable, "-S", "-c", "import app"),
+                *(sys.executable, "-S", "-c", code),
             ],
             cwd=paths[0],
             env=env,
@@ -334,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         task, opt = unpack(Path(tmp))
         layer = opt / "python"
         functions = [
-            ("API (and indexer: same package and module)", template.API_FUNCTION, [task]),
+            ("API (and store, indexer: same package and module)", template.API_FUNCTION, [task]),
             ("pixel (package + layer)", template.PIXEL_FUNCTION, [task, layer]),
         ]
         rows = []
@@ -344,6 +373,9 @@ def main(argv: list[str] | None = None) -> int:
                 got = import_times(label, paths, env, args.runs if bytecode else 3, bytecode)
                 if bytecode and args.instructions:
                     got["instructions"] = import_instructions(paths, env)
+                    got["instructions_with_clients"] = import_instructions(
+                        paths, env, FIRST_CLIENTS
+                    )
                 rows.append(got)
         results["imports"] = rows
         results["api_import_by_package"] = import_cost_by_package(
@@ -353,16 +385,19 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"Cold start: `import app` in a fresh python{results['python']} -S, Lambda's layout")
     print(
-        "| function | bytecode | median ms | min ms | instructions (M) | modules "
-        "| pixel modules loaded |"
+        "| function | bytecode | median ms | min ms | instructions (M) "
+        "| + first clients (M) | modules | pixel modules loaded |"
     )
-    print("|---|---|---:|---:|---:|---:|---|")
+    print("|---|---|---:|---:|---:|---:|---:|---|")
+
+    def millions(count: object) -> str:
+        return f"{count / 1e6:,.0f}" if isinstance(count, int) else "-"
+
     for r in rows:
-        count = r.get("instructions")
-        millions = f"{count / 1e6:,.0f}" if isinstance(count, int) else "-"
         print(
             f"| {r['function']} | {'yes' if r['bytecode'] else 'no (compiled)'} "
-            f"| {r['median_ms']} | {r['min_ms']} | {millions} | {r['modules']} "
+            f"| {r['median_ms']} | {r['min_ms']} | {millions(r.get('instructions'))} "
+            f"| {millions(r.get('instructions_with_clients'))} | {r['modules']} "
             f"| {r['pixel_modules']} |"
         )
     print("\nThe API function's import by package (self time, ms, under -X importtime):")

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from pathlib import Path
 
-from bench.coldstart import lambda_environment, stow_event
+from bench.coldstart import lambda_environment, stale, stow_event
 from bench.datasets import Generator
 
 
@@ -46,3 +47,22 @@ def test_lambda_environment_resolves_parameters_and_keeps_plain_values() -> None
     assert env["POWERTOOLS_SERVICE_NAME"] == "dicomweb"
     assert env["LAMBDA_TASK_ROOT"] == "/var/task" and env["_HANDLER"] == "app.app"
     assert env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "1024"
+
+
+def test_packages_older_than_a_source_are_rebuilt(tmp_path: Path) -> None:
+    """The bench measures the code as it is: a package built before a change is stale."""
+    from infra import template
+
+    root, zips = tmp_path / "repo", tmp_path / "build"
+    (root / "chalicelib").mkdir(parents=True)
+    source = root / "chalicelib" / "observability.py"
+    source.write_text("x = 1\n")
+    os.utime(source, (1_000, 1_000))
+    assert stale(zips, root)  # nothing built
+    zips.mkdir()
+    for name in ("sam.json", "deployment.zip", template.PIXEL_LAYER_ZIP):
+        (zips / name).write_text("built")
+        os.utime(zips / name, (2_000, 2_000))
+    assert not stale(zips, root)
+    os.utime(source, (3_000, 3_000))  # edited after the build
+    assert stale(zips, root)
