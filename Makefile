@@ -78,7 +78,7 @@ bench-lag: $(STAMP)  ## STOW->QIDO visibility lag over 100 instances (starts its
 	$(BIN)/python -m bench.visibility_lag 100
 
 .PHONY: bench-qido bench-wado
-bench-qido: $(STAMP)  ## QIDO requests, items read, read units and latency at 1k, 10k and 100k instances (slow): docs/benchmarks/qido-scale.md
+bench-qido: $(STAMP)  ## QIDO requests, items read, read units and latency at 1k, 10k and 100k instances (slow: about an hour): docs/benchmarks/qido-scale.md
 	$(BIN)/python -m bench.qido_scale 1000 10000 100000
 
 bench-wado: $(STAMP)  ## WADO requests and bytes: instance, study metadata, a frame, transcoding
