@@ -16,7 +16,6 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import uvicorn
@@ -29,7 +28,8 @@ from chalicelib.dicomweb.errors import (
     RequestTimeout,
 )
 from chalicelib.dicomweb.resources import path_uid
-from chalicelib.observability import flush_metrics, request_done
+from chalicelib.observability import AwsCalls, flush_metrics, request_done, tallying_aws_calls
+from chalicelib.pools import ContextPool
 from chalicelib.routes import stow as stow_routes
 from chalicelib.routes.credentials import principal_of
 from chalicelib.routes.deps import Deps
@@ -149,16 +149,23 @@ class Exchange:
         self.tenant = "-"
         self.status = 500
 
-    def observe(self, seconds: float) -> None:
+    def observe(self, seconds: float, calls: AwsCalls) -> None:
         ms = round(seconds * 1000, 1)
-        request_done(self.transaction, self.tenant, self.status, ms, request_id=self.request_id)
+        request_done(
+            self.transaction,
+            self.tenant,
+            self.status,
+            ms,
+            request_id=self.request_id,
+            **calls.fields(),
+        )
         flush_metrics()
 
 
 class Receiver:
     def __init__(self, deps: Deps) -> None:
         self._deps = deps
-        self._workers = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="stow")
+        self._workers = ContextPool(max_workers=WORKERS, thread_name_prefix="stow")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -175,16 +182,18 @@ class Receiver:
             return
         started = time.monotonic()
         exchange = Exchange(path)
-        try:
-            await self._store(scope, receive, send, _headers(scope), exchange)
-        except ClientGone:
-            exchange.status = 499  # nginx's "client closed request": nothing was answered
-        except Exception as exc:
-            err = as_error(exc)
-            exchange.status = err.status
-            await _send_error(send, err)
-        finally:
-            exchange.observe(time.monotonic() - started)
+        # this task's context holds the tally; the worker pools copy it (chalicelib.pools)
+        with tallying_aws_calls() as calls:
+            try:
+                await self._store(scope, receive, send, _headers(scope), exchange)
+            except ClientGone:
+                exchange.status = 499  # nginx's "client closed request": nothing was answered
+            except Exception as exc:
+                err = as_error(exc)
+                exchange.status = err.status
+                await _send_error(send, err)
+            finally:
+                exchange.observe(time.monotonic() - started, calls)
 
     async def _store(
         self, scope: Scope, receive: Receive, send: Send, h: dict[str, str], exchange: Exchange

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote_plus
@@ -36,6 +35,7 @@ from chalicelib.dicomweb.media import DICOM_JSON
 from chalicelib.dicomweb.metadata import dumps, instance_metadata
 from chalicelib.dicomweb.pixels import FrameTable, frame_table
 from chalicelib.dicomweb.resources import InstanceRef, SeriesRef
+from chalicelib.pools import ContextPool
 from chalicelib.services.ports import (
     Catalog,
     Feed,
@@ -151,7 +151,7 @@ class Indexer:
         outcomes: dict[str, Outcome] = {}
         ready: dict[SeriesRef, list[InstanceRecord]] = {}
         unique = list(dict.fromkeys(keys))
-        with ThreadPoolExecutor(max_workers=min(PREPARERS, len(unique))) as pool:
+        with ContextPool(max_workers=min(PREPARERS, len(unique))) as pool:
             # the header reads and fragment writes are I/O: a few at once
             for key, prepared in zip(unique, pool.map(self._prepare_key, unique), strict=True):
                 if isinstance(prepared, Outcome):

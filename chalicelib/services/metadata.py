@@ -20,7 +20,6 @@ import gzip
 import hashlib
 import json
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +28,7 @@ from chalicelib.dicomweb.errors import NotFound
 from chalicelib.dicomweb.media import DICOM_JSON, DICOM_XML, MediaType, wants_dicom_xml
 from chalicelib.dicomweb.metadata import absolute_uris, dumps
 from chalicelib.dicomweb.resources import InstanceRef, SeriesRef, StudyRef
+from chalicelib.pools import ContextPool
 from chalicelib.services.answers import Body, BodyPart, Empty
 from chalicelib.services.ports import CatalogReader, ListedObject, ObjectStore
 from chalicelib.storage import keys
@@ -112,7 +112,7 @@ def _rebuild(store: ObjectStore, ref: SeriesRef, version: int) -> bytes:
     documents = list(store.list_all(keys.series_metadata_prefix(ref)))
     previous = _previous(store, ref, documents, version)
     stale = [o.key for o in listed if previous.get(_sop(o.key), ("",))[0] != o.etag]
-    with ThreadPoolExecutor(max_workers=FRAGMENT_READERS) as pool:
+    with ContextPool(max_workers=FRAGMENT_READERS) as pool:
         fetched = dict(zip(stale, pool.map(store.get, stale), strict=True))
     fragments: list[Ordered] = []
     manifest: dict[str, str] = {}
@@ -194,7 +194,7 @@ class Metadata:
             except NotFound:  # deleted, not yet indexed
                 return b"[]"
 
-        with ThreadPoolExecutor(max_workers=8) as pool:
+        with ContextPool(max_workers=8) as pool:
             docs = list(pool.map(document, series))
         inner = [d[1:-1] for d in docs if len(d) > 2]
         if not inner:

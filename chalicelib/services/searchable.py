@@ -21,11 +21,11 @@ all), this retries a throttled or failing one ``RETRIES`` times, and the wait is
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 from chalicelib.clock import SYSTEM, Clock
 from chalicelib.dicomweb.errors import FailureReason
 from chalicelib.observability import logger
+from chalicelib.pools import ContextPool
 from chalicelib.services.indexer import Indexer
 from chalicelib.services.ports import (
     InstanceRecord,
@@ -95,7 +95,7 @@ class Searchable:
             return []
         batches = [keys[i : i + INDEX_BATCH] for i in range(0, len(keys), INDEX_BATCH)]
         indexed: dict[str, InstanceRecord | StorageError] = {}
-        with ThreadPoolExecutor(max_workers=min(INDEXERS, len(batches))) as pool:
+        with ContextPool(max_workers=min(INDEXERS, len(batches))) as pool:
             for done in pool.map(self.index_keys, batches):
                 indexed.update(done)
         return self.confirm(stored, indexed)

@@ -25,11 +25,11 @@ import hashlib
 import json
 import tempfile
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from io import BytesIO
 
 from chalicelib.dicomweb.errors import NotFound, PayloadTooLarge
 from chalicelib.dicomweb.media import MULTIPART_RELATED
+from chalicelib.pools import ContextPool
 from chalicelib.services.answers import Body, BodyPart, Content, ObjectSlice, ZipArchive
 from chalicelib.services.ports import ObjectStore, Piece
 from chalicelib.services.zipper import write_zip
@@ -93,7 +93,7 @@ class Spill:
         out of a multipart answer; with nothing left, 404."""
         unread = [p for p in body.parts if not isinstance(p.content, bytes)]
         if len(unread) > 1:
-            with ThreadPoolExecutor(max_workers=min(READERS, len(unread))) as pool:
+            with ContextPool(max_workers=min(READERS, len(unread))) as pool:
                 data = list(pool.map(lambda p: self._read(p.content), body.parts))
         else:
             data = [self._read(p.content) for p in body.parts]

@@ -13,7 +13,6 @@ decide 200, 202 or 409, with the Store Instances Response Module as DICOM JSON
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from io import BytesIO
 
 import pydicom
@@ -34,6 +33,7 @@ from chalicelib.dicomweb.media import (
 from chalicelib.dicomweb.multipart import read_multipart
 from chalicelib.dicomweb.resources import InstanceRef, is_valid_uid
 from chalicelib.observability import count, logger
+from chalicelib.pools import ContextPool
 from chalicelib.services.answers import Body, json_body
 from chalicelib.services.ports import ObjectStore, StorageBusy, StorageError
 from chalicelib.services.searchable import Searchable
@@ -249,7 +249,7 @@ class Stow:
                 result.add(checked)
         chains = same_key_chains(valid)
         if len(chains) > 1:
-            with ThreadPoolExecutor(max_workers=PUT_CONCURRENCY) as pool:
+            with ContextPool(max_workers=PUT_CONCURRENCY) as pool:
                 written = list(pool.map(self._write_in_order, chains))
         else:
             written = [self._write_in_order(c) for c in chains]

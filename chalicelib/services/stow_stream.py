@@ -35,7 +35,7 @@ after at least one part is answered with the parts so far and a failure for the 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from chalicelib.dicomweb.errors import BadRequest, FailureReason, InstanceRejected
@@ -45,6 +45,7 @@ from chalicelib.dicomweb.multipart_stream import iter_parts
 from chalicelib.dicomweb.pixel_stream import PixelDataCheck
 from chalicelib.dicomweb.resources import InstanceRef
 from chalicelib.observability import logger
+from chalicelib.pools import ContextPool
 from chalicelib.services.answers import Body
 from chalicelib.services.ports import (
     MultipartStore,
@@ -105,7 +106,7 @@ class _Indexing:
 
     def __init__(self, searchable: Searchable) -> None:
         self._searchable = searchable
-        self._pool = ThreadPoolExecutor(max_workers=INDEXERS, thread_name_prefix="index")
+        self._pool = ContextPool(max_workers=INDEXERS, thread_name_prefix="index")
         self._pending: list[StoredInstance] = []
         self._sent: set[str] = set()
         self._jobs: list[Future[list[StoredInstance | FailedInstance]]] = []
@@ -145,7 +146,7 @@ class _Writes:
     is ~30 ms: one at a time would cap a request at ~30 instances/s); a repeated instance
     waits for its earlier write, so the last part sent is the one stored."""
 
-    def __init__(self, writer: InstanceWriter, pool: ThreadPoolExecutor) -> None:
+    def __init__(self, writer: InstanceWriter, pool: ContextPool) -> None:
         self._writer, self._pool = writer, pool
         self._latest: dict[str, Future[StoredInstance | FailedInstance]] = {}
         self._flying: list[Future[StoredInstance | FailedInstance]] = []
@@ -176,7 +177,7 @@ class _Writes:
 class _PartUpload:
     """One instance's S3 multipart upload, ``UPLOADS_IN_FLIGHT`` parts at a time."""
 
-    def __init__(self, store: MultipartStore, key: str, pool: ThreadPoolExecutor) -> None:
+    def __init__(self, store: MultipartStore, key: str, pool: ContextPool) -> None:
         self._store, self._key, self._pool = store, key, pool
         self._id = store.start_multipart(key, APPLICATION_DICOM)
         self._sent: list[Future[tuple[int, str]]] = []
@@ -224,7 +225,7 @@ class StreamingStow:
         boundary = stow_boundary(content_type)
         outcomes: list[StoredInstance | FailedInstance] = []
         indexing = _Indexing(self._searchable)
-        pool = ThreadPoolExecutor(max_workers=WRITES_IN_FLIGHT + UPLOADS_IN_FLIGHT)
+        pool = ContextPool(max_workers=WRITES_IN_FLIGHT + UPLOADS_IN_FLIGHT)
         writes = _Writes(self._writer, pool)
 
         def settle(done: list[StoredInstance | FailedInstance]) -> None:
@@ -285,7 +286,7 @@ class StreamingStow:
         study_in_url: str | None,
         position: int,
         writes: _Writes,
-        pool: ThreadPoolExecutor,
+        pool: ContextPool,
     ) -> list[StoredInstance | FailedInstance]:
         """The part's outcome, or none yet: a whole part's write goes to ``writes``."""
         chunks = iter(part.chunks)
@@ -348,7 +349,7 @@ class StreamingStow:
         head: bytearray,
         rest: Iterator[bytes],
         position: int,
-        pool: ThreadPoolExecutor,
+        pool: ContextPool,
     ) -> StoredInstance | FailedInstance:
         key = instance_key(ref)
         try:

@@ -18,7 +18,6 @@ when spilled. Only the instances to convert are read whole.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 from chalicelib.dicomweb.errors import NotAcceptable, NotFound
 from chalicelib.dicomweb.instance import read_header
@@ -32,6 +31,7 @@ from chalicelib.dicomweb.media import (
     prefers_zip,
 )
 from chalicelib.dicomweb.resources import InstanceRef, SeriesRef, StudyRef
+from chalicelib.pools import ContextPool
 from chalicelib.services.answers import Body, BodyPart, Content, ObjectSlice
 from chalicelib.services.ports import CatalogReader, ListedObject, ObjectStore
 from chalicelib.services.transcode import can_write, transcode
@@ -139,7 +139,7 @@ class Wado:
     ) -> Body:
         """Under ``max_inline``: every object read (in parallel), negotiated from its header.
         An object deleted since the listing is left out."""
-        with ThreadPoolExecutor(max_workers=min(READERS, len(listed))) as pool:
+        with ContextPool(max_workers=min(READERS, len(listed))) as pool:
             blobs = list(pool.map(self._store.get, (o.key for o in listed)))
         present = [b for b in blobs if b is not None]
         if not present:

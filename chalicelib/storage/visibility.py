@@ -17,13 +17,13 @@ its words, the study's modality).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from chalicelib.clock import SYSTEM, Clock
 from chalicelib.dicomweb.resources import InstanceRef
+from chalicelib.pools import ContextPool
 from chalicelib.services.ports import InstanceRecord
 from chalicelib.storage import aws_errors, keys
 from chalicelib.storage.aws_errors import raises_storage_errors
@@ -95,7 +95,7 @@ class DynamoIndexVisibility:
             for entry in index_entries(rec):
                 waiting.setdefault(entry, set()).add(rec.ref)
         deadline = self._clock.now() + timeout
-        with ThreadPoolExecutor(max_workers=READERS) as pool:
+        with ContextPool(max_workers=READERS) as pool:
             while waiting:
                 pending = list(waiting)
                 for entry, seen in zip(pending, pool.map(self._visible, pending), strict=True):
