@@ -465,11 +465,12 @@ def emulator_costs(repeat: int = 200) -> dict[str, float]:
     from moto import mock_aws
 
     from chalicelib.storage.schema import catalog_table
-    from local.moto_fast import make_answers_cheap
+    from local.moto_fast import make_answers_cheap, make_routes_kept
     from local.moto_patches import make_emulator_safe
 
     make_emulator_safe()
     make_answers_cheap()
+    make_routes_kept()
     body = bytes(525_000)
     with mock_aws():
         db = boto3.client("dynamodb", region_name="us-east-1")

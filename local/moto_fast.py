@@ -15,6 +15,12 @@ and bytes take this path; anything else (an error, a timestamp, an operation not
 through moto's serializer unchanged. tests/unit/local/test_moto_fast.py checks, operation by
 operation, that botocore parses the same answer from both.
 
+Routing without rebuilding the route table: moto builds each backend's URL table again for every
+call it intercepts, re-importing (``importlib.reload``) S3's url module each time in case the
+environment changed; the local stack's environment is fixed once it runs, so the table is kept
+per backend (``make_routes_kept``: the local stack only, not the tests, which change the
+environment).
+
 SQS's retention check without every queue attribute: moto's ReceiveMessage asks, for each message
 it hands out, whether the message is still within the queue's retention period by computing all
 of the queue's attributes, approximate counts included (each a walk of every message): a receive
@@ -138,7 +144,26 @@ def make_sqs_retention_check_cheap() -> None:
     )
 
 
+def make_routes_kept() -> None:
+    """Each moto backend's URL table built once (idempotent)."""
+    from moto.core.base_backend import BaseBackend
+
+    if getattr(BaseBackend.urls.fget, "_kept", False):
+        return
+    build = BaseBackend.urls.fget
+
+    def urls(self: Any) -> Any:
+        kept = self.__dict__.get("_dicomweb_urls")
+        if kept is None:
+            kept = self.__dict__["_dicomweb_urls"] = build(self)
+        return kept
+
+    urls._kept = True  # type: ignore[attr-defined]
+    urls.build = build  # type: ignore[attr-defined]
+    BaseBackend.urls = property(urls)  # type: ignore[method-assign, assignment]
+
+
 def make_answers_cheap() -> None:
-    """Both of this module's patches (idempotent)."""
+    """The answer patches of this module (idempotent)."""
     make_dynamodb_answers_cheap()
     make_sqs_retention_check_cheap()

@@ -18,7 +18,7 @@ from typing import Any
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
-from local.moto_fast import make_answers_cheap
+from local.moto_fast import make_answers_cheap, make_routes_kept
 from local.moto_patches import make_emulator_safe
 
 
@@ -28,6 +28,7 @@ class InProcessMoto:
     def __init__(self, port: int) -> None:
         make_emulator_safe()
         make_answers_cheap()
+        make_routes_kept()  # this process's environment is fixed from now on
         self._mock: Any = mock_aws()
         self._mock.start()
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

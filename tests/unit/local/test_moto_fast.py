@@ -21,8 +21,12 @@ Call = Callable[[Any, str], dict[str, Any]]
 
 
 @pytest.fixture
-def db(aws):
+def db(aws, monkeypatch):
+    from moto.dynamodb.responses import DynamoResult
+
     make_emulator_safe()
+    for name in ("__init__", "execute_result"):  # moto's own again after the test
+        monkeypatch.setattr(DynamoResult, name, getattr(DynamoResult, name))
     moto_fast.make_dynamodb_answers_cheap()
     client = boto3.client("dynamodb", region_name="us-east-1")
     for name in ("fast", "slow"):
@@ -210,10 +214,12 @@ def test_errors_keep_moto_serializer(db):
     assert err.value.response["Error"]["Code"] == "ResourceNotFoundException"
 
 
-def test_sqs_retention_still_expires_messages(aws):
+def test_sqs_retention_still_expires_messages(aws, monkeypatch):
     """A message older than the queue's retention period is not handed out; a younger one is."""
-    from moto.sqs.models import sqs_backends
+    from moto.sqs.models import SQSBackend, sqs_backends
 
+    check = "is_message_valid_based_on_retention_period"
+    monkeypatch.setattr(SQSBackend, check, getattr(SQSBackend, check))
     moto_fast.make_sqs_retention_check_cheap()
     sqs = boto3.client("sqs", region_name="us-east-1")
     url = sqs.create_queue(QueueName="q", Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
@@ -224,3 +230,18 @@ def test_sqs_retention_still_expires_messages(aws):
     sqs.send_message(QueueUrl=url, MessageBody="new")
     got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
     assert [m["Body"] for m in got] == ["new"]
+
+
+def test_kept_routes_are_the_routes_moto_builds(aws, monkeypatch):
+    from moto.core.base_backend import BaseBackend
+    from moto.s3.models import s3_backends
+
+    monkeypatch.setattr(BaseBackend, "urls", BaseBackend.urls)
+    moto_fast.make_routes_kept()
+    backend = s3_backends["123456789012"]["aws"]
+    assert backend.urls is backend.urls  # built once
+    assert backend.urls == BaseBackend.urls.fget.build(backend)
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="kept-routes")
+    s3.put_object(Bucket="kept-routes", Key="a/b c", Body=b"x")
+    assert s3.get_object(Bucket="kept-routes", Key="a/b c")["Body"].read() == b"x"
