@@ -13,6 +13,7 @@ directly) applied: only the loopback HTTP hop and moto's server thread per conne
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from moto import mock_aws
@@ -31,6 +32,8 @@ class InProcessMoto:
         make_routes_kept()  # this process's environment is fixed from now on
         self._mock: Any = mock_aws()
         self._mock.start()
+        # werkzeug logs every request at INFO: a line a second from the indexer's polls
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self._server.start()
         self.url = f"http://127.0.0.1:{port}"

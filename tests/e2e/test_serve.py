@@ -139,3 +139,36 @@ def test_restart_keeps_stored_data(tmp_path: Path):
         print(f"\nstartup: first {first.startup_s:.2f} s, restart {second.startup_s:.2f} s")
     finally:
         assert stop(second) == 0
+
+
+def test_moto_answers_in_process_and_on_its_url(served: Served):
+    """moto runs inside the stack's process (no moto child: the indexer is the only one), and
+    the same store answers on the moto URL (the indexer and the admin CLI use it), quietly: no
+    line per request in the stack's output."""
+    import boto3
+
+    children = Path(f"/proc/{served.proc.pid}/task/{served.proc.pid}/children").read_text().split()
+    commands = [Path(f"/proc/{c}/cmdline").read_bytes().replace(b"\0", b" ") for c in children]
+    assert len(commands) == 1 and b"local.indexer_poller" in commands[0]
+    stored = to_bytes(dataset())
+    r = requests.post(
+        served.url + "/studies",
+        data=b"--b\r\nContent-Type: application/dicom\r\n\r\n" + stored + b"\r\n--b--\r\n",
+        headers={
+            "apikey": KEY,
+            "Content-Type": 'multipart/related; type="application/dicom"; boundary=b',
+        },
+    )
+    assert r.status_code == 200
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=served.moto_url,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    buckets = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    keys = [o["Key"] for b in buckets for o in s3.list_objects_v2(Bucket=b).get("Contents", [])]
+    assert any(k.startswith("dicom/") for k in keys)
+    time.sleep(1.5)  # the indexer polls moto's URL at least once a second
+    assert not [line for line in served.output if '"POST / HTTP/1.1"' in line]
