@@ -378,7 +378,8 @@ def run_size(n: int, series: int, drain_timeout: float) -> dict[str, Any]:
     state = work / "state"
     served: Served | None = None
     try:
-        served = spawn_stack(state, "bench-large-stow-key")
+        # moto apart, so that each process's peak RSS is its own (moto holds every stored byte)
+        served = spawn_stack(state, "bench-large-stow-key", {"LOCAL_MOTO": "process"})
         pids = stack_processes(served.proc.pid)
         pids_all = {**pids, "client": os.getpid()}
         http = requests.Session()

@@ -288,7 +288,8 @@ def main() -> None:
     url, key, api_pid = args.url, args.key, args.api_pid
     if not url:
         state = Path(tempfile.mkdtemp(prefix="soak-"))
-        served = spawn_stack(state / "state", "soak-key-" + "s" * 32)
+        # moto apart: the API process's memory leaves out moto's store
+        served = spawn_stack(state / "state", "soak-key-" + "s" * 32, {"LOCAL_MOTO": "process"})
         url, key, api_pid = served.url, served.key, served.proc.pid
     try:
         pids = stack_processes(api_pid)
