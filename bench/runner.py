@@ -331,6 +331,27 @@ def run_visibility(
     return out
 
 
+def one_round(
+    clients: Sequence[Client],
+    r: int,
+    reqs: Sequence[Any],
+    samples: dict[str, Samples],
+    concurrency: int,
+) -> None:
+    """Round ``r`` of one scenario: the same requests to each server in turn (the order flips
+    each round), ``concurrency`` at a time, into each server's samples."""
+    for cl in alternate(clients, r):
+        s = samples[cl.server.name]
+        results, wall = pooled([partial(cl.get, q) for q in reqs], concurrency)
+        s.wall_s += wall
+        for seconds, size, error in results:
+            if error:
+                s.errors.append(error)
+            else:
+                s.ms.append(seconds * 1000)
+                s.sizes.append(size)
+
+
 def run_reads(
     clients: Sequence[Client],
     c: Corpus,
@@ -348,16 +369,7 @@ def run_reads(
         started = time.monotonic()
         for r in range(rounds):
             reqs = [make(r * per_round + k) for k in range(per_round)]
-            for cl in alternate(clients, r):
-                s = out[name][cl.server.name]
-                results, wall = pooled([partial(cl.get, q) for q in reqs], concurrency)
-                s.wall_s += wall
-                for seconds, size, error in results:
-                    if error:
-                        s.errors.append(error)
-                    else:
-                        s.ms.append(seconds * 1000)
-                        s.sizes.append(size)
+            one_round(clients, r, reqs, out[name], concurrency)
             if time.monotonic() - started > deadline_s:
                 break
         log(f"{name}: done")
@@ -389,16 +401,7 @@ def run_throughput(
         out[name] = {cl.server.name: Samples() for cl in clients}
         for r in range(rounds):
             reqs = [scenarios[name](r * per_round + k) for k in range(per_round)]
-            for cl in alternate(clients, r):
-                s = out[name][cl.server.name]
-                results, wall = pooled([partial(cl.get, q) for q in reqs], concurrency)
-                s.wall_s += wall
-                for seconds, size, error in results:
-                    if error:
-                        s.errors.append(error)
-                    else:
-                        s.ms.append(seconds * 1000)
-                        s.sizes.append(size)
+            one_round(clients, r, reqs, out[name], concurrency)
         log(f"{name}, {concurrency} clients: done")
     return out
 

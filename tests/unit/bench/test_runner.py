@@ -16,6 +16,9 @@ from bench.runner import (
     multipart,
     parse_header,
     read_scenarios,
+    run_reads,
+    run_stow,
+    run_throughput,
     servers_from_args,
 )
 from bench.samples import Server
@@ -90,3 +93,21 @@ def test_the_client_stores_and_reads_every_scenario(stack: InProcessStack) -> No
         assert size > 0 or name == "QIDO studies by modality", name  # the only study is CT
     _, _, error = client.get(Request("/studies/1.2.3/metadata"))
     assert error is not None and error.startswith("HTTP 404")
+
+
+def test_rounds_alternate_two_servers_and_count_every_request(stack: InProcessStack) -> None:
+    """run_reads and run_throughput over real HTTP: two clients of the same stack taking turns,
+    every request in each server's samples."""
+    data = corpus(seed=6, patients=1, studies=1, series=1, instances=2, compressed_instances=1)
+    clients = [Client(Server(name, stack.url, {"apikey": stack.key})) for name in ("a", "b")]
+    stored = run_stow(clients[:1], data, concurrency=1, rounds=1, log=lambda _: None)
+    assert stored["a"].instances == len(data.instances) and not stored["a"].errors
+    stack.drain()
+    reads = run_reads(clients, data, 2, 2, 1, 60.0, lambda _: None)
+    assert set(reads) == set(read_scenarios(data))
+    for name, by_server in reads.items():
+        for server in ("a", "b"):
+            got = by_server[server]
+            assert len(got.ms) + len(got.errors) == 4 and got.wall_s > 0, (name, server)
+    fast = run_throughput(clients, data, 2, 1, 4, lambda _: None)
+    assert all(len(s.ms) + len(s.errors) == 4 for by in fast.values() for s in by.values())
