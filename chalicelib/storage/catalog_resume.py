@@ -204,9 +204,11 @@ class ResumableReads:
         bounds: tuple[str | None, str | None],
         after: str | None,
         page_size: int | None,
+        next_size: int | None = None,
     ) -> Iterator[Item]:
         """One index partition, newest (highest sort key) first, within ``bounds``, after
-        ``after`` (sort keys are unique: the one equal to it is the one already read)."""
+        ``after`` (sort keys are unique: the one equal to it is the one already read);
+        ``page_size`` entries a request, then ``next_size`` (default: the same)."""
         low, high = bounds
         if low is not None and high is not None and low > high:
             return  # an empty range (DynamoDB refuses BETWEEN with its ends reversed)
@@ -219,7 +221,7 @@ class ResumableReads:
         if page_size:
             query["Limit"] = page_size
         range_name = CATALOG_INDEXES[index][1]
-        for page in self._table.pages(**query):
+        for page in self._table.pages(next_limit=next_size, **query):
             for entry in page:
                 if entry[range_name] != after:
                     yield entry
@@ -242,6 +244,9 @@ class ResumableReads:
         range_name = CATALOG_INDEXES[index][1]
         bounds = keys.list_sk_range(low, high) if (low or high) else (None, None)
         share = math.ceil(page_size / keys.LIST_SHARDS) + SHARD_SLACK if page_size else None
+        # a shard that runs short of its share is short by about the spread of a hash over the
+        # shards (~sqrt(share)), not by a whole share: it reads on in quarter shares
+        more = max(2 * SHARD_SLACK, share // 4) if share else None
         shards = [
             self._descending(
                 index,
@@ -251,6 +256,7 @@ class ResumableReads:
                 bounds,
                 after,
                 share,
+                more,
             )
             for k in range(keys.LIST_SHARDS)
         ]

@@ -57,8 +57,10 @@ class DynamoTable:
 
     # --- reads ------------------------------------------------------------------------------
 
-    def pages(self, **query: Any) -> Iterator[list[Item]]:
-        """The pages (1 MB or ``Limit`` items each) of one Query, read as consumed."""
+    def pages(self, next_limit: int | None = None, **query: Any) -> Iterator[list[Item]]:
+        """The pages (1 MB or ``Limit`` items each) of one Query, read as consumed; pages after
+        the first read ``next_limit`` items each when given (a reader that mostly needs the
+        first page reads little more when it needs more)."""
         kwargs = {"TableName": self.name, **query}
         while True:
             page = self.client.query(**kwargs)
@@ -66,6 +68,8 @@ class DynamoTable:
             if "LastEvaluatedKey" not in page:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            if next_limit:
+                kwargs["Limit"] = next_limit
 
     def partition(self, pk: str, sk_prefix: str, consistent: bool = False) -> Iterator[Item]:
         """Items of one partition whose sort key starts with ``sk_prefix``, in key order."""

@@ -153,6 +153,37 @@ def test_series_newest_first_across_the_shards(db: Any) -> None:
     assert calls(counter) == {"Query": keys.LIST_SHARDS}  # one page of each shard
 
 
+def test_a_shard_that_runs_short_reads_on_in_quarter_shares(db: Any) -> None:
+    """Each shard's first Query reads its share of the page (plus SHARD_SLACK); one that runs
+    short is short by the hash's spread, not a whole share: its next Queries read a quarter
+    share (at least twice the slack), which kept a deep offset at ~1,250 entries per 1,000."""
+    from chalicelib.storage.catalog_resume import SHARD_SLACK
+
+    catalog, client, _ = db
+    filled(db, studies=40)  # 80 series over the shards
+    limits: list[tuple[str, int]] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        if params.get("IndexName") == "by_list":
+            limits.append((params["KeyConditionExpression"], params.get("Limit", 0)))
+
+    client.meta.events.register("provide-client-params.dynamodb.Query", record)
+    page = 200  # more than there are: every shard runs out after its first page
+    listed = list(catalog.reads.listed_series(T, page_size=page))
+    share = -(-page // keys.LIST_SHARDS) + SHARD_SLACK
+    assert len(listed) == 80 and [limit for _, limit in limits] == [share] * keys.LIST_SHARDS
+    limits.clear()
+    page = 40  # the shards hold ~20 each: most read a second, smaller, page
+    share = -(-page // keys.LIST_SHARDS) + SHARD_SLACK
+    more = max(2 * SHARD_SLACK, share // 4)
+    assert len(list(catalog.reads.listed_series(T, page_size=page))) == 80
+    firsts = limits[: keys.LIST_SHARDS]
+    assert [limit for _, limit in firsts] == [share] * keys.LIST_SHARDS
+    assert limits[keys.LIST_SHARDS :] and {limit for _, limit in limits[keys.LIST_SHARDS :]} == {
+        more
+    }
+
+
 def test_instances_newest_first_and_by_sop_class(db: Any) -> None:
     catalog, _, _ = db
     made = filled(db)
