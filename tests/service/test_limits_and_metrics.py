@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 
 import requests
 
@@ -38,11 +39,17 @@ def test_metrics_carry_the_tenant(stack, monkeypatch, capsys):
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
     data = instance_bytes()
     stack.post("/studies", data=data, headers={"Content-Type": "application/dicom"})
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
-    by_name = {}
-    for line in lines:
-        for metric in line["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
-            by_name[metric["Name"]] = line
+    # the receiver logs a request after its answer is sent (the duration covers the send):
+    # the client can read the answer before the line is written, so wait for it
+    by_name: dict[str, dict] = {}
+    deadline = time.monotonic() + 10
+    while "Requests" not in by_name and time.monotonic() < deadline:
+        for text in capsys.readouterr().out.splitlines():
+            if '"_aws"' in text:
+                line = json.loads(text)
+                for metric in line["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
+                    by_name[metric["Name"]] = line
+        time.sleep(0.02)
     assert by_name["InstancesStored"]["tenant"] == "t1"
     assert by_name["InstancesStored"]["InstancesStored"] in (1.0, [1.0])
     assert by_name["BytesStored"]["BytesStored"] in (float(len(data)), [float(len(data))])
