@@ -1,15 +1,19 @@
-"""boto3 clients, created lazily once per container (or process).
+"""AWS clients (botocore's), created lazily once per container (or process).
 
 Clients are created on first use, not at import: a client created before ``mock_aws()`` starts
 would not be mocked, and the QIDO path should not pay for an SQS client it never uses. Locally,
-``AWS_ENDPOINT_URL`` (read by boto3 itself) points every client at the moto server, and
+``AWS_ENDPOINT_URL`` (read by botocore itself) points every client at the moto server, and
 ``Settings.s3_presign_endpoint`` points presigned S3 URLs, and only them, at the local gate that
 checks their signatures as S3 does (``local/s3_gate.py``). In AWS it is unset: S3's own endpoint.
 
-The clients share one boto3 session: its loader reads the SDK's data files (endpoints,
+The clients share one botocore session: its loader reads the SDK's data files (endpoints,
 partitions, each service's model) once for them all, where a session per client read the shared
 ones again for each. Every client's calls are tallied for the log line of the request that makes
 them (``observability.count_aws_calls``).
+
+botocore's session, not boto3's: boto3 adds resources and S3's managed transfers (s3transfer,
+multiprocessing), 73 M instructions of every cold start for nothing the functions call; the one
+managed transfer they make (``ObjectStore.put_file``) imports it there.
 """
 
 from __future__ import annotations
@@ -18,8 +22,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import boto3
 from botocore.config import Config
+from botocore.session import Session
 
 from chalicelib.config import Settings
 from chalicelib.observability import count_aws_calls
@@ -29,13 +33,13 @@ _PRESIGN_HOOK = "dicomweb-presign-endpoint"
 
 
 class AwsClients:
-    """One boto3 client per service, shared by every request of a container."""
+    """One client per service, shared by every request of a container."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
-        self._session: boto3.session.Session | None = None
+        self._session: Session | None = None
         self._hooks: list[Hook] = [count_aws_calls]
         self._presign_endpoint = settings.s3_presign_endpoint
         self._config = Config(
@@ -54,11 +58,11 @@ class AwsClients:
         with self._lock:
             if service not in self._clients:
                 if self._session is None:
-                    self._session = boto3.session.Session()
+                    self._session = Session()
                 config = self._config
                 if service == "s3":  # presigned URLs signed with SigV4, expiring as asked
                     config = config.merge(Config(signature_version="s3v4"))
-                created = self._session.client(service, config=config)
+                created = self._session.create_client(service, config=config)
                 if service == "s3" and self._presign_endpoint:
                     self._watch_presigning(created)
                 for hook in self._hooks:

@@ -12,12 +12,8 @@ import random
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-
 from chalicelib.clock import SYSTEM, Clock
-
-_ser = TypeSerializer()
-_de = TypeDeserializer()
+from chalicelib.storage.attribute_values import deserialize, serialize
 
 Key = tuple[str, str]  # (pk, sk)
 Item = dict[str, Any]  # plain Python values
@@ -25,8 +21,7 @@ Item = dict[str, Any]  # plain Python values
 
 def av(value: Any) -> dict[str, Any]:
     """A Python value as a DynamoDB attribute value."""
-    serialized: dict[str, Any] = _ser.serialize(value)
-    return serialized
+    return serialize(value)
 
 
 def to_item(values: dict[str, Any]) -> dict[str, Any]:
@@ -36,7 +31,7 @@ def to_item(values: dict[str, Any]) -> dict[str, Any]:
 
 def plain(item: dict[str, Any]) -> Item:
     """A DynamoDB item as plain Python values."""
-    return {k: _de.deserialize(v) for k, v in item.items()}
+    return {k: deserialize(v) for k, v in item.items()}
 
 
 def backoff(attempt: int, clock: Clock = SYSTEM) -> None:

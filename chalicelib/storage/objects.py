@@ -225,8 +225,12 @@ class S3ObjectStore:
                 raise RuntimeError(f"{len(got['Errors'])} versions could not be deleted")
 
     def put_file(self, key: str, fileobj: Any, content_type: str) -> None:
-        """Upload a file-like object (S3 multipart for large ones: boto3's managed transfer)."""
-        self._s3.upload_fileobj(fileobj, self._bucket, key, ExtraArgs={"ContentType": content_type})
+        """Upload a file-like object (S3 multipart for large ones: boto3's managed transfer,
+        imported here: only this rare path needs it, not every cold start)."""
+        from boto3.s3.transfer import TransferConfig, create_transfer_manager
+
+        with create_transfer_manager(self._s3, TransferConfig()) as manager:
+            manager.upload(fileobj, self._bucket, key, {"ContentType": content_type}).result()
 
     def exists(self, key: str) -> bool:
         try:
