@@ -1,14 +1,17 @@
-"""DICOM JSON (PS3.18 F) around pydicom's ``Dataset.to_json_dict``."""
+"""DICOM JSON (PS3.18 F): elements, tags by keyword, and a dataset's attributes through
+pydicom's ``Dataset.to_json_dict`` (pydicom imported there only: QIDO and WADO answers are built
+from the catalog's JSON without it)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydicom.datadict import tag_for_keyword
-from pydicom.dataset import Dataset
-from pydicom.tag import Tag
+from chalicelib.dicomweb.dictionary import tag_for_keyword
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 JsonDict = dict[str, Any]
 
@@ -18,11 +21,13 @@ def tag_hex(keyword: str) -> str:
     tag = tag_for_keyword(keyword)
     if tag is None:
         raise KeyError(keyword)
-    return f"{Tag(tag):08X}"
+    return f"{tag:08X}"
 
 
 def select(ds: Dataset, keywords: Iterable[str], max_value_bytes: int) -> JsonDict:
     """DICOM JSON of the given attributes of ``ds``; values over ``max_value_bytes`` left out."""
+    from pydicom.dataset import Dataset
+
     out: JsonDict = {}
     for keyword in keywords:
         tag = tag_for_keyword(keyword)

@@ -15,7 +15,7 @@ import re
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
-from pydicom.datadict import keyword_for_tag
+from chalicelib.dicomweb.dictionary import keyword_for_tag
 
 #: Characters outside XML 1.0's Char production (section 2.2).
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")

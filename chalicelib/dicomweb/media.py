@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from pydicom.uid import ExplicitVRLittleEndian
-
 from chalicelib.dicomweb.errors import BadRequest, NotAcceptable
 
 APPLICATION_DICOM = "application/dicom"
@@ -20,8 +18,10 @@ MULTIPART_RELATED = "multipart/related"
 OCTET_STREAM = "application/octet-stream"
 JSON = "application/json"
 
-#: The transfer syntax a retrieve answers with when the client names none (PS3.18 8.7.3.5.2).
-DEFAULT_TRANSFER_SYNTAX = str(ExplicitVRLittleEndian)
+#: The transfer syntax a retrieve answers with when the client names none (PS3.18 8.7.3.5.2):
+#: Explicit VR Little Endian (PS3.5 A.2; a literal, not pydicom's constant, so that content
+#: negotiation does not import pydicom).
+DEFAULT_TRANSFER_SYNTAX = "1.2.840.10008.1.2.1"
 ANY_TRANSFER_SYNTAX = "*"
 
 

@@ -8,10 +8,11 @@ document serves every host name; ``absolute_uris`` prefixes the base URL when se
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydicom.dataelem import DataElement
-from pydicom.dataset import Dataset
+if TYPE_CHECKING:  # a metadata read serves stored JSON: only the indexer's builder has a Dataset
+    from pydicom.dataelem import DataElement
+    from pydicom.dataset import Dataset
 
 BULK_THRESHOLD = 1024
 PIXEL_DATA = "7FE00010"

@@ -6,8 +6,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
-
+from chalicelib.dicomweb.dictionary import dictionary_vr, keyword_for_tag, tag_for_keyword
 from chalicelib.dicomweb.errors import BadRequest
 from chalicelib.dicomweb.matching import validate_value
 
@@ -55,7 +54,7 @@ def attribute_keyword(name: str) -> str | None:
 
 def vr_of(keyword: str) -> str:
     tag = tag_for_keyword(keyword)
-    return dictionary_VR(tag) if tag is not None else "UN"
+    return dictionary_vr(tag) if tag is not None else "UN"
 
 
 def _int_param(params: Mapping[str, Sequence[str]], name: str, default: int) -> int:

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING
 from chalicelib.config import Settings
 from chalicelib.dicomweb.media import JSON
 from chalicelib.openapi import PATH
-from chalicelib.openapi.document import build
 from chalicelib.openapi.parts import OTHER, JsonDict, Operation, content, ok
 from chalicelib.routes.route import Call, Route, get
 from chalicelib.services.answers import Answer, Body, json_body
@@ -99,6 +98,8 @@ _DOCUMENTS: dict[str, JsonDict] = {}
 def document(settings: Settings) -> JsonDict:
     key = repr(settings)
     if key not in _DOCUMENTS:
+        # imported here: only this route builds the document (not the cold start of others)
+        from chalicelib.openapi.document import build
         from chalicelib.routes.table import ROUTES  # the table gathers this module's routes too
 
         _DOCUMENTS[key] = build(ROUTES, settings)

@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 from chalicelib.observability import error_fields, logger, metrics, tallying_aws_calls
-from chalicelib.services.indexer import Indexer, key_hash
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+    from chalicelib.services.indexer import Indexer
 
 
 class IndexingFailed(Exception):
@@ -22,6 +23,8 @@ class IndexingFailed(Exception):
 
 
 def _key_hashes(body: dict[str, Any]) -> list[str]:
+    from chalicelib.services.indexer import key_hash
+
     return [
         key_hash(unquote_plus(r.get("s3", {}).get("object", {}).get("key", "")))
         for r in body.get("Records", [])
