@@ -4,7 +4,7 @@ pydicom's ``datadict`` answers them (repeating groups included), without importi
 pydicom's package import (its reader, writer, pixel handlers and test-data manager) is 245 M
 instructions of the API function's cold start (``make bench-coldstart``), and a search or a
 retrieve needs none of it, only the dictionary. The data is generated from pydicom's own by
-``python -m chalicelib.dicomweb.dictionary_build`` (``dictionary_data``: 26 M instructions to
+``python -m chalicelib.dicomweb.dictionary_build`` (``dictionary_data``: 25 M instructions to
 load, on the first lookup, not at import); ``tests/unit/dicomweb/test_dictionary.py`` checks
 every entry and lookup against pydicom's.
 """
