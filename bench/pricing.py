@@ -131,10 +131,11 @@ XRAY_DEFAULT_RATE = 0.05
 #: for managed runtimes before): each function's import as ``make bench-coldstart`` measured it
 #: (median ms; the API and indexer share one package and entry module). The runtime's own start
 #: is not in it: a small understatement.
-INIT_MS = {"api": 317.0, "indexer": 317.0, "pixels": 583.0}
+INIT_MS = {"api": 227.0, "indexer": 227.0, "pixels": 274.0}
 INIT_MEASURED = (
-    "API and indexer 317 ms (median of 9, 2026-12-03); pixel function 583 ms (an earlier run, "
-    "docs/architecture.md)"
+    "API and indexer 227 ms, pixel function 274 ms (the higher median of 9 of two runs on "
+    "2026-12-04; 940 M and 946 M instructions: neither imports pydicom or boto3, and the pixel "
+    "function loads numpy, Pillow and the codecs on its first render, in that request's time)"
 )
 #: ASSUMED share of invocations that start a new execution environment (AWS describes cold
 #: starts as under 1 % of invocations for steady production traffic; a function called less
