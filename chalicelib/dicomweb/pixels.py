@@ -15,9 +15,10 @@ import itertools
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from pydicom.dataset import Dataset
-from pydicom.uid import UID
+if TYPE_CHECKING:  # a frame served from the catalog's table needs no pydicom (its cold start)
+    from pydicom.dataset import Dataset
 
 UNDEFINED = 0xFFFFFFFF
 ITEM = (0xFFFE, 0xE000)
@@ -84,6 +85,8 @@ def frame_size(ds: Dataset) -> int | None:
 
 def element_header(head: bytes, transfer_syntax: str) -> tuple[int, int]:
     """(header length, value length) of the element whose tag starts ``head``."""
+    from pydicom.uid import UID
+
     ts = UID(transfer_syntax)
     little = ts.is_little_endian if ts.is_transfer_syntax else True
     endian = "<" if little else ">"
@@ -113,6 +116,8 @@ def frame_table(
 ) -> FrameTable | None:
     """The frames of an instance whose Pixel Data tag is at ``tag_offset``; None when frames
     cannot be located without reading the whole object (deflated data, bit-packed frames)."""
+    from pydicom.uid import UID
+
     ts = UID(transfer_syntax)
     if ts.is_transfer_syntax and ts.is_deflated:
         return None

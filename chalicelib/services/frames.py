@@ -20,13 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.dicomweb.errors import BadRequest, NotAcceptable, NotFound
-from chalicelib.dicomweb.instance import read_header
 from chalicelib.dicomweb.media import OCTET_STREAM, FrameChoice, MediaType, negotiate_frames
 from chalicelib.dicomweb.pixels import FrameTable, frame_table, strip_items
 from chalicelib.dicomweb.resources import InstanceRef
 from chalicelib.services.answers import Body, BodyPart, Content, ObjectSlice
 from chalicelib.services.ports import CatalogReader, JsonDict, ObjectStore
-from chalicelib.services.records import select_all
 from chalicelib.services.transcode import decode_frame
 from chalicelib.storage import keys
 
@@ -151,6 +149,8 @@ class Frames:
             data = self._store.get(key)
         if data is None:
             raise NotFound("instance not found")
+        from chalicelib.dicomweb.instance import read_header  # pydicom: see _locate
+
         header = read_header(data, len(data))
         element = header.dataset.get(int(tag, 16))
         if element is None or not isinstance(element.value, (bytes, bytearray)):
@@ -167,6 +167,11 @@ class Frames:
         data = self._store.get(key)
         if data is None:
             raise NotFound("instance not found")
+        # not catalogued (yet): pydicom reads the header, imported here so that a frame served
+        # from the catalog's table never loads it (~245 M instructions of a cold start)
+        from chalicelib.dicomweb.instance import read_header
+        from chalicelib.services.records import select_all
+
         header = read_header(data, len(data))
         if header.pixel_data_offset is None:
             raise NotFound("the instance has no pixel data")

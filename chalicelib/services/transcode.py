@@ -1,6 +1,8 @@
 """Transfer-syntax conversion of instances and frames, with pydicom and the pylibjpeg plugins.
 
-numpy and the codecs are imported here, on first use: the QIDO and STOW paths never load them.
+pydicom, numpy and the codecs are imported here, on first use: the QIDO and STOW paths never
+load them, and a retrieve only when it converts (the syntaxes are literal UIDs, PS3.5 A, so
+negotiating does not import pydicom; ``tests/unit/services/test_transcode.py`` checks them).
 """
 
 from __future__ import annotations
@@ -8,23 +10,20 @@ from __future__ import annotations
 from io import BytesIO
 from typing import Any
 
-from pydicom.uid import (
-    UID,
-    DeflatedExplicitVRLittleEndian,
-    ExplicitVRLittleEndian,
-    ImplicitVRLittleEndian,
-    JPEG2000Lossless,
-    RLELossless,
-)
-
 from chalicelib.dicomweb.errors import NotAcceptable
 
+EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
+IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
+DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1.99"
+RLE_LOSSLESS = "1.2.840.10008.1.2.5"
+JPEG_2000_LOSSLESS = "1.2.840.10008.1.2.4.90"
+
 #: Syntaxes the service can write (decoding any syntax pydicom's plugins can read first).
-UNCOMPRESSED_TARGETS = {str(ExplicitVRLittleEndian), str(ImplicitVRLittleEndian)}
+UNCOMPRESSED_TARGETS = {EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN}
 TARGETS = UNCOMPRESSED_TARGETS | {
-    str(DeflatedExplicitVRLittleEndian),
-    str(RLELossless),
-    str(JPEG2000Lossless),
+    DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
+    RLE_LOSSLESS,
+    JPEG_2000_LOSSLESS,
 }
 
 
@@ -36,6 +35,7 @@ def transcode(data: bytes, target: str) -> bytes:
     """The instance re-encoded in ``target``; 406 when its pixel data cannot be decoded or
     encoded that way."""
     import pydicom
+    from pydicom.uid import UID
 
     ds = pydicom.dcmread(BytesIO(data))
     source = UID(str(ds.file_meta.TransferSyntaxUID))
@@ -46,7 +46,7 @@ def transcode(data: bytes, target: str) -> bytes:
         # SOP Instance UID, and the client would get another instance than it asked for
         if source.is_compressed and "PixelData" in ds:
             ds.decompress(generate_instance_uid=False)
-        if target in (str(RLELossless), str(JPEG2000Lossless)):
+        if target in (RLE_LOSSLESS, JPEG_2000_LOSSLESS):
             ds.compress(UID(target), generate_instance_uid=False)
         else:
             ds.file_meta.TransferSyntaxUID = UID(target)
@@ -54,7 +54,7 @@ def transcode(data: bytes, target: str) -> bytes:
         ds.save_as(
             out,
             enforce_file_format=True,
-            implicit_vr=target == str(ImplicitVRLittleEndian),
+            implicit_vr=target == IMPLICIT_VR_LITTLE_ENDIAN,
             little_endian=True,
         )
     except Exception as exc:  # pydicom raises many types for data it cannot convert
@@ -68,6 +68,7 @@ def decode_frame(frame: bytes, transfer_syntax: str, attrs: dict[str, Any]) -> b
     """One encapsulated frame -> native little-endian pixel bytes (406 if undecodable)."""
     from pydicom.encaps import encapsulate
     from pydicom.pixels.decoders.base import get_decoder
+    from pydicom.uid import UID
 
     try:
         decoder = get_decoder(UID(transfer_syntax))

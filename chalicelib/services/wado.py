@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from chalicelib.dicomweb.errors import NotAcceptable, NotFound
-from chalicelib.dicomweb.instance import read_header
+from chalicelib.dicomweb.file_meta import transfer_syntax
 from chalicelib.dicomweb.media import (
     ANY_TRANSFER_SYNTAX,
     APPLICATION_DICOM,
@@ -97,7 +97,7 @@ class Wado:
         if size < 0:
             raise NotFound("instance not found")
         if data is not None:
-            stored = read_header(data, len(data)).transfer_syntax
+            stored = _stored_syntax(data)
             choice = _negotiate(accept, [stored], True)
             content = data if _keeps(choice, stored) else transcode(data, choice.transfer_syntax)
             ts = stored if _keeps(choice, stored) else choice.transfer_syntax
@@ -144,7 +144,7 @@ class Wado:
         present = [b for b in blobs if b is not None]
         if not present:
             raise NotFound(f"{what} not found")
-        syntaxes = [read_header(b, len(b)).transfer_syntax for b in present]
+        syntaxes = [_stored_syntax(b) for b in present]
         choice = _negotiate(accept, syntaxes, False)
         parts = []
         for data, stored in zip(present, syntaxes, strict=True):
@@ -201,4 +201,16 @@ class Wado:
         got = self._store.get_range(key, 0, min(size, HEADER_READ) - 1)
         if got is None:
             return None
-        return read_header(got.data, len(got.data)).transfer_syntax, got.etag
+        return _stored_syntax(got.data), got.etag
+
+
+def _stored_syntax(data: bytes) -> str:
+    """A stored object's transfer syntax from its first bytes: read from the File Meta
+    Information without pydicom, or by pydicom's header reader where that is not plainly well
+    formed (imported then: a retrieve of what the service stored never needs it)."""
+    found = transfer_syntax(data)
+    if found is not None:
+        return found
+    from chalicelib.dicomweb.instance import read_header
+
+    return read_header(data, len(data)).transfer_syntax

@@ -103,3 +103,88 @@ def test_lean_function_serves_its_routes_without_numpy_pillow_or_codecs(tmp_path
     assert statuses.pop("after delete") == 2
     assert statuses == dict.fromkeys(statuses, 200), statuses
     assert got["loaded"] == []
+
+
+READS_WITHOUT_PYDICOM = r"""
+import json, sys, types
+from pathlib import Path
+
+from local.testenv import use_test_environment
+use_test_environment()
+from moto import mock_aws
+from local.harness import in_process_stack, prepared_app
+
+KEY = "reads-key-" + "x" * 32
+files = sorted(Path(sys.argv[1]).glob("*.dcm"))
+meta = json.loads(Path(sys.argv[1], "uids.json").read_text())
+study, series, sop = meta["study"], meta["series"], meta["sop"]
+inst = f"/studies/{study}/series/{series}/instances/{sop}"
+
+
+def forget_pydicom():
+    # pydicom and every module of ours holding a piece of it leave the process, and pydicom
+    # can no longer be imported: a read path that needs it fails (500) instead of passing
+    def holds_pydicom(module):
+        return any(
+            getattr(v, "__name__", "").startswith("pydicom")
+            or str(getattr(v, "__module__", "")).startswith("pydicom")
+            for v in vars(module).values()
+        )
+    for name, module in list(sys.modules.items()):
+        if name.startswith("pydicom") or (
+            name.startswith("chalicelib") and module is not None and holds_pydicom(module)
+        ):
+            del sys.modules[name]
+    sys.modules["pydicom"] = None
+
+
+statuses = {}
+with mock_aws(), prepared_app({"t1": KEY}) as module, in_process_stack(module, KEY) as s:
+    for f in files:
+        r = s.post("/studies", data=f.read_bytes(), headers={"Content-Type": "application/dicom"})
+        assert r.status_code == 200, r.text
+    s.drain()
+    forget_pydicom()
+    dicom_json = {"Accept": "application/dicom+json"}
+    dicom = {"Accept": 'multipart/related; type="application/dicom"'}
+    octets = {"Accept": "multipart/related; type=application/octet-stream"}
+    for name, path, headers in [
+        ("QIDO studies", "/studies?PatientID=PID-1", dicom_json),
+        ("QIDO instances", f"/studies/{study}/instances", dicom_json),
+        ("study metadata", f"/studies/{study}/metadata", dicom_json),
+        ("instance", inst, dicom),
+        ("series", f"/studies/{study}/series/{series}", dicom),
+        ("study", f"/studies/{study}", dicom),
+        ("frames", f"{inst}/frames/1", octets),
+        ("pixel bulk data", f"{inst}/bulkdata/7FE00010", octets),
+    ]:
+        r = s.get(path, headers=headers)
+        statuses[name] = r.status_code if r.ok else f"{r.status_code} {r.text[:200]}"
+loaded = sys.modules.get("pydicom") is not None
+print("RESULT " + json.dumps({"statuses": statuses, "pydicom": loaded}))
+"""
+
+
+def test_reads_of_stored_instances_run_without_pydicom(tmp_path: Path) -> None:
+    """A search, a metadata read, a retrieve as stored and a frame of catalogued instances run
+    with pydicom unimportable: a function's first read never pays its import (~245 M
+    instructions, docs/architecture.md "Cold start"). STOW and the indexer do import it."""
+    study, series = dataset().StudyInstanceUID, dataset().SeriesInstanceUID
+    instances = [dataset(study=study, series=series, rows=64, columns=64) for _ in range(2)]
+    for i, ds in enumerate(instances):
+        (tmp_path / f"{i}.dcm").write_bytes(to_bytes(ds))
+    uids = {"study": study, "series": series, "sop": instances[0].SOPInstanceUID}
+    (tmp_path / "uids.json").write_text(json.dumps(uids))
+
+    run = subprocess.run(
+        [sys.executable, "-c", READS_WITHOUT_PYDICOM, str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    (line,) = [x for x in run.stdout.splitlines() if x.startswith("RESULT ")]
+    got = json.loads(line.removeprefix("RESULT "))
+    assert got["statuses"] == dict.fromkeys(got["statuses"], 200), got["statuses"]
+    assert got["pydicom"] is False

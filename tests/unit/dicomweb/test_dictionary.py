@@ -57,13 +57,14 @@ def test_keywords_outside_the_dictionary_as_pydicom(keyword: str) -> None:
     assert dictionary.tag_for_keyword(keyword) == datadict.tag_for_keyword(keyword)
 
 
-def test_the_api_search_and_metadata_import_no_pydicom() -> None:
-    """The API function's modules and those a QIDO or metadata request runs, imported in a
-    fresh interpreter, leave pydicom out (245 M instructions of a cold start), and boto3 (73 M);
-    the indexer's import it (a WADO retrieve too: it reads each stored header)."""
+def test_the_api_search_and_retrieve_import_no_pydicom() -> None:
+    """The API function's modules and those a QIDO, metadata, WADO or frame request runs,
+    imported in a fresh interpreter, leave pydicom out (245 M instructions of a cold start), and
+    boto3 (73 M); the indexer's import it."""
     code = (
         "import sys, app\n"
         "import chalicelib.services.qido, chalicelib.services.metadata\n"
+        "import chalicelib.services.wado, chalicelib.services.frames\n"
         "print('pydicom' in sys.modules, 'boto3' in sys.modules)\n"
         "import chalicelib.services.indexer\n"
         "print('pydicom' in sys.modules)\n"
