@@ -14,6 +14,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from chalicelib.routes.placement import PIXEL_MODULES
 from tests.factories import dataset, to_bytes
@@ -76,16 +77,17 @@ print("RESULT " + json.dumps({"statuses": statuses, "loaded": loaded}))
 """
 
 
-def test_lean_function_serves_its_routes_without_numpy_pillow_or_codecs(tmp_path: Path) -> None:
+def run_scenario(tmp_path: Path, scenario: str, instances: int, *args: str) -> dict[str, Any]:
+    """Writes ``instances`` instances of one series (and their UIDs) into ``tmp_path``, runs
+    ``scenario`` on them in a fresh interpreter and returns what it printed after RESULT."""
     study, series = dataset().StudyInstanceUID, dataset().SeriesInstanceUID
-    instances = [dataset(study=study, series=series, rows=64, columns=64) for _ in range(3)]
-    for i, ds in enumerate(instances):
+    written = [dataset(study=study, series=series, rows=64, columns=64) for _ in range(instances)]
+    for i, ds in enumerate(written):
         (tmp_path / f"{i}.dcm").write_bytes(to_bytes(ds))
-    uids = {"study": study, "series": series, "sop": instances[0].SOPInstanceUID}
+    uids = {"study": study, "series": series, "sop": written[0].SOPInstanceUID}
     (tmp_path / "uids.json").write_text(json.dumps(uids))
-
     run = subprocess.run(
-        [sys.executable, "-c", SCENARIO, str(tmp_path), ",".join(sorted(PIXEL_MODULES))],
+        [sys.executable, "-c", scenario, str(tmp_path), *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -93,7 +95,12 @@ def test_lean_function_serves_its_routes_without_numpy_pillow_or_codecs(tmp_path
     )
     assert run.returncode == 0, run.stderr[-3000:]
     (line,) = [x for x in run.stdout.splitlines() if x.startswith("RESULT ")]
-    got = json.loads(line.removeprefix("RESULT "))
+    got: dict[str, Any] = json.loads(line.removeprefix("RESULT "))
+    return got
+
+
+def test_lean_function_serves_its_routes_without_numpy_pillow_or_codecs(tmp_path: Path) -> None:
+    got = run_scenario(tmp_path, SCENARIO, 3, ",".join(sorted(PIXEL_MODULES)))
     statuses = got["statuses"]
     assert statuses.pop("STOW") == 200
     assert statuses.pop("indexed") >= 3
@@ -169,22 +176,6 @@ def test_reads_of_stored_instances_run_without_pydicom(tmp_path: Path) -> None:
     """A search, a metadata read, a retrieve as stored and a frame of catalogued instances run
     with pydicom unimportable: a function's first read never pays its import (~245 M
     instructions, docs/architecture.md "Cold start"). STOW and the indexer do import it."""
-    study, series = dataset().StudyInstanceUID, dataset().SeriesInstanceUID
-    instances = [dataset(study=study, series=series, rows=64, columns=64) for _ in range(2)]
-    for i, ds in enumerate(instances):
-        (tmp_path / f"{i}.dcm").write_bytes(to_bytes(ds))
-    uids = {"study": study, "series": series, "sop": instances[0].SOPInstanceUID}
-    (tmp_path / "uids.json").write_text(json.dumps(uids))
-
-    run = subprocess.run(
-        [sys.executable, "-c", READS_WITHOUT_PYDICOM, str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    (line,) = [x for x in run.stdout.splitlines() if x.startswith("RESULT ")]
-    got = json.loads(line.removeprefix("RESULT "))
+    got = run_scenario(tmp_path, READS_WITHOUT_PYDICOM, 2)
     assert got["statuses"] == dict.fromkeys(got["statuses"], 200), got["statuses"]
     assert got["pydicom"] is False
