@@ -31,6 +31,11 @@ from chalicelib.observability import count_aws_calls
 Hook = Callable[[Any], None]
 _PRESIGN_HOOK = "dicomweb-presign-endpoint"
 
+#: The services the functions create clients for. The build keeps botocore's data of these only
+#: (``infra/build.prune_sdk_data``): its loader lists and stats every service folder it ships
+#: (over 400) when a first client is created, half of that creation's time.
+SERVICES = ("dynamodb", "s3", "sqs")
+
 
 class AwsClients:
     """One client per service, shared by every request of a container."""
@@ -55,6 +60,8 @@ class AwsClients:
         existing = self._clients.get(service)
         if existing is not None:
             return existing
+        if service not in SERVICES:  # its SDK data is not in the deployed package
+            raise ValueError(f"not one of the functions' AWS services {SERVICES}: {service}")
         with self._lock:
             if service not in self._clients:
                 if self._session is None:

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from chalicelib.routes.placement import PIXEL_MODULES
+from chalicelib.storage import clients
 from infra import build, template
 from local.stack import free_port, wait_http
 from tests.factories import dataset, to_bytes
@@ -249,3 +250,28 @@ def test_pixel_function_retrieves_transcodes_and_renders_with_its_layer(
     assert png["status"] == 200 and png["head"] == "89504e47", png  # \x89PNG
     assert jpeg["status"] == 200 and jpeg["head"].startswith("ffd8"), jpeg
     assert {"numpy", "PIL", "openjpeg"} <= set(got["pixel_modules"])
+
+
+def test_the_package_keeps_the_sdk_data_of_its_clients_only(packages: tuple[Path, Path]) -> None:
+    """botocore's data for the services the functions create clients for and the shared files;
+    nothing of the 400 other services (the loader walks every folder on a first client)."""
+    data = packages[0] / "botocore" / "data"
+    folders = {p.name for p in data.iterdir() if p.is_dir()}
+    assert folders == set(clients.SERVICES)
+    assert (data / "endpoints.json").exists() or (data / "endpoints.json.gz").exists()
+    code = (
+        "import app\n"
+        "for service in " + repr(clients.SERVICES) + ":\n"
+        "    app.deps.clients.client(service)\n"
+        "print('created')\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(packages[0]), **AWS, **NAMES}
+    run = subprocess.run(
+        [sys.executable, "-S", "-c", code],
+        cwd=packages[0],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.stdout.split() == ["created"], run.stderr[-2000:]
