@@ -15,6 +15,7 @@ reads the rest of that study or series, then the source after p.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
@@ -26,6 +27,9 @@ from chalicelib.services.qido_reads import QidoCatalog
 
 #: The most one BatchGetItem reads.
 CHUNK = 100
+#: Parents (studies, series) read in the first chunk of an expansion, before how many
+#: candidates each gives is known; later chunks follow the rate seen.
+FIRST_PARENTS = 10
 
 Position = tuple[str, ...]
 Need = Callable[[], int]  # how many more candidates the page can use (>= 1)
@@ -102,7 +106,16 @@ class Streams:
             if len(resume) > 1:
                 yield from self._resumed(source.level, level, resume)
         refs = source.read(after, size)
-        for chunk in _chunks(refs, need):
+        expanded, gave = 0, 0  # parents expanded so far, and the candidates they gave
+
+        def parents_needed() -> int:
+            # a parent gives many candidates: read as many as the page still needs at the
+            # rate seen so far, not one per candidate (100 series for a page of 100 instances)
+            if not expanded:
+                return min(need(), FIRST_PARENTS)
+            return max(1, math.ceil(need() * expanded / max(gave, expanded)))
+
+        for chunk in _chunks(refs, parents_needed):
             wanted = [ref for _, ref in chunk if ref is not None]
             parents = self._read(source.level, wanted) if wanted else {}
             for position, ref in chunk:
@@ -110,7 +123,10 @@ class Streams:
                 if attrs is None:
                     yield Candidate((position,), None, read=ref is not None)
                     continue
-                yield from self._children(position, ref, attrs, level, None)
+                expanded += 1
+                for candidate in self._children(position, ref, attrs, level, None):
+                    gave += 1
+                    yield candidate
 
     def _resumed(self, outer: str, level: str, resume: Position) -> Iterator[Candidate]:
         """The rest of the study or series a cursor stopped in."""

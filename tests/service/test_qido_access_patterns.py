@@ -228,3 +228,25 @@ def test_listing_pattern(stack, catalogued, name, path, params, calls, results, 
     # an index entry (or partition item) and the items of each level, per result; the shards
     # each read one more entry than their share, at most
     assert read <= levels * results + 4 * 9, read
+
+
+def test_an_expansion_reads_the_parents_the_page_needs(stack):
+    """/instances?Modality= finds series and expands each into its instances: a page of 20
+    (21 candidates) from series of 3 instances reads the first 10 series (the first chunk,
+    before the rate is known) and expands 7; it used to read one series per candidate
+    (21 series, each with its study)."""
+    study = uid()
+    for _ in range(24):
+        series = uid()
+        for n in range(3):
+            ds = dataset(study=study, series=series, modality="OT", InstanceNumber=n + 1)
+            stack.post("/studies", data=to_bytes(ds), headers={"Content-Type": "application/dicom"})
+    stack.drain()
+    stack.get("/studies")  # the API key lookup is cached from here on
+    found, made, _ = counted(stack, "/instances", {"Modality": "OT", "limit": "20"})
+    assert len(found) == 20
+    # 4 shard Queries of the series keys, a BatchGetItem of 10 series and one of their
+    # study, one Query per series expanded (7 fill the page and its one more)
+    assert made == {"Query": 4 + 7, "BatchGetItem": 2}, made
+    batch = stack.counter.snapshot()["dynamodb.BatchGetItem"]
+    assert batch["items_read"] == 10 + 1, batch
