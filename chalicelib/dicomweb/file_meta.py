@@ -14,8 +14,9 @@ from __future__ import annotations
 import struct
 
 PREFIX_END = 132  # 128-byte preamble + "DICM"
-#: VRs with a 2-byte reserved field and a 4-byte length in explicit VR (PS3.5 7.1.2)
-_LONG_VRS = frozenset(
+#: VRs with a 2-byte reserved field and a 4-byte length in explicit VR (PS3.5 7.1.2); the
+#: element readers of pixels.py and pixel_stream.py use it too
+LONG_VRS = frozenset(
     {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
 )
 _TRANSFER_SYNTAX_UID = 0x0010
@@ -33,7 +34,7 @@ def transfer_syntax(data: bytes) -> str | None:
         vr = data[pos + 4 : pos + 6]
         if group != 2 or not (vr.isalpha() and vr.isupper()):
             return None  # the group ended without it, or not explicit VR
-        if vr in _LONG_VRS:
+        if vr in LONG_VRS:
             if pos + 12 > len(data):
                 return None
             (length,) = struct.unpack_from("<L", data, pos + 8)

@@ -21,7 +21,9 @@ JSON = "application/json"
 #: The transfer syntax a retrieve answers with when the client names none (PS3.18 8.7.3.5.2):
 #: Explicit VR Little Endian (PS3.5 A.2; a literal, not pydicom's constant, so that content
 #: negotiation does not import pydicom).
-DEFAULT_TRANSFER_SYNTAX = "1.2.840.10008.1.2.1"
+EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
+IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
+DEFAULT_TRANSFER_SYNTAX = EXPLICIT_VR_LITTLE_ENDIAN
 ANY_TRANSFER_SYNTAX = "*"
 
 
@@ -193,7 +195,7 @@ FRAME_MEDIA_TYPES = {
     "1.2.840.10008.1.2.5": "image/dicom-rle",
 }
 #: Native syntaxes whose pixel bytes are already little-endian, as a frame of ELE needs.
-NATIVE_LITTLE_ENDIAN = {DEFAULT_TRANSFER_SYNTAX, "1.2.840.10008.1.2"}
+NATIVE_LITTLE_ENDIAN = {EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN}
 
 
 @dataclass(frozen=True)

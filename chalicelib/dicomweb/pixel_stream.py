@@ -15,24 +15,10 @@ import struct
 from pydicom.uid import UID
 
 from chalicelib.dicomweb.errors import FailureReason, InstanceRejected
+from chalicelib.dicomweb.file_meta import LONG_VRS
 from chalicelib.dicomweb.instance import InstanceHeader, expected_native_pixel_bytes
 
 UNDEFINED_LENGTH = 0xFFFFFFFF
-_LONG_VRS = {
-    b"OB",
-    b"OW",
-    b"OF",
-    b"OD",
-    b"OL",
-    b"OV",
-    b"SQ",
-    b"UC",
-    b"UN",
-    b"UR",
-    b"UT",
-    b"SV",
-    b"UV",
-}
 _ITEM = (0xFFFE, 0xE000)
 _SEQ_DELIMITER = (0xFFFE, 0xE0DD)
 
@@ -77,7 +63,7 @@ class PixelDataCheck:
             if self._implicit:
                 length = struct.unpack(e + "L", head[4:8])[0]
                 size = 8
-            elif head[4:6] in _LONG_VRS:
+            elif head[4:6] in LONG_VRS:
                 length = struct.unpack(e + "L", head[8:12])[0]
                 size = 12
             else:

@@ -17,27 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from chalicelib.dicomweb.file_meta import LONG_VRS
+
 if TYPE_CHECKING:  # a frame served from the catalog's table needs no pydicom (its cold start)
     from pydicom.dataset import Dataset
 
 UNDEFINED = 0xFFFFFFFF
 ITEM = (0xFFFE, 0xE000)
 SEQUENCE_DELIMITER = (0xFFFE, 0xE0DD)
-_LONG_VRS = {
-    b"OB",
-    b"OD",
-    b"OF",
-    b"OL",
-    b"OV",
-    b"OW",
-    b"SQ",
-    b"SV",
-    b"UC",
-    b"UN",
-    b"UR",
-    b"UT",
-    b"UV",
-}
 
 #: Reads ``length`` bytes of the stored object at ``offset`` (a ranged GET).
 ReadRange = Callable[[int, int], bytes]
@@ -93,7 +80,7 @@ def element_header(head: bytes, transfer_syntax: str) -> tuple[int, int]:
     implicit = ts.is_implicit_VR if ts.is_transfer_syntax else False
     if implicit:
         return 8, struct.unpack_from(endian + "L", head, 4)[0]
-    if head[4:6] in _LONG_VRS:
+    if head[4:6] in LONG_VRS:
         return 12, struct.unpack_from(endian + "L", head, 8)[0]
     return 8, struct.unpack_from(endian + "H", head, 6)[0]
 

@@ -11,9 +11,8 @@ from io import BytesIO
 from typing import Any
 
 from chalicelib.dicomweb.errors import NotAcceptable
+from chalicelib.dicomweb.media import EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN
 
-EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
-IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
 DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1.99"
 RLE_LOSSLESS = "1.2.840.10008.1.2.5"
 JPEG_2000_LOSSLESS = "1.2.840.10008.1.2.4.90"
