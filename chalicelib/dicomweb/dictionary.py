@@ -15,6 +15,7 @@ from functools import cache
 from types import ModuleType
 
 
+@cache  # loaded once; a per-call import statement would cost each lookup (DICOM XML: per element)
 def _data() -> ModuleType:
     from chalicelib.dicomweb import dictionary_data  # loaded on first use (see above)
 
