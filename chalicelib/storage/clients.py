@@ -27,6 +27,7 @@ from botocore.session import Session
 
 from chalicelib.config import Settings
 from chalicelib.observability import count_aws_calls
+from chalicelib.storage.timestamps import parse_timestamp
 
 Hook = Callable[[Any], None]
 _PRESIGN_HOOK = "dicomweb-presign-endpoint"
@@ -35,6 +36,14 @@ _PRESIGN_HOOK = "dicomweb-presign-endpoint"
 #: (``infra/build.prune_sdk_data``): its loader lists and stats every service folder it ships
 #: (over 400) when a first client is created, half of that creation's time.
 SERVICES = ("dynamodb", "s3", "sqs")
+
+
+def new_session() -> Session:
+    """botocore's session, the timestamps of answers read by ``storage.timestamps``."""
+    session = Session()
+    parsers = session.get_component("response_parser_factory")
+    parsers.set_parser_defaults(timestamp_parser=parse_timestamp)
+    return session
 
 
 class AwsClients:
@@ -65,7 +74,7 @@ class AwsClients:
         with self._lock:
             if service not in self._clients:
                 if self._session is None:
-                    self._session = Session()
+                    self._session = new_session()
                 config = self._config
                 if service == "s3":  # presigned URLs signed with SigV4, expiring as asked
                     config = config.merge(Config(signature_version="s3v4"))
