@@ -26,6 +26,12 @@ it hands out, whether the message is still within the queue's retention period b
 of the queue's attributes, approximate counts included (each a walk of every message): a receive
 cost O(batch x queue length), 11 % of the local stack's CPU during a STOW (py-spy). Here the
 check reads the queue's retention period itself, the value those attributes report.
+
+S3 timestamps without dateutil: moto keeps an object's time as an ISO string and, serialising
+each answer (GetObject's ``Last-Modified``, every key of a listing), reads it back with
+botocore's ``parse_to_aware_datetime``, which calls dateutil's general parser; the functions'
+clients read the answer's timestamps through ``chalicelib.storage.timestamps`` already. Here
+moto's serializer reads the fixed formats with that module too, anything else as before.
 """
 
 from __future__ import annotations
@@ -163,7 +169,27 @@ def make_routes_kept() -> None:
     BaseBackend.urls = property(urls)  # type: ignore[method-assign, assignment]
 
 
+def make_timestamps_cheap() -> None:
+    """moto's serializer reads HTTP dates and ISO 8601 UTC without dateutil (idempotent)."""
+    from moto.core import serialize
+
+    from chalicelib.storage.timestamps import fixed_format
+
+    original = serialize.parse_to_aware_datetime
+    if getattr(original, "_fast", False):
+        return
+
+    def parse_to_aware_datetime(value: Any) -> Any:
+        fixed = fixed_format(value) if isinstance(value, str) else None
+        return fixed if fixed is not None else original(value)
+
+    parse_to_aware_datetime._fast = True  # type: ignore[attr-defined]
+    parse_to_aware_datetime.original = original  # type: ignore[attr-defined]
+    serialize.parse_to_aware_datetime = parse_to_aware_datetime
+
+
 def make_answers_cheap() -> None:
     """The answer patches of this module (idempotent)."""
     make_dynamodb_answers_cheap()
     make_sqs_retention_check_cheap()
+    make_timestamps_cheap()

@@ -245,3 +245,34 @@ def test_kept_routes_are_the_routes_moto_builds(aws, monkeypatch):
     s3.create_bucket(Bucket="kept-routes")
     s3.put_object(Bucket="kept-routes", Key="a/b c", Body=b"x")
     assert s3.get_object(Bucket="kept-routes", Key="a/b c")["Body"].read() == b"x"
+
+
+def test_s3_timestamps_read_without_dateutil_as_moto_reads_them(aws, monkeypatch):
+    """moto's S3 answers carry the same Last-Modified and LastModified with the fixed-format
+    reader as with botocore's parser, and dateutil is not called for them."""
+    import dateutil.parser
+    from moto.core import serialize
+
+    from chalicelib.storage.clients import new_session
+
+    monkeypatch.setattr(serialize, "parse_to_aware_datetime", serialize.parse_to_aware_datetime)
+    s3 = new_session().create_client("s3", region_name="us-east-1")  # the functions' reader
+    s3.create_bucket(Bucket="stamps-bucket")
+    for name in ("a", "b"):
+        s3.put_object(Bucket="stamps-bucket", Key=f"t1/{name}", Body=b"x")
+
+    def answers() -> list[object]:
+        got = s3.get_object(Bucket="stamps-bucket", Key="t1/a")
+        listed = s3.list_objects_v2(Bucket="stamps-bucket")["Contents"]
+        return [got["LastModified"], got["ResponseMetadata"]["HTTPHeaders"]["last-modified"]] + [
+            o["LastModified"] for o in listed
+        ]
+
+    slow = answers()
+    moto_fast.make_timestamps_cheap()
+
+    def refuse(*_: object, **__: object) -> None:
+        raise AssertionError("dateutil read a timestamp")
+
+    monkeypatch.setattr(dateutil.parser, "parse", refuse)
+    assert answers() == slow
