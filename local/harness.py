@@ -19,7 +19,7 @@ from chalicelib.storage.metering import AwsCallCounter
 from chalicelib.storage.tenants import ALL_SCOPES
 from local.bootstrap import create_resources
 from local.downloads import LocalDownloads, new_signing_key
-from local.front import Front, ThreadedAsgiServer
+from local.front import Front, ThreadedAsgiServer, front_config
 from local.gateway import LARGE_UPLOAD_HINT, LocalGateway
 from local.indexer_poller import Poller
 from local.moto_patches import make_emulator_safe
@@ -119,7 +119,8 @@ def in_process_stack(
     )
     secret = secrets.token_urlsafe(24)
     deps.settings = dataclasses.replace(deps.settings, origin_secret=secret)
-    server = ThreadedAsgiServer(Front(gateway, Receiver(deps) if receiver else None, secret))
+    front = Front(gateway, Receiver(deps) if receiver else None, secret)
+    server = ThreadedAsgiServer(front, config=front_config)
     use_local_downloads(module, gateway, server.url)
     sqs = deps.clients.sqs
     queue_url = sqs.get_queue_url(QueueName=deps.settings.index_queue)["QueueUrl"]

@@ -22,7 +22,7 @@ import requests
 from a2wsgi import WSGIMiddleware
 from botocore.credentials import ReadOnlyCredentials
 
-from local.front import ThreadedAsgiServer
+from local.front import ThreadedAsgiServer, front_config
 from local.s3_presigned import Presigned, S3Refusal, verify
 
 #: S3's largest single PUT (an object, or one part of a multipart upload).
@@ -248,4 +248,4 @@ def local_credentials() -> ReadOnlyCredentials:
 def serve_gate(upstream: str, region: str, port: int = 0) -> ThreadedAsgiServer:
     """The gate on a loopback port (0: any free one), in a daemon thread."""
     app = WSGIMiddleware(S3Gate(upstream, local_credentials(), region), workers=16)  # type: ignore[arg-type]
-    return ThreadedAsgiServer(app, port)  # type: ignore[arg-type]
+    return ThreadedAsgiServer(app, port, front_config)  # type: ignore[arg-type]

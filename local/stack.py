@@ -167,11 +167,11 @@ class Stack:
         from chalicelib.routes.deps import Deps
         from chalicelib.storage.tenants import ALL_SCOPES
         from local.bootstrap import create_resources
-        from local.front import Front, listening_socket
+        from local.front import Front, front_config, listening_socket
         from local.gateway import LARGE_UPLOAD_HINT, LocalGateway
         from local.s3_gate import serve_gate
         from local.state import ObjectMirror
-        from receiver.app import Receiver, uvicorn_config
+        from receiver.app import Receiver
 
         deps = lambda_app.deps
         create_resources(
@@ -219,7 +219,7 @@ class Stack:
         if os.environ.get("STOW_RECEIVER", "on").lower() not in ("off", "0", "false"):
             receiver = Receiver(Deps(deps.settings))
         front = Front(gateway, receiver, deps.settings.origin_secret)
-        self.server = uvicorn.Server(uvicorn_config(front))
+        self.server = uvicorn.Server(front_config(front))
         listening = listening_socket(self.port)  # connections queue once the URL is printed
         print(f"DICOMweb root: {url}", flush=True)
         print(f"moto: http://127.0.0.1:{moto_port}  state: {self.state_dir}", flush=True)

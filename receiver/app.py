@@ -252,14 +252,14 @@ async def lifespan(
             return
 
 
-def uvicorn_config(app: Any, **kw: Any) -> uvicorn.Config:
+def uvicorn_config(app: Any, http: str = "h11", **kw: Any) -> uvicorn.Config:
     """uvicorn as the receiver runs under it (its container, and the local front): h11, a
     pure-Python parser that reads only what the app asks for (flow control) and sends 100
     Continue when the app first reads the body; keep-alive longer than the load balancer's
     idle timeout (60 s); no access log (the app logs one line per request, UIDs only)."""
     return uvicorn.Config(
         app,
-        http="h11",
+        http=http,
         lifespan="on",
         access_log=False,
         timeout_keep_alive=75,

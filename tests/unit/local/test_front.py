@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from chalicelib.routes.deps import Deps
-from local.front import Front, ThreadedAsgiServer
+from local.front import Front, ThreadedAsgiServer, front_config
 from local.gateway import LocalGateway
 from receiver.app import Receiver
 from tests.conftest import KEY
@@ -31,7 +31,8 @@ def front(lambda_app: ModuleType) -> Iterator[str]:
     original = deps.settings
     deps.settings = dataclasses.replace(original, origin_secret=SECRET)
     gateway = LocalGateway(lambda_app.app, deps.settings.request_limit, deps.settings.payload_limit)
-    server = ThreadedAsgiServer(Front(gateway, Receiver(Deps(deps.settings)), SECRET))
+    front = Front(gateway, Receiver(Deps(deps.settings)), SECRET)
+    server = ThreadedAsgiServer(front, config=front_config)
     try:
         yield server.url
     finally:
